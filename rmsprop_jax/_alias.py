@@ -1,0 +1,194 @@
+"""`rmsprop`: the stages chained and parameterised the way a chosen framework does it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._centering import scale_by_centered_rms
+from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+from ._conventions import ConventionName, get_convention
+from ._learning_rate import LearningRate, scale_by_learning_rate
+from ._momentum import trace_momentum
+from ._scaling import scale_by_rms
+from ._sign import negate_updates
+from ._validation import check_bool, check_range, static_value
+from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
+
+__all__ = ["rmsprop"]
+
+
+def _is_off(value: jax.typing.ArrayLike | None) -> bool:
+    """A stage is left out when its coefficient is None or a static zero."""
+    return value is None or static_value(value) == 0.0
+
+
+def rmsprop(
+    learning_rate: LearningRate = 1e-3,
+    rho: jax.typing.ArrayLike = 0.9,
+    momentum: jax.typing.ArrayLike = 0.0,
+    epsilon: jax.typing.ArrayLike = 1e-7,
+    centered: bool = False,
+    *,
+    nesterov: bool = False,
+    clipnorm: jax.typing.ArrayLike | None = None,
+    clipvalue: jax.typing.ArrayLike | None = None,
+    global_clipnorm: jax.typing.ArrayLike | None = None,
+    decay: jax.typing.ArrayLike = 0.0,
+    weight_decay: jax.typing.ArrayLike | None = None,
+    maximize: bool = False,
+    state_dtype: jnp.dtype | None = None,
+    convention: ConventionName = "keras",
+) -> optax.GradientTransformation:
+    r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
+
+    With :math:`\eta_t = \operatorname{lr}(t) / (1 + \text{decay}\cdot t)` and :math:`t` the number
+    of updates so far, every convention computes
+
+    .. math::
+
+      ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
+      mg_t = \rho\, mg_{t-1} + (1 - \rho)\, g_t, \qquad
+      v_t = ms_t - mg_t^2 \;(\text{centered}) \text{ else } ms_t,
+
+    and then, by convention (``den`` is :math:`\sqrt{v_t} + \epsilon` or
+    :math:`\sqrt{v_t + \epsilon}`):
+
+    ===========  ==================  ======================================  =========
+    convention   epsilon             step with momentum :math:`\mu`          :math:`ms_0`
+    ===========  ==================  ======================================  =========
+    ``keras``    outside if mu = 0,  :math:`m_t = \mu m_{t-1} + \eta_t g/den`  0
+                 inside otherwise    :math:`w \mathrel{-}= m_t`
+    ``keras3``   inside              same as keras                            0
+    ``tf1``      inside              same as keras                            1
+    ``torch``    outside             :math:`m_t = \mu m_{t-1} + g/den`,       0
+                                     :math:`w \mathrel{-}= \eta_t m_t`
+    ``optax``    inside              same as keras                            0
+    ===========  ==================  ======================================  =========
+
+    Without momentum every convention steps :math:`w \mathrel{-}= \eta_t\, g_t / den`. Each
+    accumulator also rounds in its framework's order (TF kernels compute
+    ``ms + (g*g - ms)*(1 - rho)``), so the results agree to float32 round-off.
+
+    Before scaling, gradients are clipped by value, then per-tensor norm, then global norm
+    (Keras's order); ``maximize`` negates them; ``weight_decay`` is added to them as an L2 term
+    for ``torch`` and is decoupled (``w -= eta * weight_decay * w``, Keras 3) otherwise.
+
+    Warning:
+      The conventions differ in where epsilon and the learning rate sit. ``optax.rmsprop``
+      defaults to epsilon inside the root (``convention="optax"``), PyTorch puts it outside and
+      multiplies the momentum buffer by the learning rate afterwards (``convention="torch"``),
+      TF1 starts the mean square at ones (``convention="tf1"``), and tf.keras switches epsilon's
+      place with momentum (``convention="keras"``). Pick the convention of the code you port.
+
+    Warning:
+      With ``convention="keras"``, a momentum given as a JAX array (as
+      ``optax.inject_hyperparams`` does) always follows TF's momentum kernel, Keras's path for
+      momentum > 0. Pass a Python ``0.0`` to get Keras's path without momentum.
+
+    Args:
+      learning_rate: a non-negative number or an optax schedule of the step count.
+      rho: decay of the running means, in [0, 1].
+      momentum: momentum coefficient in [0, 1]; a static 0 keeps no momentum buffer.
+      epsilon: added to the denominator, >= 0.
+      centered: divide by the root of the variance ``ms - mg**2`` instead of ``ms``.
+      nesterov: Nesterov momentum (needs momentum > 0).
+      clipnorm: clip each gradient tensor to this L2 norm (>= 0), or None.
+      clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``, or None.
+      global_clipnorm: clip the whole gradient tree to this global norm, or None. Cannot be
+        combined with ``clipnorm``, as in Keras.
+      decay: Keras's inverse-time learning-rate decay, >= 0.
+      weight_decay: decay coefficient (>= 0) or None; coupled for ``torch``, decoupled otherwise.
+      maximize: climb the objective instead of descending it (PyTorch's ``maximize``).
+      state_dtype: dtype of every accumulator (e.g. ``jnp.float32`` for bfloat16 params); None
+        keeps each param's dtype.
+      convention: whose numerics to reproduce: ``"keras"``, ``"keras3"``, ``"tf1"``,
+        ``"torch"`` or ``"optax"``.
+
+    Returns:
+      An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages).
+
+    Raises:
+      ValueError: for a hyperparameter out of range, an unknown convention, or ``clipnorm``
+        together with ``global_clipnorm``.
+      TypeError: for an argument of the wrong type or an unknown keyword.
+
+    Example:
+      The tf.keras documentation's example: one step on ``loss = var**2 / 2`` from ``var = 10``.
+
+      >>> import jax, jax.numpy as jnp, rmsprop_jax as rj
+      >>> tx = rj.rmsprop(learning_rate=0.1)
+      >>> var = jnp.array(10.0)
+      >>> updates, state = tx.update(jax.grad(lambda v: v**2 / 2)(var), tx.init(var), var)
+      >>> rj.apply_updates(var, updates)
+      Array(9.683772, dtype=float32)
+
+    References:
+      Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012);
+      Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (centered).
+    """
+    conv = get_convention(convention)
+    for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
+        check_bool(name, flag)
+    check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
+    for name, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                        ("global_clipnorm", global_clipnorm), ("weight_decay", weight_decay)):
+        if value is not None:
+            check_range(name, value, low=0.0, hint=f"Use {name}=None to switch it off.")
+    if clipnorm is not None and global_clipnorm is not None:
+        raise ValueError(
+            "`clipnorm` and `global_clipnorm` cannot both be set (as in Keras). "
+            f"Received: clipnorm={clipnorm!r}, global_clipnorm={global_clipnorm!r}. "
+            "Keep one of them."
+        )
+    has_momentum = not _is_off(momentum)
+    if nesterov and not has_momentum:
+        raise ValueError(
+            "`nesterov=True` needs momentum > 0. Received: momentum=0.0. "
+            "Set momentum (e.g. 0.9) or nesterov=False."
+        )
+    numerics = conv.numerics(has_momentum)
+
+    stages: list[optax.GradientTransformation] = []
+    if clipvalue is not None:
+        stages.append(clip_by_value(clipvalue))
+    if clipnorm is not None:
+        stages.append(clip_by_norm(clipnorm))
+    if global_clipnorm is not None:
+        stages.append(clip_by_global_norm(global_clipnorm))
+    if maximize:
+        stages.append(negate_updates())
+    decays_weights = not _is_off(weight_decay)
+    if decays_weights and conv.weight_decay == "coupled":
+        stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
+
+    if centered:
+        stages.append(scale_by_centered_rms(
+            rho, epsilon, eps_in_sqrt=numerics.eps_in_sqrt, initial_scale=conv.initial_ms,
+            ms_form=numerics.ms_form, mg_form=numerics.mg_form, state_dtype=state_dtype,
+        ))
+    else:
+        stages.append(scale_by_rms(
+            rho, epsilon, eps_in_sqrt=numerics.eps_in_sqrt, initial_scale=conv.initial_ms,
+            ms_form=numerics.ms_form, state_dtype=state_dtype,
+        ))
+
+    # The sign flips in the last stage that scales, so a momentum buffer keeps the framework's sign.
+    if has_momentum and conv.lr_before_momentum:
+        stages += [
+            scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False),
+            trace_momentum(momentum, nesterov=nesterov, state_dtype=state_dtype),
+            negate_updates(),
+        ]
+    elif has_momentum:
+        stages += [
+            trace_momentum(momentum, nesterov=nesterov, state_dtype=state_dtype),
+            scale_by_learning_rate(learning_rate, decay=decay),
+        ]
+    else:
+        stages.append(scale_by_learning_rate(learning_rate, decay=decay))
+
+    if decays_weights and conv.weight_decay == "decoupled":
+        stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+    return optax.chain(*stages)

@@ -1,0 +1,122 @@
+"""The clipping stages, with TensorFlow's formulas: by value, by each tensor's norm, by the global norm.
+
+`rmsprop_jax.rmsprop` applies them in Keras's order: value, then norm, then global norm.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._numerics import as_compute, compute_dtype
+from ._validation import check_range
+
+__all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value"]
+
+
+def _stateless(update_fn: optax.TransformUpdateFn) -> optax.GradientTransformation:
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+def clip_by_value(clipvalue: jax.typing.ArrayLike) -> optax.GradientTransformation:
+    r"""Clips every element to ``[-clipvalue, clipvalue]`` (Keras's ``clipvalue``).
+
+    .. math:: \text{out} = \min(\max(g, -c), c)
+
+    Args:
+      clipvalue: the bound :math:`c`, >= 0.
+
+    Returns:
+      A stateless ``optax.GradientTransformation``.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> rj.clip_by_value(0.5).update(jnp.array([-2.0, 0.1, 3.0]), None)[0]
+      Array([-0.5,  0.1,  0.5], dtype=float32)
+    """
+    check_range("clipvalue", clipvalue, low=0.0, hint="Use None for no clipping.")
+
+    def leaf(grad: jax.Array) -> jax.Array:
+        bound = as_compute(clipvalue, compute_dtype(grad.dtype))
+        return jnp.clip(grad.astype(bound.dtype), -bound, bound).astype(grad.dtype)
+
+    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+        del params
+        return jax.tree.map(leaf, updates), state
+
+    return _stateless(update_fn)
+
+
+def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation:
+    r"""Rescales each tensor whose L2 norm exceeds ``clipnorm`` (Keras's ``clipnorm``).
+
+    .. math:: \text{out} = \frac{g \cdot c}{\max(\lVert g \rVert_2,\, c)}
+
+    computed per tensor, as ``tf.clip_by_norm`` does (a zero tensor stays zero).
+
+    Args:
+      clipnorm: the largest L2 norm :math:`c` a tensor may keep, >= 0.
+
+    Returns:
+      A stateless ``optax.GradientTransformation``.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> rj.clip_by_norm(1.0).update(jnp.array([3.0, 4.0]), None)[0]
+      Array([0.6, 0.8], dtype=float32)
+    """
+    check_range("clipnorm", clipnorm, low=0.0, hint="Use None for no clipping.")
+
+    def leaf(grad: jax.Array) -> jax.Array:
+        dtype = compute_dtype(grad.dtype)
+        g, bound = grad.astype(dtype), as_compute(clipnorm, dtype)
+        l2sum = jnp.sum(g * g)
+        positive = l2sum > 0
+        l2norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, l2sum, 1)), l2sum)
+        return (g * bound / jnp.maximum(l2norm, bound)).astype(grad.dtype)
+
+    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+        del params
+        return jax.tree.map(leaf, updates), state
+
+    return _stateless(update_fn)
+
+
+def clip_by_global_norm(global_clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation:
+    r"""Rescales the whole tree when its global L2 norm exceeds ``global_clipnorm``.
+
+    .. math::
+
+      n = \sqrt{\textstyle\sum_i \lVert g_i \rVert_2^2}, \qquad
+      \text{out}_i = g_i \cdot c \cdot \min(1/n,\, 1/c)
+
+    as ``tf.clip_by_global_norm`` does: a non-finite norm turns every update into NaN, so that a
+    bad step is visible rather than silently scaled to zero.
+
+    Args:
+      global_clipnorm: the largest global norm :math:`c`, >= 0.
+
+    Returns:
+      A stateless ``optax.GradientTransformation``.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> rj.clip_by_global_norm(1.0).update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, None)[0]
+      {'a': Array([0.6], dtype=float32), 'b': Array([0.8], dtype=float32)}
+    """
+    check_range("global_clipnorm", global_clipnorm, low=0.0, hint="Use None for no clipping.")
+
+    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+        del params
+        leaves = jax.tree.leaves(updates)
+        if not leaves:
+            return updates, state
+        dtype = compute_dtype(*(leaf.dtype for leaf in leaves))
+        bound = as_compute(global_clipnorm, dtype)
+        squares = [jnp.sum(jnp.square(leaf.astype(dtype))) for leaf in leaves]
+        norm = jnp.sqrt(sum(squares[1:], start=squares[0]))
+        scale = bound * jnp.minimum(1 / norm, 1 / bound) + (norm - norm)
+        return jax.tree.map(lambda g: (g.astype(dtype) * scale).astype(g.dtype), updates), state
+
+    return _stateless(update_fn)

@@ -1,0 +1,111 @@
+"""The learning-rate stage: a constant, an optax schedule of the step count, and Keras's `decay`."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._numerics import as_compute, compute_dtype
+from ._validation import check_bool, check_range
+
+__all__ = [
+    "LearningRate",
+    "ScaleByLearningRateState",
+    "check_learning_rate",
+    "learning_rate_at",
+    "scale_by_learning_rate",
+]
+
+LearningRate = jax.typing.ArrayLike | optax.Schedule
+
+
+class ScaleByLearningRateState(NamedTuple):
+    """State of `scale_by_learning_rate`."""
+
+    count: jax.Array  # int32 scalar: updates applied so far, the step the schedule sees
+
+
+def check_learning_rate(learning_rate: LearningRate, decay: jax.typing.ArrayLike) -> None:
+    """Validates a learning rate (number or schedule) and Keras's inverse-time ``decay``."""
+    check_range(
+        "learning_rate", learning_rate, low=0.0, allow_schedule=True,
+        hint="Pass a non-negative float or an optax schedule such as optax.exponential_decay(...).",
+    )
+    check_range("decay", decay, low=0.0, hint="Use 0.0 for no inverse-time decay.")
+
+
+def learning_rate_at(
+    learning_rate: LearningRate,
+    decay: jax.typing.ArrayLike,
+    count: jax.Array,
+    dtype: jnp.dtype,
+) -> jax.Array:
+    """The learning rate at step ``count``: ``schedule(count) / (1 + decay * count)``.
+
+    ``count`` is the number of updates applied before this one (Keras's ``iterations``).
+    """
+    value = learning_rate(count) if callable(learning_rate) else learning_rate
+    return as_compute(value, dtype) / (1 + as_compute(decay, dtype) * count.astype(dtype))
+
+
+def tree_compute_dtype(tree: optax.Updates) -> jnp.dtype:
+    """The compute dtype shared by all leaves of ``tree`` (float64 if any leaf is)."""
+    return compute_dtype(*(leaf.dtype for leaf in jax.tree.leaves(tree)))
+
+
+def scale_by_learning_rate(
+    learning_rate: LearningRate,
+    *,
+    decay: jax.typing.ArrayLike = 0.0,
+    flip_sign: bool = True,
+) -> optax.GradientTransformation:
+    r"""Multiplies updates by the learning rate at the current step.
+
+    .. math::
+
+      \eta_t = \frac{\operatorname{lr}(t)}{1 + \text{decay} \cdot t}, \qquad
+      \text{out}_t = \mp\, \eta_t\, u_t,
+
+    where :math:`t` counts the updates applied before this one (from 0) and
+    :math:`\operatorname{lr}` is a constant or an optax schedule. ``decay`` is the inverse-time
+    decay of ``tf.keras`` optimizers; with a schedule it divides the schedule's value, as in Keras.
+
+    Args:
+      learning_rate: a non-negative number or an optax schedule ``step -> lr``.
+      decay: Keras's inverse-time decay, >= 0 (0 disables it).
+      flip_sign: return :math:`-\eta_t u_t` (a descent step, as ``optax.scale_by_learning_rate``)
+        instead of :math:`\eta_t u_t`.
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state is a `ScaleByLearningRateState`.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> tx = rj.scale_by_learning_rate(0.1, decay=1.0)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> _, state = tx.update(jnp.ones(1), state)
+      >>> tx.update(jnp.ones(1), state)[0]  # step 1: -0.1 / (1 + 1)
+      Array([-0.05], dtype=float32)
+    """
+    check_learning_rate(learning_rate, decay)
+    check_bool("flip_sign", flip_sign)
+
+    def init_fn(params: optax.Params) -> ScaleByLearningRateState:
+        del params
+        return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32))
+
+    def update_fn(
+        updates: optax.Updates, state: ScaleByLearningRateState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, ScaleByLearningRateState]:
+        del params
+        dtype = tree_compute_dtype(updates)
+        lr = learning_rate_at(learning_rate, decay, state.count, dtype)
+        if flip_sign:
+            lr = -lr
+        new_updates = jax.tree.map(lambda u: (u.astype(dtype) * lr).astype(u.dtype), updates)
+        return new_updates, ScaleByLearningRateState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]

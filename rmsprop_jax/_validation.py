@@ -1,0 +1,128 @@
+"""Checks for hyperparameters: each error names the argument, the rule and the value received.
+
+Only values known when the optimizer is built are checked. Traced values (inside `jax.jit`,
+`optax.inject_hyperparams`) and schedules are skipped: their range cannot be known in advance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_float_dtype",
+    "check_range",
+    "is_static",
+    "static_value",
+]
+
+
+def is_static(value: Any) -> bool:
+    """Whether ``value`` is a plain Python or NumPy number, fixed when the optimizer is built.
+
+    JAX arrays count as dynamic, even concrete ones: ``optax.inject_hyperparams`` passes concrete
+    arrays to ``init`` and traced ones to ``update``, and both must build the same structure.
+    """
+    return isinstance(value, int | float | np.number | np.ndarray) and not isinstance(value, bool)
+
+
+def static_value(value: Any) -> float | None:
+    """The float value of a static scalar, or None for a JAX array, tracer or schedule."""
+    if not is_static(value):
+        return None
+    return float(np.asarray(value))
+
+
+def _describe_range(low: float | None, high: float | None) -> str:
+    if high is None:
+        return f">= {low:g}"
+    return f"in [{low:g}, {high:g}]"
+
+
+def check_range(
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    allow_schedule: bool = False,
+    hint: str = "",
+) -> None:
+    """Checks that a scalar hyperparameter lies in ``[low, high]`` (``high=None``: no upper bound).
+
+    Args:
+      name: the argument's name, as the user wrote it.
+      value: what the user passed.
+      low: the smallest allowed value.
+      high: the largest allowed value, or None.
+      allow_schedule: whether a callable (an optax schedule) is accepted in place of a number.
+      hint: a sentence appended to the error, saying what to write instead.
+
+    Raises:
+      TypeError: if ``value`` is not a real number (or a schedule where one is allowed).
+      ValueError: if ``value`` is not a scalar, is not finite, or lies outside the range.
+    """
+    suffix = f" {hint}" if hint else ""
+    if callable(value) and not isinstance(value, jax.Array):
+        if allow_schedule:
+            return
+        raise TypeError(f"`{name}` must be a number, not a callable. Received: {name}={value!r}.")
+    if isinstance(value, jax.core.Tracer):
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number | np.ndarray | jax.Array):
+        kinds = "a number or an optax schedule" if allow_schedule else "a number"
+        raise TypeError(
+            f"`{name}` must be {kinds}. Received: {name}={value!r} of type {type(value).__name__}."
+        )
+    array = np.asarray(value)
+    if array.ndim != 0:
+        raise ValueError(
+            f"`{name}` must be a scalar. Received: {name} with shape {array.shape}.{suffix}"
+        )
+    if not np.issubdtype(array.dtype, np.integer) and not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}.")
+    number = float(array)
+    if not math.isfinite(number) or number < low or (high is not None and number > high):
+        raise ValueError(
+            f"`{name}` must be {_describe_range(low, high)}. Received: {name}={number!r}.{suffix}"
+        )
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Checks that a flag is a Python bool (flags select code paths, so they cannot be traced)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"`{name}` must be True or False. Received: {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+
+
+def check_choice(name: str, value: Any, allowed: Callable[[], list[str]] | list[str]) -> None:
+    """Checks that ``value`` is one of the ``allowed`` strings (an explicit allow-list)."""
+    options = allowed() if callable(allowed) else allowed
+    if not isinstance(value, str) or value not in options:
+        listed = ", ".join(repr(option) for option in options)
+        raise ValueError(f"`{name}` must be one of {listed}. Received: {name}={value!r}.")
+
+
+def check_float_dtype(name: str, value: Any) -> jnp.dtype | None:
+    """Checks an optional dtype argument and returns it as a floating ``jnp.dtype`` (or None)."""
+    if value is None:
+        return None
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError as error:
+        raise TypeError(f"`{name}` must be a floating dtype or None. Received: {name}={value!r}.") from error
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"`{name}` must be a floating dtype such as jnp.float32 or None (the param dtype). "
+            f"Received: {name}={dtype}."
+        )
+    return dtype

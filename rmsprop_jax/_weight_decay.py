@@ -1,0 +1,114 @@
+"""The weight-decay stages: coupled (L2 added to the gradient) and decoupled (shrink the weights)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._learning_rate import LearningRate, check_learning_rate, learning_rate_at, tree_compute_dtype
+from ._numerics import as_compute, compute_dtype
+from ._validation import check_range
+
+__all__ = ["DecoupledWeightDecayState", "add_decoupled_weight_decay", "add_l2_gradient"]
+
+_NEEDS_PARAMS = (
+    "{stage} needs the params: call tx.update(grads, state, params) with the current params."
+)
+
+
+def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransformation:
+    r"""Adds the gradient of an L2 penalty to the gradient (PyTorch's coupled ``weight_decay``).
+
+    .. math:: \text{out} = g + \lambda\, w
+
+    Placed before the scaling stage, the penalty is divided by the RMS like any gradient.
+
+    Args:
+      weight_decay: the coefficient :math:`\lambda`, >= 0.
+
+    Returns:
+      A stateless ``optax.GradientTransformation``; its ``update`` needs ``params``.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> tx = rj.add_l2_gradient(0.1)
+      >>> tx.update(jnp.ones(1), tx.init(jnp.ones(1)), jnp.full(1, 2.0))[0]
+      Array([1.2], dtype=float32)
+    """
+    check_range("weight_decay", weight_decay, low=0.0, hint="Use None for no weight decay.")
+
+    def leaf(grad: jax.Array, param: jax.Array) -> jax.Array:
+        dtype = compute_dtype(grad.dtype, param.dtype)
+        decay = as_compute(weight_decay, dtype)
+        return (grad.astype(dtype) + decay * param.astype(dtype)).astype(grad.dtype)
+
+    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+        if params is None:
+            raise ValueError(_NEEDS_PARAMS.format(stage="add_l2_gradient"))
+        return jax.tree.map(leaf, updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+class DecoupledWeightDecayState(NamedTuple):
+    """State of `add_decoupled_weight_decay`."""
+
+    count: jax.Array  # int32 scalar: updates applied so far, the step the schedule sees
+
+
+def add_decoupled_weight_decay(
+    weight_decay: jax.typing.ArrayLike,
+    learning_rate: LearningRate,
+    *,
+    decay: jax.typing.ArrayLike = 0.0,
+) -> optax.GradientTransformation:
+    r"""Shrinks the weights by ``lr * weight_decay`` outside the adaptive step (Keras 3, AdamW).
+
+    .. math:: \text{out} = u - \eta_t\, \lambda\, w, \qquad
+      \eta_t = \operatorname{lr}(t) / (1 + \text{decay} \cdot t)
+
+    Keras 3 computes ``w - w * wd * lr`` before applying the step; placed last in a chain whose
+    other updates are descent steps, this stage adds the same term.
+
+    Args:
+      weight_decay: the coefficient :math:`\lambda`, >= 0.
+      learning_rate: the same number or optax schedule the learning-rate stage uses.
+      decay: Keras's inverse-time decay of that learning rate.
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state is a `DecoupledWeightDecayState`; its
+      ``update`` needs ``params``.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> tx = rj.add_decoupled_weight_decay(0.5, 0.1)
+      >>> tx.update(jnp.zeros(1), tx.init(jnp.ones(1)), jnp.full(1, 2.0))[0]  # -(2 * 0.5) * 0.1
+      Array([-0.1], dtype=float32)
+    """
+    check_range("weight_decay", weight_decay, low=0.0, hint="Use None for no weight decay.")
+    check_learning_rate(learning_rate, decay)
+
+    def init_fn(params: optax.Params) -> DecoupledWeightDecayState:
+        del params
+        return DecoupledWeightDecayState(count=jnp.zeros([], jnp.int32))
+
+    def update_fn(
+        updates: optax.Updates, state: DecoupledWeightDecayState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
+        if params is None:
+            raise ValueError(_NEEDS_PARAMS.format(stage="add_decoupled_weight_decay"))
+        dtype = tree_compute_dtype(updates)
+        lr = learning_rate_at(learning_rate, decay, state.count, dtype)
+        coefficient = as_compute(weight_decay, dtype)
+
+        def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
+            shrink = param.astype(dtype) * coefficient * lr
+            return (update.astype(dtype) - shrink).astype(update.dtype)
+
+        new_updates = jax.tree.map(leaf, updates, params)
+        return new_updates, DecoupledWeightDecayState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]

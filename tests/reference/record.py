@@ -1,0 +1,707 @@
+"""Record reference RMSprop trajectories from the real frameworks.
+
+This script is NOT imported by the test-suite; the tests only read the JSON
+files it writes next to itself:
+
+* ``keras.json``  -- ``tf_keras.optimizers.legacy.RMSprop`` (Keras 2 / OptimizerV2)
+* ``keras3.json`` -- ``keras.optimizers.RMSprop`` (Keras 3, TensorFlow backend)
+* ``tf1.json``    -- ``tf.compat.v1.train.RMSPropOptimizer``
+* ``torch.json``  -- ``torch.optim.RMSprop`` (``foreach=False``)
+
+Every case drives the optimizer for ``STEPS`` steps on three float32 variables
+``w`` (2, 3), ``b`` (3,) and ``s`` () with gradients that are fed directly (no
+loss).  Gradients are ``rng.normal(size) * gscale`` in float32, except that steps
+2 and 5 are all-zero and at step 6 only ``b`` is zero.  Each case uses its own
+``numpy.random.default_rng`` seed (CRC32 of the case name), so a case with the
+same name in two files sees the same data.  Everything runs on the CPU in
+float32.  For every step the file holds the gradients fed, the variables and the
+optimizer slots after the step (``ms`` / ``mg`` / ``mom``), and the learning rate
+the framework used (``lr_per_step``; for tf_keras, the schedule alone, before the
+inverse-time ``decay``).  Numbers are the exact float32 values written as Python
+floats.
+
+Usage (each framework runs in its own subprocess, so backends do not clash)::
+
+    pip install tensorflow-cpu tf-keras keras torch numpy
+    python tests/reference/record.py {keras,keras3,tf1,torch,all}
+    python tests/reference/record.py check      # only validate existing files
+
+Recorded with: Python 3.11, numpy 2.4.6, tensorflow 2.21.0 (CPU), tf_keras 2.21.0,
+keras 3.15.1, torch 2.13.0+cpu.  The exact versions are stored in every file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+# Set before any framework import (those happen inside the record_* functions).
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+HERE = Path(__file__).resolve().parent
+STEPS = 8
+SHAPES = {"w": (2, 3), "b": (3,), "s": ()}
+NAMES = ("w", "b", "s")
+FRAMEWORKS = ("keras", "keras3", "tf1", "torch")
+
+# (rho, epsilon, lr, gscale)
+BASE_HYPERS = [
+    (0.9, 1e-7, 0.01, 1.0),
+    (0.0, 1e-7, 0.01, 1.0),
+    (0.95, 1e-3, 0.1, 1.0),
+    (0.9, 1e-7, 0.01, 1e-4),
+]
+
+
+# --------------------------------------------------------------------------
+# Shared helpers (numpy only)
+# --------------------------------------------------------------------------
+
+
+def f32(x):
+    """float32 value(s) as (nested lists of) Python floats, exactly."""
+    a = np.asarray(x, dtype=np.float32)
+    if a.ndim == 0:
+        return float(a)
+    return a.tolist()
+
+
+def tree_f32(d):
+    return {k: f32(v) for k, v in d.items()}
+
+
+def make_config(
+    convention,
+    rho,
+    momentum,
+    epsilon,
+    centered,
+    *,
+    clipnorm=None,
+    clipvalue=None,
+    global_clipnorm=None,
+    decay=0.0,
+    weight_decay=None,
+    maximize=False,
+):
+    return {
+        "convention": convention,
+        "rho": rho,
+        "momentum": momentum,
+        "epsilon": epsilon,
+        "centered": centered,
+        "clipnorm": clipnorm,
+        "clipvalue": clipvalue,
+        "global_clipnorm": global_clipnorm,
+        "decay": decay,
+        "weight_decay": weight_decay,
+        "maximize": maximize,
+    }
+
+
+def case_name(prefix, momentum, centered, rho, eps, lr, gscale):
+    lr_s = "sched" if lr is None else f"{lr:g}"
+    base = (
+        f"m{momentum:g}_{'centered' if centered else 'uncentered'}"
+        f"_rho{rho:g}_eps{eps:g}_lr{lr_s}_g{gscale:g}"
+    )
+    return f"{prefix}_{base}" if prefix else base
+
+
+def make_data(name, gscale):
+    """params0 and the STEPS gradients for a case, float32 numpy arrays."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    params0 = {k: rng.normal(size=SHAPES[k]).astype(np.float32) for k in NAMES}
+    grads = []
+    for step in range(STEPS):
+        g = {k: (rng.normal(size=SHAPES[k]) * gscale).astype(np.float32) for k in NAMES}
+        if step in (2, 5):
+            g = {k: np.zeros(SHAPES[k], np.float32) for k in NAMES}
+        if step == 6:
+            g["b"] = np.zeros(SHAPES["b"], np.float32)
+        grads.append(g)
+    return params0, grads
+
+
+def base_grid(prefix=""):
+    """The 16 shared cases: (name, momentum, centered, rho, eps, lr, gscale)."""
+    out = []
+    for momentum in (0.0, 0.9):
+        for centered in (False, True):
+            for rho, eps, lr, gscale in BASE_HYPERS:
+                name = case_name(prefix, momentum, centered, rho, eps, lr, gscale)
+                out.append((name, momentum, centered, rho, eps, lr, gscale))
+    return out
+
+
+def new_case(name, config, learning_rate, schedule, gscale):
+    params0, grads = make_data(name, gscale)
+    case = {
+        "name": name,
+        "config": config,
+        "learning_rate": learning_rate,
+        "schedule": schedule,
+        "lr_per_step": [],
+        "params0": tree_f32(params0),
+        "grads": [tree_f32(g) for g in grads],
+        "params": [],
+        "slots": [],
+    }
+    return case, params0, grads
+
+
+def write_file(framework, fw_label, versions, cases):
+    names = [c["name"] for c in cases]
+    assert len(names) == len(set(names)), "duplicate case names"
+    sep = (",", ":")
+    head = json.dumps({"framework": fw_label, "versions": versions, "steps": STEPS}, separators=sep)
+    body = ",\n".join(json.dumps(c, separators=sep, allow_nan=True) for c in cases)
+    text = head[:-1] + ',"cases":[\n' + body + "\n]}\n"
+    path = HERE / f"{framework}.json"
+    path.write_text(text)
+    print(f"wrote {path} ({len(cases)} cases, {len(text.encode())} bytes)")
+
+
+def base_versions():
+    return {"python": platform.python_version(), "numpy": np.__version__}
+
+
+# --------------------------------------------------------------------------
+# tf_keras legacy (OptimizerV2)
+# --------------------------------------------------------------------------
+
+
+def record_keras():
+    import tensorflow as tf
+    import tf_keras
+
+    tf.config.set_visible_devices([], "GPU")
+    sched = tf_keras.optimizers.schedules
+    Opt = tf_keras.optimizers.legacy.RMSprop
+
+    # Docs example: var=10, loss=var**2/2 (grad=var), lr=0.1 -> 9.683772.
+    var = tf.Variable(10.0)
+    opt = Opt(learning_rate=0.1)
+    opt.apply_gradients([(tf.convert_to_tensor(var), var)])
+    print(f"tf_keras docs example: {var.numpy():.6f} (expected 9.683772)")
+    assert abs(float(var.numpy()) - 9.683772) < 1e-6
+
+    specs = []  # (name, momentum, centered, rho, eps, lr_or_schedule, gscale, extra)
+    for name, m, c, rho, eps, lr, gs in base_grid():
+        specs.append((name, m, c, rho, eps, lr, gs, {}))
+    clips = [
+        ("clipvalue0.5", {"clipvalue": 0.5}),
+        ("clipnorm1", {"clipnorm": 1.0}),
+        ("globalclipnorm1", {"global_clipnorm": 1.0}),
+        ("clipvalue0.5_clipnorm1", {"clipvalue": 0.5, "clipnorm": 1.0}),
+        ("clipvalue0.5_globalclipnorm1", {"clipvalue": 0.5, "global_clipnorm": 1.0}),
+    ]
+    for prefix, kw in clips:
+        specs.append(
+            (
+                case_name(prefix, 0.5, False, 0.9, 1e-7, 0.01, 2.0),
+                0.5,
+                False,
+                0.9,
+                1e-7,
+                0.01,
+                2.0,
+                kw,
+            )
+        )
+    for m in (0.0, 0.9):
+        specs.append(
+            (
+                case_name("decay0.1", m, False, 0.9, 1e-7, 0.1, 1.0),
+                m,
+                False,
+                0.9,
+                1e-7,
+                0.1,
+                1.0,
+                {"decay": 0.1},
+            )
+        )
+    schedules = [
+        lambda: sched.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5),
+        lambda: sched.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
+        lambda: sched.InverseTimeDecay(0.1, decay_steps=2, decay_rate=0.5),
+        lambda: sched.PolynomialDecay(0.1, decay_steps=6, end_learning_rate=0.01, power=2.0),
+        lambda: sched.CosineDecay(0.1, decay_steps=6, alpha=0.1),
+    ]
+    for i, mk in enumerate(schedules):
+        c = i % 2 == 1
+        cls = type(mk()).__name__
+        specs.append(
+            (case_name(f"sched{cls}", 0.9, c, 0.9, 1e-7, None, 1.0), 0.9, c, 0.9, 1e-7, mk, 1.0, {})
+        )
+    for mk in schedules[:2]:
+        cls = type(mk()).__name__
+        specs.append(
+            (
+                case_name(f"sched{cls}", 0.0, False, 0.9, 1e-7, None, 1.0),
+                0.0,
+                False,
+                0.9,
+                1e-7,
+                mk,
+                1.0,
+                {},
+            )
+        )
+    specs.append(
+        (
+            case_name("schedExponentialDecay_decay0.05", 0.9, False, 0.9, 1e-7, None, 1.0),
+            0.9,
+            False,
+            0.9,
+            1e-7,
+            schedules[0],
+            1.0,
+            {"decay": 0.05},
+        )
+    )
+
+    cases = []
+    for name, m, c, rho, eps, lr, gs, extra in specs:
+        decay = extra.get("decay", 0.0)
+        clip_kw = {k: v for k, v in extra.items() if k != "decay"}
+        config = make_config("keras", rho, m, eps, c, decay=decay, **clip_kw)
+        if callable(lr):
+            schedule_obj = lr()
+            schedule = {
+                "class_name": type(schedule_obj).__name__,
+                "config": schedule_obj.get_config(),
+            }
+            learning_rate = None
+            opt_lr = schedule_obj
+        else:
+            schedule_obj, schedule, learning_rate, opt_lr = None, None, lr, lr
+        case, params0, grads = new_case(name, config, learning_rate, schedule, gs)
+        variables = {k: tf.Variable(params0[k], dtype=tf.float32, name=k) for k in NAMES}
+        opt = Opt(
+            learning_rate=opt_lr,
+            rho=rho,
+            momentum=m,
+            epsilon=eps,
+            centered=c,
+            decay=decay,
+            **clip_kw,
+        )
+        for g in grads:
+            if schedule_obj is not None:
+                lr_now = schedule_obj(tf.cast(opt.iterations, tf.float32))
+            else:
+                lr_now = np.float32(lr)
+            case["lr_per_step"].append(f32(lr_now))
+            opt.apply_gradients([(tf.constant(g[k]), variables[k]) for k in NAMES])
+            case["params"].append({k: f32(variables[k].numpy()) for k in NAMES})
+            slots = {"ms": {k: f32(opt.get_slot(variables[k], "rms").numpy()) for k in NAMES}}
+            if c:
+                slots["mg"] = {k: f32(opt.get_slot(variables[k], "mg").numpy()) for k in NAMES}
+            if m > 0:
+                slots["mom"] = {
+                    k: f32(opt.get_slot(variables[k], "momentum").numpy()) for k in NAMES
+                }
+            case["slots"].append(slots)
+        assert int(opt.iterations.numpy()) == STEPS
+        cases.append(case)
+
+    versions = {**base_versions(), "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__}
+    write_file("keras", "tf_keras.optimizers.legacy.RMSprop", versions, cases)
+
+
+# --------------------------------------------------------------------------
+# Keras 3 (TensorFlow backend)
+# --------------------------------------------------------------------------
+
+
+def record_keras3():
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
+    sched = keras.optimizers.schedules
+
+    specs = []
+    for name, m, c, rho, eps, lr, gs in base_grid():
+        specs.append((name, m, c, rho, eps, lr, gs, {}))
+    for m in (0.0, 0.9):
+        specs.append(
+            (
+                case_name("wd0.01", m, False, 0.9, 1e-7, 0.01, 1.0),
+                m,
+                False,
+                0.9,
+                1e-7,
+                0.01,
+                1.0,
+                {"weight_decay": 0.01},
+            )
+        )
+    for prefix, kw in [
+        ("clipvalue0.5", {"clipvalue": 0.5}),
+        ("clipnorm1", {"clipnorm": 1.0}),
+        ("globalclipnorm1", {"global_clipnorm": 1.0}),
+    ]:
+        specs.append(
+            (
+                case_name(prefix, 0.5, False, 0.9, 1e-7, 0.01, 2.0),
+                0.5,
+                False,
+                0.9,
+                1e-7,
+                0.01,
+                2.0,
+                kw,
+            )
+        )
+    schedules = [
+        lambda: sched.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5),
+        lambda: sched.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
+        lambda: sched.InverseTimeDecay(0.1, decay_steps=2, decay_rate=0.5),
+        lambda: sched.PolynomialDecay(0.1, decay_steps=6, end_learning_rate=0.01, power=2.0),
+        lambda: sched.CosineDecay(0.1, decay_steps=6, alpha=0.1),
+    ]
+    for i, mk in enumerate(schedules):
+        c = i % 2 == 1
+        cls = type(mk()).__name__
+        specs.append(
+            (case_name(f"sched{cls}", 0.9, c, 0.9, 1e-7, None, 1.0), 0.9, c, 0.9, 1e-7, mk, 1.0, {})
+        )
+
+    cases = []
+    for name, m, c, rho, eps, lr, gs, extra in specs:
+        config = make_config("keras3", rho, m, eps, c, **extra)
+        if callable(lr):
+            schedule_obj = lr()
+            schedule = {
+                "class_name": type(schedule_obj).__name__,
+                "config": schedule_obj.get_config(),
+            }
+            learning_rate, opt_lr = None, schedule_obj
+        else:
+            schedule_obj, schedule, learning_rate, opt_lr = None, None, lr, lr
+        case, params0, grads = new_case(name, config, learning_rate, schedule, gs)
+        variables = {k: keras.Variable(params0[k], dtype="float32", name=k) for k in NAMES}
+        opt = keras.optimizers.RMSprop(
+            learning_rate=opt_lr, rho=rho, momentum=m, epsilon=eps, centered=c, **extra
+        )
+        for step, g in enumerate(grads):
+            assert int(opt.iterations.numpy()) == step
+            lr_now = f32(np.asarray(opt.learning_rate))
+            if schedule_obj is not None:
+                # Keras 3 evaluates the schedule at the pre-increment `iterations`.
+                assert lr_now == f32(schedule_obj(step)), (name, step)
+            case["lr_per_step"].append(lr_now)
+            opt.apply_gradients([(tf.constant(g[k]), variables[k]) for k in NAMES])
+            case["params"].append({k: f32(np.asarray(variables[k])) for k in NAMES})
+
+            def slot(lst, k, opt=opt, variables=variables):
+                return f32(np.asarray(lst[opt._get_variable_index(variables[k])]))
+
+            slots = {"ms": {k: slot(opt._velocities, k) for k in NAMES}}
+            if c:
+                slots["mg"] = {k: slot(opt._average_gradients, k) for k in NAMES}
+            if m > 0:
+                slots["mom"] = {k: slot(opt._momentums, k) for k in NAMES}
+            case["slots"].append(slots)
+        assert int(opt.iterations.numpy()) == STEPS
+        cases.append(case)
+
+    versions = {
+        **base_versions(),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "keras_backend": keras.backend.backend(),
+    }
+    write_file("keras3", "keras.optimizers.RMSprop", versions, cases)
+
+
+# --------------------------------------------------------------------------
+# TF1 tf.compat.v1.train.RMSPropOptimizer
+# --------------------------------------------------------------------------
+
+
+def geometric_lr(k):
+    return np.float32(0.1 * 0.7**k)
+
+
+GEOMETRIC_SCHEDULE = {
+    "class_name": "Geometric",
+    "config": {"expression": "float32(0.1 * 0.7**k)", "k": "steps done so far"},
+}
+
+
+def record_tf1():
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    assert tf.executing_eagerly()
+
+    specs = []
+    for name, m, c, rho, eps, lr, gs in base_grid():
+        specs.append((name, m, c, rho, eps, lr, gs))
+    for m in (0.0, 0.9):
+        specs.append(
+            (case_name("", m, False, 0.9, 1e-10, 0.01, 1.0), m, False, 0.9, 1e-10, 0.01, 1.0)
+        )
+    for m in (0.9, 0.0):
+        specs.append(
+            (
+                case_name("schedGeometric0.7", m, False, 0.9, 1e-7, None, 1.0),
+                m,
+                False,
+                0.9,
+                1e-7,
+                "geometric",
+                1.0,
+            )
+        )
+
+    cases = []
+    for name, m, c, rho, eps, lr, gs in specs:
+        config = make_config("tf1", rho, m, eps, c)
+        sched = lr == "geometric"
+        case, params0, grads = new_case(
+            name, config, None if sched else lr, GEOMETRIC_SCHEDULE if sched else None, gs
+        )
+        variables = {k: tf.Variable(params0[k], dtype=tf.float32, name=k) for k in NAMES}
+        counter = [0]
+        used = []
+
+        def lr_fn(counter=counter, used=used):
+            v = geometric_lr(counter[0])
+            used.append(v)
+            return tf.constant(v, tf.float32)
+
+        opt = tf.compat.v1.train.RMSPropOptimizer(
+            lr_fn if sched else lr, decay=rho, momentum=m, epsilon=eps, centered=c
+        )
+        for step, g in enumerate(grads):
+            counter[0] = step
+            n_used = len(used)
+            opt.apply_gradients([(tf.constant(g[k]), variables[k]) for k in NAMES])
+            if sched:
+                assert len(used) == n_used + 1, "callable lr not called once per step"
+                case["lr_per_step"].append(f32(used[-1]))
+            else:
+                case["lr_per_step"].append(f32(lr))
+            case["params"].append({k: f32(variables[k].numpy()) for k in NAMES})
+            slots = {"ms": {k: f32(opt.get_slot(variables[k], "rms").numpy()) for k in NAMES}}
+            if c:
+                slots["mg"] = {k: f32(opt.get_slot(variables[k], "mg").numpy()) for k in NAMES}
+            slots["mom"] = {k: f32(opt.get_slot(variables[k], "momentum").numpy()) for k in NAMES}
+            case["slots"].append(slots)
+        cases.append(case)
+
+    versions = {**base_versions(), "tensorflow": tf.__version__}
+    write_file("tf1", "tf.compat.v1.train.RMSPropOptimizer", versions, cases)
+
+
+# --------------------------------------------------------------------------
+# torch.optim.RMSprop
+# --------------------------------------------------------------------------
+
+
+def record_torch():
+    import torch
+
+    torch.set_default_dtype(torch.float32)
+    torch.use_deterministic_algorithms(True)
+
+    specs = []  # name, m, c, rho, eps, lr, gs, wd, maximize
+    for name, m, c, rho, eps, lr, gs in base_grid():
+        specs.append((name, m, c, rho, eps, lr, gs, None, False))
+    for m in (0.0, 0.9):
+        specs.append(
+            (
+                case_name("wd0.01", m, False, 0.9, 1e-7, 0.01, 1.0),
+                m,
+                False,
+                0.9,
+                1e-7,
+                0.01,
+                1.0,
+                0.01,
+                False,
+            )
+        )
+    for m, c in ((0.0, False), (0.9, True)):
+        specs.append(
+            (
+                case_name("maximize", m, c, 0.9, 1e-7, 0.01, 1.0),
+                m,
+                c,
+                0.9,
+                1e-7,
+                0.01,
+                1.0,
+                None,
+                True,
+            )
+        )
+    for c in (False, True):
+        specs.append(
+            (
+                case_name("schedGeometric0.7", 0.9, c, 0.9, 1e-7, None, 1.0),
+                0.9,
+                c,
+                0.9,
+                1e-7,
+                "geometric",
+                1.0,
+                None,
+                False,
+            )
+        )
+
+    cases = []
+    for name, m, c, rho, eps, lr, gs, wd, maximize in specs:
+        config = make_config("torch", rho, m, eps, c, weight_decay=wd, maximize=maximize)
+        sched = lr == "geometric"
+        case, params0, grads = new_case(
+            name, config, None if sched else lr, GEOMETRIC_SCHEDULE if sched else None, gs
+        )
+        params = {
+            k: torch.tensor(params0[k], dtype=torch.float32, requires_grad=True) for k in NAMES
+        }
+        opt = torch.optim.RMSprop(
+            [params[k] for k in NAMES],
+            lr=0.1 if sched else lr,
+            alpha=rho,
+            eps=eps,
+            weight_decay=0.0 if wd is None else wd,
+            momentum=m,
+            centered=c,
+            maximize=maximize,
+            foreach=False,
+        )
+        for step, g in enumerate(grads):
+            if sched:
+                opt.param_groups[0]["lr"] = float(geometric_lr(step))
+            case["lr_per_step"].append(f32(opt.param_groups[0]["lr"]))
+            for k in NAMES:
+                params[k].grad = torch.tensor(g[k], dtype=torch.float32)
+            opt.step()
+            case["params"].append({k: f32(params[k].detach().numpy()) for k in NAMES})
+            st = {k: opt.state[params[k]] for k in NAMES}
+            slots = {"ms": {k: f32(st[k]["square_avg"].numpy()) for k in NAMES}}
+            if c:
+                slots["mg"] = {k: f32(st[k]["grad_avg"].numpy()) for k in NAMES}
+            if m > 0:
+                slots["mom"] = {k: f32(st[k]["momentum_buffer"].numpy()) for k in NAMES}
+            else:
+                assert all("momentum_buffer" not in st[k] for k in NAMES)
+            case["slots"].append(slots)
+        cases.append(case)
+
+    versions = {**base_versions(), "torch": torch.__version__}
+    write_file("torch", "torch.optim.RMSprop", versions, cases)
+
+
+# --------------------------------------------------------------------------
+# Validation of the written files (numpy only)
+# --------------------------------------------------------------------------
+
+CONFIG_KEYS = {
+    "convention",
+    "rho",
+    "momentum",
+    "epsilon",
+    "centered",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "decay",
+    "weight_decay",
+    "maximize",
+}
+
+
+def _check_tree(tree, where):
+    assert set(tree) == set(NAMES), where
+    for k in NAMES:
+        shape = np.asarray(tree[k], dtype=np.float64).shape
+        assert shape == SHAPES[k], (where, k, shape)
+
+
+def check_file(framework):
+    path = HERE / f"{framework}.json"
+    size = path.stat().st_size
+    with path.open() as fh:
+        data = json.load(fh)
+    assert set(data) == {"framework", "versions", "steps", "cases"}, path
+    assert data["steps"] == STEPS
+    names = [c["name"] for c in data["cases"]]
+    assert len(names) == len(set(names)), path
+    n_nonfinite = 0
+    for case in data["cases"]:
+        n = case["name"]
+        cfg = case["config"]
+        assert set(cfg) == CONFIG_KEYS, n
+        assert cfg["convention"] == framework, n
+        assert (case["learning_rate"] is None) == (case["schedule"] is not None), n
+        assert len(case["lr_per_step"]) == STEPS, n
+        _check_tree(case["params0"], n)
+        for key in ("grads", "params", "slots"):
+            assert len(case[key]) == STEPS, (n, key)
+        for step in range(STEPS):
+            _check_tree(case["grads"][step], n)
+            _check_tree(case["params"][step], n)
+            slots = case["slots"][step]
+            want = {"ms"}
+            if cfg["centered"]:
+                want.add("mg")
+            if cfg["momentum"] > 0 or framework == "tf1":
+                want.add("mom")
+            assert set(slots) == want, (n, set(slots))
+            for s in slots.values():
+                _check_tree(s, n)
+            for k in NAMES:
+                if not np.all(np.isfinite(case["params"][step][k])):
+                    n_nonfinite += 1
+    print(
+        f"{path.name}: {len(names)} cases, {size} bytes, shapes OK"
+        + (f", {n_nonfinite} non-finite param arrays" if n_nonfinite else "")
+    )
+    return data
+
+
+def main(argv):
+    which = argv[1] if len(argv) > 1 else "all"
+    recorders = {
+        "keras": record_keras,
+        "keras3": record_keras3,
+        "tf1": record_tf1,
+        "torch": record_torch,
+    }
+    if which in recorders:
+        recorders[which]()
+        check_file(which)
+    elif which == "all":
+        for fw in FRAMEWORKS:
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), fw], check=True)
+        for fw in FRAMEWORKS:
+            check_file(fw)
+    elif which == "check":
+        for fw in FRAMEWORKS:
+            check_file(fw)
+    else:
+        raise SystemExit(f"usage: {argv[0]} {{keras,keras3,tf1,torch,all,check}}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
