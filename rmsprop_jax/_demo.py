@@ -31,8 +31,8 @@ def _init_mlp(key: jax.Array) -> dict[str, jax.Array]:
 
 
 def _loss(params: dict[str, jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
-    hidden = jnp.tanh(x @ params["w1"] + params["b1"])
-    return jnp.mean((hidden @ params["w2"] + params["b2"] - y) ** 2)
+    hidden = jnp.tanh(x @ params["w1"] + params["b1"][None, :])
+    return jnp.mean((hidden @ params["w2"] + params["b2"][None, :] - y) ** 2)
 
 
 def run_demo(steps: int = 300, learning_rate: float = 1e-2, seed: int = 0) -> list[float]:

@@ -86,7 +86,7 @@ def check_range(
         raise ValueError(
             f"`{name}` must be a scalar. Received: {name} with shape {array.shape}.{suffix}"
         )
-    if not np.issubdtype(array.dtype, np.integer) and not np.issubdtype(array.dtype, np.floating):
+    if not jnp.issubdtype(array.dtype, jnp.integer) and not jnp.issubdtype(array.dtype, jnp.floating):
         raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}.")
     number = float(array)
     if not math.isfinite(number) or number < low or (high is not None and number > high):

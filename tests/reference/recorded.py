@@ -1,0 +1,29 @@
+"""Loads the trajectories recorded from the real frameworks by `record.py` (JSON beside this file)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+from typing import Any
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).parent
+FRAMEWORKS = ("keras", "keras3", "tf1", "torch")
+
+
+@functools.cache
+def load(framework: str) -> dict[str, Any]:
+    """The parsed JSON file of one framework's recording."""
+    return json.loads((HERE / f"{framework}.json").read_text())
+
+
+def cases(framework: str) -> list[dict[str, Any]]:
+    """The recorded cases of one framework."""
+    return load(framework)["cases"]
+
+
+def as_arrays(tree: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A recorded {name: nested list} dict as float32 arrays."""
+    return {name: np.asarray(value, dtype=np.float32) for name, value in tree.items()}
