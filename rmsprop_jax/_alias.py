@@ -132,8 +132,12 @@ def rmsprop(
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
     check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
-    for name, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
-                        ("global_clipnorm", global_clipnorm), ("weight_decay", weight_decay)):
+    for name, value in (
+        ("clipnorm", clipnorm),
+        ("clipvalue", clipvalue),
+        ("global_clipnorm", global_clipnorm),
+        ("weight_decay", weight_decay),
+    ):
         if value is not None:
             check_range(name, value, low=0.0, hint=f"Use {name}=None to switch it off.")
     if clipnorm is not None and global_clipnorm is not None:
@@ -164,15 +168,28 @@ def rmsprop(
         stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
 
     if centered:
-        stages.append(scale_by_centered_rms(
-            rho, epsilon, eps_in_sqrt=numerics.eps_in_sqrt, initial_scale=conv.initial_ms,
-            ms_form=numerics.ms_form, mg_form=numerics.mg_form, state_dtype=state_dtype,
-        ))
+        stages.append(
+            scale_by_centered_rms(
+                rho,
+                epsilon,
+                eps_in_sqrt=numerics.eps_in_sqrt,
+                initial_scale=conv.initial_ms,
+                ms_form=numerics.ms_form,
+                mg_form=numerics.mg_form,
+                state_dtype=state_dtype,
+            )
+        )
     else:
-        stages.append(scale_by_rms(
-            rho, epsilon, eps_in_sqrt=numerics.eps_in_sqrt, initial_scale=conv.initial_ms,
-            ms_form=numerics.ms_form, state_dtype=state_dtype,
-        ))
+        stages.append(
+            scale_by_rms(
+                rho,
+                epsilon,
+                eps_in_sqrt=numerics.eps_in_sqrt,
+                initial_scale=conv.initial_ms,
+                ms_form=numerics.ms_form,
+                state_dtype=state_dtype,
+            )
+        )
 
     # The sign flips in the last stage that scales, so a momentum buffer keeps the framework's sign.
     if has_momentum and conv.lr_before_momentum:

@@ -19,8 +19,8 @@ __all__ = ["ScaleByCenteredRmsState", "scale_by_centered_rms"]
 class ScaleByCenteredRmsState(NamedTuple):
     """State of `scale_by_centered_rms`."""
 
-    ms: optax.Updates  # per param: running mean of g**2; state_dtype (default the param's), param shape
-    mg: optax.Updates  # per param: running mean of g; state_dtype (default the param's), param shape
+    ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
+    mg: optax.Updates  # per param: running mean of g; state_dtype or the param's dtype and shape
 
 
 def scale_by_centered_rms(
@@ -89,8 +89,14 @@ def scale_by_centered_rms(
 
         def leaf(grad: jax.Array, ms: jax.Array, mg: jax.Array) -> tuple[jax.Array, ...]:
             update, new_ms, new_mg = rms_scale(
-                grad, ms, mg, rho, epsilon,
-                eps_in_sqrt=eps_in_sqrt, ms_form=ms_form, mg_form=mg_form,
+                grad,
+                ms,
+                mg,
+                rho,
+                epsilon,
+                eps_in_sqrt=eps_in_sqrt,
+                ms_form=ms_form,
+                mg_form=mg_form,
             )
             return update, new_ms, new_mg  # type: ignore[return-value]
 

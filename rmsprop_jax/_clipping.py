@@ -1,4 +1,4 @@
-"""The clipping stages, with TensorFlow's formulas: by value, by each tensor's norm, by the global norm.
+"""The clipping stages, with TensorFlow's formulas: by value, by tensor norm, by global norm.
 
 `rmsprop_jax.rmsprop` applies them in Keras's order: value, then norm, then global norm.
 """
@@ -41,7 +41,9 @@ def clip_by_value(clipvalue: jax.typing.ArrayLike) -> optax.GradientTransformati
         bound = as_compute(clipvalue, compute_dtype(grad.dtype))
         return jnp.clip(grad.astype(bound.dtype), -bound, bound).astype(grad.dtype)
 
-    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         return jax.tree.map(leaf, updates), state
 
@@ -76,7 +78,9 @@ def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation
         l2norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, l2sum, 1)), l2sum)
         return (g * bound / jnp.maximum(l2norm, bound)).astype(grad.dtype)
 
-    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         return jax.tree.map(leaf, updates), state
 
@@ -102,12 +106,15 @@ def clip_by_global_norm(global_clipnorm: jax.typing.ArrayLike) -> optax.Gradient
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
-      >>> rj.clip_by_global_norm(1.0).update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, None)[0]
+      >>> grads = {"a": jnp.array([3.0]), "b": jnp.array([4.0])}
+      >>> rj.clip_by_global_norm(1.0).update(grads, None)[0]
       {'a': Array([0.6], dtype=float32), 'b': Array([0.8], dtype=float32)}
     """
     check_range("global_clipnorm", global_clipnorm, low=0.0, hint="Use None for no clipping.")
 
-    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         leaves = jax.tree.leaves(updates)
         if not leaves:

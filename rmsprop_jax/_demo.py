@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -53,7 +55,7 @@ def run_demo(steps: int = 300, learning_rate: float = 1e-2, seed: int = 0) -> li
     state = tx.init(params)
 
     @jax.jit
-    def step(params, state):  # noqa: ANN001, ANN202
+    def step(params: dict[str, jax.Array], state: Any) -> tuple[Any, Any, jax.Array]:
         loss, grads = jax.value_and_grad(_loss)(params, x, y)
         updates, state = tx.update(grads, state, params)
         return apply_updates(params, updates), state, loss

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +19,7 @@ __all__ = [
     "scale_by_learning_rate",
 ]
 
-LearningRate = jax.typing.ArrayLike | optax.Schedule
+LearningRate: TypeAlias = jax.typing.ArrayLike | optax.Schedule
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -31,7 +31,10 @@ class ScaleByLearningRateState(NamedTuple):
 def check_learning_rate(learning_rate: LearningRate, decay: jax.typing.ArrayLike) -> None:
     """Validates a learning rate (number or schedule) and Keras's inverse-time ``decay``."""
     check_range(
-        "learning_rate", learning_rate, low=0.0, allow_schedule=True,
+        "learning_rate",
+        learning_rate,
+        low=0.0,
+        allow_schedule=True,
         hint="Pass a non-negative float or an optax schedule such as optax.exponential_decay(...).",
     )
     check_range("decay", decay, low=0.0, hint="Use 0.0 for no inverse-time decay.")
@@ -106,6 +109,8 @@ def scale_by_learning_rate(
         if flip_sign:
             lr = -lr
         new_updates = jax.tree.map(lambda u: (u.astype(dtype) * lr).astype(u.dtype), updates)
-        return new_updates, ScaleByLearningRateState(count=optax.safe_increment(state.count))
+        return new_updates, ScaleByLearningRateState(
+            count=jnp.asarray(optax.safe_increment(state.count))
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ __all__ = ["TraceMomentumState", "trace_momentum"]
 class TraceMomentumState(NamedTuple):
     """State of `trace_momentum`."""
 
-    mom: optax.Updates  # per param: the momentum buffer; state_dtype (default the param's), param shape
+    mom: optax.Updates  # per param: the momentum buffer; state_dtype or the param's dtype and shape
 
 
 def trace_momentum(

@@ -16,8 +16,8 @@ __all__ = [
     "MomentForm",
     "as_compute",
     "compute_dtype",
-    "rms_scale",
     "rms_denominator",
+    "rms_scale",
     "update_moment",
 ]
 
@@ -98,13 +98,13 @@ def rms_scale(
     ms_form: MomentForm,
     mg_form: MomentForm,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-    """One RMS scaling of one gradient array: the maths every scaling stage applies per element.
+    r"""One RMS scaling of one gradient array: the maths every scaling stage applies per element.
 
     .. math::
 
-      ms \\leftarrow \\rho\\, ms + (1 - \\rho)\\, g^2, \\qquad
-      mg \\leftarrow \\rho\\, mg + (1 - \\rho)\\, g \\;\\text{(centered)}, \\qquad
-      u = g / \\operatorname{den}(ms - mg^2)
+      ms \leftarrow \rho\, ms + (1 - \rho)\, g^2, \qquad
+      mg \leftarrow \rho\, mg + (1 - \rho)\, g \;\text{(centered)}, \qquad
+      u = g / \operatorname{den}(ms - mg^2)
 
     Args:
       grad: the gradient ``g``.

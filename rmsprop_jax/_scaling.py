@@ -18,7 +18,7 @@ __all__ = ["ScaleByRmsState", "init_accumulator", "scale_by_rms"]
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`."""
 
-    ms: optax.Updates  # per param: running mean of g**2; state_dtype (default the param's), param shape
+    ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
 
 
 def init_accumulator(
@@ -82,11 +82,11 @@ def scale_by_rms(
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
-      >>> tx = rj.scale_by_rms(rho=0.9, epsilon=0.0)
+      >>> tx = rj.scale_by_rms(rho=0.75, epsilon=0.0)
       >>> state = tx.init(jnp.zeros(2))
       >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)
-      >>> updates  # g / sqrt(0.1 * g**2) = sign(g) * sqrt(10)
-      Array([ 3.1622777, -3.1622777], dtype=float32)
+      >>> updates  # g / sqrt(0.25 * g**2) = 2 * sign(g)
+      Array([ 2., -2.], dtype=float32)
     """
     check_rms_arguments(rho, epsilon, eps_in_sqrt, initial_scale, {"ms_form": ms_form})
     dtype = check_float_dtype("state_dtype", state_dtype)
@@ -102,8 +102,14 @@ def scale_by_rms(
 
         def leaf(grad: jax.Array, ms: jax.Array) -> tuple[jax.Array, jax.Array]:
             update, new_ms, _ = rms_scale(
-                grad, ms, None, rho, epsilon,
-                eps_in_sqrt=eps_in_sqrt, ms_form=ms_form, mg_form="ema",
+                grad,
+                ms,
+                None,
+                rho,
+                epsilon,
+                eps_in_sqrt=eps_in_sqrt,
+                ms_form=ms_form,
+                mg_form="ema",
             )
             return update, new_ms
 

@@ -24,7 +24,9 @@ def negate_updates() -> optax.GradientTransformation:
       Array([-1.,  2.], dtype=float32)
     """
 
-    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         return jax.tree.map(lambda u: -u, updates), state
 

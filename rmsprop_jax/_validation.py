@@ -74,19 +74,21 @@ def check_range(
         if allow_schedule:
             return
         raise TypeError(f"`{name}` must be a number, not a callable. Received: {name}={value!r}.")
-    if isinstance(value, jax.core.Tracer):
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number | np.ndarray | jax.Array):
+    numeric = int | float | np.number | np.ndarray | jax.Array
+    if isinstance(value, bool) or not isinstance(value, numeric):
         kinds = "a number or an optax schedule" if allow_schedule else "a number"
         raise TypeError(
             f"`{name}` must be {kinds}. Received: {name}={value!r} of type {type(value).__name__}."
         )
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except jax.errors.TracerArrayConversionError:
+        return  # a traced value: its range is checked by nobody, as in optax
     if array.ndim != 0:
         raise ValueError(
             f"`{name}` must be a scalar. Received: {name} with shape {array.shape}.{suffix}"
         )
-    if not jnp.issubdtype(array.dtype, jnp.integer) and not jnp.issubdtype(array.dtype, jnp.floating):
+    if not (jnp.issubdtype(array.dtype, jnp.integer) or jnp.issubdtype(array.dtype, jnp.floating)):
         raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}.")
     number = float(array)
     if not math.isfinite(number) or number < low or (high is not None and number > high):
@@ -119,7 +121,9 @@ def check_float_dtype(name: str, value: Any) -> jnp.dtype | None:
     try:
         dtype = jnp.dtype(value)
     except TypeError as error:
-        raise TypeError(f"`{name}` must be a floating dtype or None. Received: {name}={value!r}.") from error
+        raise TypeError(
+            f"`{name}` must be a floating dtype or None. Received: {name}={value!r}."
+        ) from error
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
             f"`{name}` must be a floating dtype such as jnp.float32 or None (the param dtype). "

@@ -1,4 +1,4 @@
-"""The weight-decay stages: coupled (L2 added to the gradient) and decoupled (shrink the weights)."""
+"""The weight-decay stages: coupled (an L2 term in the gradient) and decoupled (shrink weights)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,9 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
         decay = as_compute(weight_decay, dtype)
         return (grad.astype(dtype) + decay * param.astype(dtype)).astype(grad.dtype)
 
-    def update_fn(updates, state, params=None):  # noqa: ANN001, ANN202
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_l2_gradient"))
         return jax.tree.map(leaf, updates, params), state
@@ -109,6 +111,8 @@ def add_decoupled_weight_decay(
             return (update.astype(dtype) - shrink).astype(update.dtype)
 
         new_updates = jax.tree.map(leaf, updates, params)
-        return new_updates, DecoupledWeightDecayState(count=optax.safe_increment(state.count))
+        return new_updates, DecoupledWeightDecayState(
+            count=jnp.asarray(optax.safe_increment(state.count))
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]

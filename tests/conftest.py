@@ -1,4 +1,4 @@
-"""Strict JAX for every test: no implicit dtype promotion, no rank promotion, warnings are errors."""
+"""Strict JAX in every test: no implicit dtype or rank promotion; warnings are errors."""
 
 from __future__ import annotations
 

@@ -21,8 +21,12 @@ SETTINGS = {
     "momentum": {"momentum": 0.9},
     "centered_momentum": {"centered": True, "momentum": 0.9},
     "nesterov": {"momentum": 0.9, "nesterov": True},
-    "clipped_decayed": {"clipvalue": 1.0, "global_clipnorm": 5.0, "decay": 1e-3,
-                        "weight_decay": 1e-4},
+    "clipped_decayed": {
+        "clipvalue": 1.0,
+        "global_clipnorm": 5.0,
+        "decay": 1e-3,
+        "weight_decay": 1e-4,
+    },
 }
 CONFIGS = [
     pytest.param(convention, setting, id=f"{convention}-{name}")
@@ -53,7 +57,9 @@ def test_converges_on_a_parabola(convention: str, setting: dict[str, Any]) -> No
     target = jnp.array([1.0, -2.0, 3.0])
     params = _run(
         rj.rmsprop(learning_rate=0.01, convention=convention, **setting),
-        lambda p: jnp.sum((p - target) ** 2), jnp.zeros(3), steps=1000,
+        lambda p: jnp.sum((p - target) ** 2),
+        jnp.zeros(3),
+        steps=1000,
     )
     np.testing.assert_allclose(params, target, atol=0.05)
 
@@ -66,7 +72,9 @@ def test_converges_on_rosenbrock(convention: str, setting: dict[str, Any]) -> No
     schedule = optax.cosine_decay_schedule(3e-3, decay_steps=4000, alpha=0.01)
     params = _run(
         rj.rmsprop(learning_rate=schedule, convention=convention, **setting),
-        rosenbrock, jnp.array([-1.0, 1.0]), steps=4000,
+        rosenbrock,
+        jnp.array([-1.0, 1.0]),
+        steps=4000,
     )
     np.testing.assert_allclose(params, jnp.ones(2), atol=0.05)
 
@@ -75,9 +83,7 @@ def test_converges_on_rosenbrock(convention: str, setting: dict[str, Any]) -> No
 def test_does_not_recompile_and_keeps_gradient_dtype(
     convention: str, setting: dict[str, Any]
 ) -> None:
-    tx = rj.rmsprop(
-        learning_rate=0.01, convention=convention, state_dtype=jnp.float32, **setting
-    )
+    tx = rj.rmsprop(learning_rate=0.01, convention=convention, state_dtype=jnp.float32, **setting)
     params = {"w": jnp.ones((3, 2), jnp.bfloat16), "b": jnp.zeros(2, jnp.float32)}
     state = tx.init(params)
 
@@ -109,7 +115,9 @@ def test_init_on_abstract_params_matches_concrete(convention: str, setting: dict
 
 @pytest.mark.parametrize("convention,setting", CONFIGS)
 @jax.numpy_dtype_promotion("standard")  # optax.MultiSteps mixes float32 and int32 itself
-def test_multisteps_accumulates_then_takes_one_step(convention: str, setting: dict[str, Any]) -> None:
+def test_multisteps_accumulates_then_takes_one_step(
+    convention: str, setting: dict[str, Any]
+) -> None:
     tx = optax.MultiSteps(rj.rmsprop(learning_rate=0.1, convention=convention, **setting), 2)
     plain = rj.rmsprop(learning_rate=0.1, convention=convention, **setting)
     params = jnp.array([1.0, -1.0])
@@ -160,8 +168,9 @@ def test_inject_hyperparams_changes_rho_momentum_epsilon_without_recompiling() -
     chex.clear_trace_counter()
     g = jnp.array([2.0])
     _, state = step(g, state, params)  # ms = 0.4, mom = 0.1 * 2 / sqrt(0.4)
-    state.hyperparams.update(rho=jnp.float32(0.5), momentum=jnp.float32(0.0),
-                             epsilon=jnp.float32(1.0))
+    state.hyperparams.update(
+        rho=jnp.float32(0.5), momentum=jnp.float32(0.0), epsilon=jnp.float32(1.0)
+    )
     updates, state = step(g, state, params)
     ms = 0.5 * 0.4 + 0.5 * 4.0  # 2.2
     # momentum 0 as an array keeps TF's momentum kernel: mom = lr * g / sqrt(ms + eps)
@@ -233,24 +242,43 @@ def test_maximize_climbs() -> None:
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"learning_rate": -0.1}, ValueError, r"`learning_rate` must be >= 0. Received: learning_rate=-0.1"),
+        (
+            {"learning_rate": -0.1},
+            ValueError,
+            r"`learning_rate` must be >= 0. Received: learning_rate=-0.1",
+        ),
         ({"rho": 1.5}, ValueError, r"`rho` must be in \[0, 1\]. Received: rho=1.5"),
         ({"rho": -0.1}, ValueError, r"`rho` must be in \[0, 1\]. Received: rho=-0.1"),
         ({"momentum": 1.2}, ValueError, r"`momentum` must be in \[0, 1\]. Received: momentum=1.2"),
-        ({"momentum": -0.5}, ValueError, r"`momentum` must be in \[0, 1\]. Received: momentum=-0.5"),
+        (
+            {"momentum": -0.5},
+            ValueError,
+            r"`momentum` must be in \[0, 1\]. Received: momentum=-0.5",
+        ),
         ({"epsilon": -1e-7}, ValueError, r"`epsilon` must be >= 0. Received: epsilon=-1e-07"),
         ({"clipnorm": -1.0}, ValueError, r"`clipnorm` must be >= 0. Received: clipnorm=-1.0"),
         ({"clipvalue": -1.0}, ValueError, r"`clipvalue` must be >= 0. Received: clipvalue=-1.0"),
         ({"global_clipnorm": -2.0}, ValueError, r"`global_clipnorm` must be >= 0"),
         ({"decay": -0.1}, ValueError, r"`decay` must be >= 0. Received: decay=-0.1"),
         ({"weight_decay": -0.1}, ValueError, r"`weight_decay` must be >= 0"),
-        ({"learning_rate": float("nan")}, ValueError, r"`learning_rate` must be >= 0. Received: learning_rate=nan"),
-        ({"convention": "tensorflow"}, ValueError,
-         r"`convention` must be one of 'keras', 'keras3', 'tf1', 'torch', 'optax'. "
-         r"Received: convention='tensorflow'"),
+        (
+            {"learning_rate": float("nan")},
+            ValueError,
+            r"`learning_rate` must be >= 0. Received: learning_rate=nan",
+        ),
+        (
+            {"convention": "tensorflow"},
+            ValueError,
+            r"`convention` must be one of 'keras', 'keras3', 'tf1', 'torch', 'optax'. "
+            r"Received: convention='tensorflow'",
+        ),
         ({"clipnorm": 1.0, "global_clipnorm": 1.0}, ValueError, r"cannot both be set"),
         ({"nesterov": True}, ValueError, r"`nesterov=True` needs momentum > 0"),
-        ({"centered": "yes"}, TypeError, r"`centered` must be True or False. Received: centered='yes'"),
+        (
+            {"centered": "yes"},
+            TypeError,
+            r"`centered` must be True or False. Received: centered='yes'",
+        ),
         ({"rho": "0.9"}, TypeError, r"`rho` must be a number. Received: rho='0.9'"),
         ({"rho": jnp.ones(2)}, ValueError, r"`rho` must be a scalar"),
         ({"state_dtype": jnp.int32}, ValueError, r"`state_dtype` must be a floating dtype"),
@@ -278,5 +306,7 @@ def test_gradient_tree_mismatch_names_the_difference() -> None:
     state = tx.init({"w": jnp.zeros(3), "b": jnp.zeros(2)})
     with pytest.raises(ValueError, match=r"Missing from the gradients: \[\"\['b'\]\"\]"):
         tx.update({"w": jnp.zeros(3)}, state)
-    with pytest.raises(ValueError, match=r"at \['w'\] has shape \(4,\), but the param it updates has shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"at \['w'\] has shape \(4,\), but the param it updates has shape \(3,\)"
+    ):
         tx.update({"w": jnp.zeros(4), "b": jnp.zeros(2)}, state)

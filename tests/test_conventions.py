@@ -118,7 +118,8 @@ def test_every_recording_covers_zero_gradient_steps_and_eight_steps() -> None:
         for case in recorded.cases(framework):
             assert len(case["grads"]) == 8
             zero_steps = [
-                k for k, grads in enumerate(case["grads"])
+                k
+                for k, grads in enumerate(case["grads"])
                 if all(not np.any(v) for v in recorded.as_arrays(grads).values())
             ]
             assert zero_steps == [2, 5], (framework, case["name"])
@@ -135,9 +136,7 @@ def test_keras_documentation_example(maybe_jit: Any) -> None:
 
 def test_rho_zero_follows_the_tf_kernel_order_not_the_algebra() -> None:
     """With rho = 0 the kernel's ms + (g*g - ms)*1 is not g*g in float32: we match the kernel."""
-    case = next(
-        c for c in recorded.cases("tf1") if c["name"].startswith("m0.9_uncentered_rho0_")
-    )
+    case = next(c for c in recorded.cases("tf1") if c["name"].startswith("m0.9_uncentered_rho0_"))
     tx = rj.rmsprop(learning_rate=case["learning_rate"], **case["config"])
     params = recorded.as_arrays(case["params0"])
     grads = recorded.as_arrays(case["grads"][0])

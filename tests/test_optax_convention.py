@@ -24,19 +24,29 @@ def _grads(step: int) -> dict[str, jax.Array]:
 @pytest.mark.parametrize("centered", [False, True])
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
 @pytest.mark.parametrize(
-    "learning_rate", [0.01, optax.exponential_decay(0.1, transition_steps=2, decay_rate=0.5)],
+    "learning_rate",
+    [0.01, optax.exponential_decay(0.1, transition_steps=2, decay_rate=0.5)],
     ids=["constant", "schedule"],
 )
 def test_matches_optax_rmsprop(
     centered: bool, momentum: float, nesterov: bool, learning_rate: Any, maybe_jit: Any
 ) -> None:
     ours = rj.rmsprop(
-        learning_rate, rho=0.85, momentum=momentum, epsilon=1e-6, centered=centered,
-        nesterov=nesterov, convention="optax",
+        learning_rate,
+        rho=0.85,
+        momentum=momentum,
+        epsilon=1e-6,
+        centered=centered,
+        nesterov=nesterov,
+        convention="optax",
     )
     theirs = optax.rmsprop(
-        learning_rate, decay=0.85, eps=1e-6, centered=centered,
-        momentum=momentum or None, nesterov=nesterov,
+        learning_rate,
+        decay=0.85,
+        eps=1e-6,
+        centered=centered,
+        momentum=momentum or None,
+        nesterov=nesterov,
     )
     params_ours = params_theirs = {"w": jnp.ones((4, 3)), "b": jnp.zeros(3)}
     state_ours, state_theirs = ours.init(params_ours), theirs.init(params_theirs)
@@ -47,6 +57,4 @@ def test_matches_optax_rmsprop(
         params_ours = rj.apply_updates(params_ours, u_ours)
         params_theirs = optax.apply_updates(params_theirs, u_theirs)
         for name in params_ours:
-            np.testing.assert_allclose(
-                params_ours[name], params_theirs[name], rtol=1e-5, atol=1e-6
-            )
+            np.testing.assert_allclose(params_ours[name], params_theirs[name], rtol=1e-5, atol=1e-6)

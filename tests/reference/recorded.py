@@ -1,4 +1,4 @@
-"""Loads the trajectories recorded from the real frameworks by `record.py` (JSON beside this file)."""
+"""Loads the trajectories that `record.py` recorded from the real frameworks (JSON files here)."""
 
 from __future__ import annotations
 
