@@ -55,7 +55,8 @@ def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation
 
     .. math:: \text{out} = \frac{g \cdot c}{\max(\lVert g \rVert_2,\, c)}
 
-    computed per tensor, as ``tf.clip_by_norm`` does (a zero tensor stays zero).
+    computed per tensor, as ``tf.clip_by_norm`` does (a zero tensor stays zero when
+    :math:`c > 0`; with :math:`c = 0` it becomes NaN, as in TF).
 
     Args:
       clipnorm: the largest L2 norm :math:`c` a tensor may keep, >= 0.

@@ -10,6 +10,7 @@ import optax
 
 from ._learning_rate import LearningRate, check_learning_rate, learning_rate_at, tree_compute_dtype
 from ._numerics import as_compute, compute_dtype
+from ._tree import check_matching_tree
 from ._validation import check_range
 
 __all__ = ["DecoupledWeightDecayState", "add_decoupled_weight_decay", "add_l2_gradient"]
@@ -50,6 +51,7 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
     ) -> tuple[optax.Updates, optax.OptState]:
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_l2_gradient"))
+        check_matching_tree(updates, params, stage="add_l2_gradient")
         return jax.tree.map(leaf, updates, params), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
@@ -102,6 +104,7 @@ def add_decoupled_weight_decay(
     ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_decoupled_weight_decay"))
+        check_matching_tree(updates, params, stage="add_decoupled_weight_decay")
         dtype = tree_compute_dtype(updates)
         lr = learning_rate_at(learning_rate, decay, state.count, dtype)
         coefficient = as_compute(weight_decay, dtype)

@@ -173,9 +173,11 @@ def reference_trajectory(
             new_w[k] = updated
         w = new_w
         params_out.append({k: v.copy() for k, v in w.items()})
-        slots_out.append({
-            "ms": {k: v.copy() for k, v in ms.items()},
-            "mg": {k: v.copy() for k, v in mg.items()},
-            "mom": {k: v.copy() for k, v in mom.items()},
-        })
+        slots_out.append(
+            {
+                "ms": {k: v.copy() for k, v in ms.items()},
+                "mg": {k: v.copy() for k, v in mg.items()},
+                "mom": {k: v.copy() for k, v in mom.items()},
+            }
+        )
     return params_out, slots_out

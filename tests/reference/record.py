@@ -7,6 +7,8 @@ files it writes next to itself:
 * ``keras3.json`` -- ``keras.optimizers.RMSprop`` (Keras 3, TensorFlow backend)
 * ``tf1.json``    -- ``tf.compat.v1.train.RMSPropOptimizer``
 * ``torch.json``  -- ``torch.optim.RMSprop`` (``foreach=False``)
+* ``keras_sparse.json`` -- ``tf_keras.optimizers.legacy.RMSprop`` fed
+  ``tf.IndexedSlices`` gradients (its sparse path; see ``record_keras_sparse``)
 
 Every case drives the optimizer for ``STEPS`` steps on three float32 variables
 ``w`` (2, 3), ``b`` (3,) and ``s`` () with gradients that are fed directly (no
@@ -23,7 +25,7 @@ floats.
 Usage (each framework runs in its own subprocess, so backends do not clash)::
 
     pip install tensorflow-cpu tf-keras keras torch numpy
-    python tests/reference/record.py {keras,keras3,tf1,torch,all}
+    python tests/reference/record.py {keras,keras3,tf1,torch,keras_sparse,all}
     python tests/reference/record.py check      # only validate existing files
 
 Recorded with: Python 3.11, numpy 2.4.6, tensorflow 2.21.0 (CPU), tf_keras 2.21.0,
@@ -52,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 STEPS = 8
 SHAPES = {"w": (2, 3), "b": (3,), "s": ()}
 NAMES = ("w", "b", "s")
-FRAMEWORKS = ("keras", "keras3", "tf1", "torch")
+FRAMEWORKS = ("keras", "keras3", "tf1", "torch", "keras_sparse")
 
 # (rho, epsilon, lr, gscale)
 BASE_HYPERS = [
@@ -160,11 +162,11 @@ def new_case(name, config, learning_rate, schedule, gscale):
     return case, params0, grads
 
 
-def write_file(framework, fw_label, versions, cases):
+def write_file(framework, fw_label, versions, cases, steps=STEPS):
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names)), "duplicate case names"
     sep = (",", ":")
-    head = json.dumps({"framework": fw_label, "versions": versions, "steps": STEPS}, separators=sep)
+    head = json.dumps({"framework": fw_label, "versions": versions, "steps": steps}, separators=sep)
     body = ",\n".join(json.dumps(c, separators=sep, allow_nan=True) for c in cases)
     text = head[:-1] + ',"cases":[\n' + body + "\n]}\n"
     path = HERE / f"{framework}.json"
@@ -613,6 +615,185 @@ def record_torch():
 
 
 # --------------------------------------------------------------------------
+# tf_keras legacy (OptimizerV2), sparse path: tf.IndexedSlices gradients
+# --------------------------------------------------------------------------
+#
+# Two variables: ``table`` (12, 3) gets an IndexedSlices gradient, ``dense``
+# (4,) a dense one; both go through one ``apply_gradients`` call per step.
+# What OptimizerV2 does with the IndexedSlices (verified by the asserts below):
+#
+# * clipvalue / clipnorm / global_clipnorm act on the raw ``values`` (norms over
+#   the raw values, duplicates counted separately), BEFORE deduplication;
+# * ``_resource_apply_sparse_duplicate_indices`` then sums duplicate indices
+#   (``tf.unique`` + ``unsorted_segment_sum``) and calls ``_resource_apply_sparse``;
+# * momentum == 0: ``rms`` (and ``mg``) are multiplied by rho on EVERY row, even
+#   for an empty IndexedSlices, then (1 - rho) * g**2 (and (1 - rho) * g) is
+#   scatter-added on the touched rows; only the touched rows of the table move;
+# * momentum > 0: the ``ResourceSparseApply[Centered]RMSProp`` kernel changes only
+#   the touched rows of var, ms, mg and mom; untouched rows keep their values.
+
+SPARSE_STEPS = 20
+SPARSE_SHAPES = {"table": (12, 3), "dense": (4,)}
+SPARSE_NAMES = ("table", "dense")
+# Number of (possibly duplicated) indices at each step; steps 2 and 12 are empty.
+SPARSE_COUNTS = (5, 3, 0, 6, 4, 2, 1, 6, 3, 5, 4, 2, 0, 6, 3, 5, 1, 4, 6, 2)
+SPARSE_DENSE_ZERO_STEPS = (4, 9)
+SPARSE_ROW_SKIPPED = 11  # touched at step 0, then not again until step 15
+SPARSE_ROW_SKIPPED_AGAIN = 15
+SPARSE_ROW_NEVER = 10  # never touched
+
+
+def sparse_indices(rng, step):
+    """int32 indices for one step: duplicates, unsorted, rows 10/11 as documented."""
+    n = SPARSE_COUNTS[step]
+    if n == 0:
+        return np.zeros((0,), np.int32)
+    pool = np.arange(10)  # rows 0..9; row 10 never, row 11 only when forced
+    if n == 1:
+        idx = list(rng.choice(pool, size=1))
+    else:
+        reps = 3 if n >= 5 else 2  # one row repeated (3 times when n >= 5)
+        r = int(rng.choice(pool))
+        others = [int(x) for x in rng.choice(pool, size=n - reps)]
+        if step == 0:
+            others[0] = SPARSE_ROW_SKIPPED  # touched once at step 0
+        if step == SPARSE_ROW_SKIPPED_AGAIN:
+            r = SPARSE_ROW_SKIPPED  # touched again (3 times) after 14 steps away
+        idx = [r] * reps + others
+        idx = [idx[i] for i in rng.permutation(n)]
+    return np.asarray(idx, np.int32)
+
+
+def make_sparse_data(name, gscale):
+    """params0 and SPARSE_STEPS gradients (table: (indices, values); dense: array)."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    params0 = {k: rng.normal(size=SPARSE_SHAPES[k]).astype(np.float32) for k in SPARSE_NAMES}
+    grads = []
+    for step in range(SPARSE_STEPS):
+        idx = sparse_indices(rng, step)
+        vals = (rng.normal(size=(len(idx), 3)) * gscale).astype(np.float32).reshape(len(idx), 3)
+        dense = (rng.normal(size=SPARSE_SHAPES["dense"]) * gscale).astype(np.float32)
+        if step in SPARSE_DENSE_ZERO_STEPS:
+            dense = np.zeros(SPARSE_SHAPES["dense"], np.float32)
+        grads.append({"table": (idx, vals), "dense": dense})
+    touched = [set(g["table"][0].tolist()) for g in grads]
+    assert any(len(g["table"][0]) == 0 for g in grads)
+    assert SPARSE_ROW_NEVER not in set().union(*touched)
+    assert [s for s, t in enumerate(touched) if SPARSE_ROW_SKIPPED in t][:2] == [
+        0,
+        SPARSE_ROW_SKIPPED_AGAIN,
+    ]
+    return params0, grads
+
+
+def sparse_specs():
+    """(name, momentum, centered, rho, eps, lr, gscale, clip_kwargs)."""
+    specs = []
+    for momentum in (0.0, 0.9):
+        for centered in (False, True):
+            name = case_name("sparse", momentum, centered, 0.9, 1e-7, 0.01, 1.0)
+            specs.append((name, momentum, centered, 0.9, 1e-7, 0.01, 1.0, {}))
+    for momentum in (0.0, 0.9):
+        name = case_name("sparse", momentum, False, 0.95, 1e-3, 0.1, 1.0)
+        specs.append((name, momentum, False, 0.95, 1e-3, 0.1, 1.0, {}))
+    for prefix, kw in [
+        ("clipvalue0.5", {"clipvalue": 0.5}),
+        ("clipnorm1", {"clipnorm": 1.0}),
+        ("globalclipnorm1", {"global_clipnorm": 1.0}),
+    ]:
+        name = case_name(f"sparse_{prefix}", 0.5, False, 0.9, 1e-7, 0.01, 2.0)
+        specs.append((name, 0.5, False, 0.9, 1e-7, 0.01, 2.0, kw))
+    return specs
+
+
+def record_keras_sparse():
+    import tensorflow as tf
+    import tf_keras
+
+    tf.config.set_visible_devices([], "GPU")
+    assert tf.executing_eagerly()
+    Opt = tf_keras.optimizers.legacy.RMSprop
+
+    cases = []
+    for name, m, c, rho, eps, lr, gs, clip_kw in sparse_specs():
+        config = make_config("keras", rho, m, eps, c, **clip_kw)
+        params0, grads = make_sparse_data(name, gs)
+        case = {
+            "name": name,
+            "config": config,
+            "learning_rate": lr,
+            "schedule": None,
+            "lr_per_step": [],
+            "params0": tree_f32(params0),
+            "grads": [
+                {
+                    "table": {
+                        "indices": [int(i) for i in g["table"][0]],
+                        "values": f32(g["table"][1]),
+                    },
+                    "dense": f32(g["dense"]),
+                }
+                for g in grads
+            ],
+            "params": [],
+            "slots": [],
+        }
+        variables = {k: tf.Variable(params0[k], dtype=tf.float32, name=k) for k in SPARSE_NAMES}
+        opt = Opt(learning_rate=lr, rho=rho, momentum=m, epsilon=eps, centered=c, **clip_kw)
+        slot_names = {"ms": "rms"}
+        if c:
+            slot_names["mg"] = "mg"
+        if m > 0:
+            slot_names["mom"] = "momentum"
+        prev = None
+        for g in grads:
+            idx, vals = g["table"]
+            sparse = tf.IndexedSlices(
+                tf.constant(vals, tf.float32),
+                tf.constant(idx, tf.int32),
+                tf.constant(SPARSE_SHAPES["table"], tf.int32),
+            )
+            case["lr_per_step"].append(f32(lr))
+            opt.apply_gradients(
+                [(sparse, variables["table"]), (tf.constant(g["dense"]), variables["dense"])]
+            )
+            now = {"params": {k: variables[k].numpy() for k in SPARSE_NAMES}}
+            for key, slot in slot_names.items():
+                now[key] = {k: opt.get_slot(variables[k], slot).numpy() for k in SPARSE_NAMES}
+            # Structural checks on the table's untouched rows (see the note above).
+            if prev is None:
+                prev = {"params": {"table": params0["table"]}}
+                prev.update({key: {"table": np.zeros((12, 3), np.float32)} for key in slot_names})
+            untouched = np.setdiff1d(np.arange(12), idx)
+            assert np.array_equal(
+                now["params"]["table"][untouched], prev["params"]["table"][untouched]
+            ), name
+            for key in slot_names:
+                old = prev[key]["table"][untouched]
+                new = now[key]["table"][untouched]
+                if m == 0:  # ms / mg decay by rho on every row
+                    assert np.array_equal(new, old * np.float32(rho)), (name, key)
+                else:  # sparse kernel: untouched rows untouched
+                    assert np.array_equal(new, old), (name, key)
+            prev = now
+            case["params"].append({k: f32(now["params"][k]) for k in SPARSE_NAMES})
+            case["slots"].append(
+                {key: {k: f32(now[key][k]) for k in SPARSE_NAMES} for key in slot_names}
+            )
+        assert int(opt.iterations.numpy()) == SPARSE_STEPS
+        cases.append(case)
+
+    versions = {**base_versions(), "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__}
+    write_file(
+        "keras_sparse",
+        "tf_keras.optimizers.legacy.RMSprop (IndexedSlices)",
+        versions,
+        cases,
+        steps=SPARSE_STEPS,
+    )
+
+
+# --------------------------------------------------------------------------
 # Validation of the written files (numpy only)
 # --------------------------------------------------------------------------
 
@@ -680,6 +861,54 @@ def check_file(framework):
     return data
 
 
+def check_sparse_file(framework="keras_sparse"):
+    path = HERE / f"{framework}.json"
+    size = path.stat().st_size
+    with path.open() as fh:
+        data = json.load(fh)
+    assert set(data) == {"framework", "versions", "steps", "cases"}, path
+    assert data["steps"] == SPARSE_STEPS
+    names = [c["name"] for c in data["cases"]]
+    assert len(names) == len(set(names)), path
+
+    def tree(t, where):
+        assert set(t) == set(SPARSE_NAMES), where
+        for k in SPARSE_NAMES:
+            shape = np.asarray(t[k], dtype=np.float64).shape
+            assert shape == SPARSE_SHAPES[k], (where, k, shape)
+
+    for case in data["cases"]:
+        n = case["name"]
+        cfg = case["config"]
+        assert set(cfg) == CONFIG_KEYS and cfg["convention"] == "keras", n
+        assert case["schedule"] is None and case["learning_rate"] is not None, n
+        assert len(case["lr_per_step"]) == SPARSE_STEPS, n
+        tree(case["params0"], n)
+        for key in ("grads", "params", "slots"):
+            assert len(case[key]) == SPARSE_STEPS, (n, key)
+        for step in range(SPARSE_STEPS):
+            g = case["grads"][step]
+            assert set(g) == set(SPARSE_NAMES), n
+            idx = g["table"]["indices"]
+            vals = np.asarray(g["table"]["values"], dtype=np.float64).reshape(-1, 3)
+            assert len(idx) == len(vals) and all(0 <= i < 12 for i in idx), (n, step)
+            assert np.asarray(g["dense"]).shape == SPARSE_SHAPES["dense"], (n, step)
+            tree(case["params"][step], n)
+            slots = case["slots"][step]
+            want = {"ms"} | ({"mg"} if cfg["centered"] else set())
+            want |= {"mom"} if cfg["momentum"] > 0 else set()
+            assert set(slots) == want, (n, set(slots))
+            for s in slots.values():
+                tree(s, n)
+            assert all(np.all(np.isfinite(case["params"][step][k])) for k in SPARSE_NAMES), n
+    print(f"{path.name}: {len(names)} cases, {size} bytes, shapes OK")
+    return data
+
+
+def check_any(framework):
+    return check_sparse_file(framework) if framework == "keras_sparse" else check_file(framework)
+
+
 def main(argv):
     which = argv[1] if len(argv) > 1 else "all"
     recorders = {
@@ -687,20 +916,21 @@ def main(argv):
         "keras3": record_keras3,
         "tf1": record_tf1,
         "torch": record_torch,
+        "keras_sparse": record_keras_sparse,
     }
     if which in recorders:
         recorders[which]()
-        check_file(which)
+        check_any(which)
     elif which == "all":
         for fw in FRAMEWORKS:
             subprocess.run([sys.executable, str(Path(__file__).resolve()), fw], check=True)
         for fw in FRAMEWORKS:
-            check_file(fw)
+            check_any(fw)
     elif which == "check":
         for fw in FRAMEWORKS:
-            check_file(fw)
+            check_any(fw)
     else:
-        raise SystemExit(f"usage: {argv[0]} {{keras,keras3,tf1,torch,all,check}}")
+        raise SystemExit(f"usage: {argv[0]} {{{','.join(FRAMEWORKS)},all,check}}")
 
 
 if __name__ == "__main__":
