@@ -12,11 +12,14 @@ from ._conventions import RmsNumerics as RmsNumerics
 from ._inject import inject_hyperparams as inject_hyperparams
 from ._learning_rate import ScaleByLearningRateState as ScaleByLearningRateState
 from ._learning_rate import scale_by_learning_rate as scale_by_learning_rate
+from ._materialize import materialize as materialize
 from ._momentum import TraceMomentumState as TraceMomentumState
 from ._momentum import trace_momentum as trace_momentum
 from ._scaling import ScaleByRmsState as ScaleByRmsState
 from ._scaling import scale_by_rms as scale_by_rms
 from ._sign import negate_updates as negate_updates
+from ._sparse_rows import SparseRows as SparseRows
+from ._sparse_rows import check_indices as check_indices
 from ._updates import apply_updates as apply_updates
 from ._weight_decay import DecoupledWeightDecayState as DecoupledWeightDecayState
 from ._weight_decay import add_decoupled_weight_decay as add_decoupled_weight_decay
@@ -32,14 +35,17 @@ __all__ = [
     "ScaleByCenteredRmsState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
+    "SparseRows",
     "TraceMomentumState",
     "add_decoupled_weight_decay",
     "add_l2_gradient",
     "apply_updates",
+    "check_indices",
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",
     "inject_hyperparams",
+    "materialize",
     "negate_updates",
     "rmsprop",
     "scale_by_centered_rms",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -13,7 +15,7 @@ from ._learning_rate import LearningRate, scale_by_learning_rate
 from ._momentum import trace_momentum
 from ._scaling import scale_by_rms
 from ._sign import negate_updates
-from ._validation import check_bool, check_range, static_value
+from ._validation import check_bool, check_choice, check_range, static_value
 from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
 
 __all__ = ["rmsprop"]
@@ -40,6 +42,8 @@ def rmsprop(
     maximize: bool = False,
     state_dtype: jnp.dtype | None = None,
     convention: ConventionName = "keras",
+    sparse_mode: Literal["keras", "lazy", "dense"] = "keras",
+    sparse_tables: Any = None,
 ) -> optax.GradientTransformation:
     r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
 
@@ -105,13 +109,26 @@ def rmsprop(
         keeps each param's dtype.
       convention: whose numerics to reproduce: ``"keras"``, ``"keras3"``, ``"tf1"``,
         ``"torch"`` or ``"optax"``.
+      sparse_mode: what `SparseRows` gradients do to the rows they do not touch:
+        ``"keras"`` (tf.keras: without momentum ``ms`` and ``mg`` decay on every row while only
+        touched rows of the params move; with momentum nothing untouched changes),
+        ``"lazy"`` (nothing untouched changes; TF1's sparse kernels; the cheapest) or
+        ``"dense"`` (exactly the dense algorithm fed zero gradient rows: untouched rows decay
+        and keep moving with momentum). Deferred work is applied when a row is touched again or
+        by `rmsprop_jax.materialize`.
+      sparse_tables: the tables that receive `SparseRows` gradients, as a pytree of bools with
+        the params' structure (or a function of the params returning one). Needed only where a
+        mode defers work (``"keras"`` without momentum, ``"dense"``): those tables get an int32
+        per row of bookkeeping.
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages).
 
     Raises:
-      ValueError: for a hyperparameter out of range, an unknown convention, or ``clipnorm``
-        together with ``global_clipnorm``.
+      ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
+        ``clipnorm`` together with ``global_clipnorm``, or ``sparse_mode="dense"`` with momentum
+        under the torch convention and a learning rate that changes over time (the deferred
+        momentum steps would each need their own learning rate).
       TypeError: for an argument of the wrong type or an unknown keyword.
 
     Example:
@@ -153,6 +170,22 @@ def rmsprop(
             "Set momentum (e.g. 0.9) or nesterov=False."
         )
     numerics = conv.numerics(has_momentum)
+    check_choice("sparse_mode", sparse_mode, ["keras", "lazy", "dense"])
+    lr_changes = callable(learning_rate) or not _is_off(decay)
+    if sparse_mode == "dense" and has_momentum and not conv.lr_before_momentum and lr_changes:
+        raise ValueError(
+            f"sparse_mode='dense' with momentum under convention={convention!r} needs a constant "
+            "learning rate: the learning rate multiplies the momentum buffer afterwards, so each "
+            "deferred step of an untouched row would need its own rate. Received: "
+            f"learning_rate={learning_rate!r}, decay={decay!r}. Use a constant learning rate, "
+            "sparse_mode='lazy', or a convention that puts the learning rate inside the buffer."
+        )
+    # Which rows a SparseRows gradient leaves alone, stage by stage.
+    scaling_mode = (
+        "lazy" if sparse_mode == "lazy" or (sparse_mode == "keras" and has_momentum) else "dense"
+    )
+    momentum_mode = "dense" if sparse_mode == "dense" else "lazy"
+    sparse = {"sparse_tables": sparse_tables}
 
     stages: list[optax.GradientTransformation] = []
     if clipvalue is not None:
@@ -177,6 +210,8 @@ def rmsprop(
                 ms_form=numerics.ms_form,
                 mg_form=numerics.mg_form,
                 state_dtype=state_dtype,
+                sparse_mode=scaling_mode,
+                **sparse,
             )
         )
     else:
@@ -188,6 +223,8 @@ def rmsprop(
                 initial_scale=conv.initial_ms,
                 ms_form=numerics.ms_form,
                 state_dtype=state_dtype,
+                sparse_mode=scaling_mode,
+                **sparse,
             )
         )
 
@@ -195,12 +232,24 @@ def rmsprop(
     if has_momentum and conv.lr_before_momentum:
         stages += [
             scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False),
-            trace_momentum(momentum, nesterov=nesterov, state_dtype=state_dtype),
+            trace_momentum(
+                momentum,
+                nesterov=nesterov,
+                state_dtype=state_dtype,
+                sparse_mode=momentum_mode,
+                **sparse,
+            ),
             negate_updates(),
         ]
     elif has_momentum:
         stages += [
-            trace_momentum(momentum, nesterov=nesterov, state_dtype=state_dtype),
+            trace_momentum(
+                momentum,
+                nesterov=nesterov,
+                state_dtype=state_dtype,
+                sparse_mode=momentum_mode,
+                **sparse,
+            ),
             scale_by_learning_rate(learning_rate, decay=decay),
         ]
     else:

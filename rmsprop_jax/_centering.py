@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import MomentForm, rms_scale
-from ._scaling import check_rms_arguments, init_accumulator
-from ._tree import check_matching_tree, map_unzip
-from ._validation import check_float_dtype
+from ._numerics import MomentForm
+from ._scaling import ScaleByCenteredRmsState, rms_transformation
+from ._sparse_update import SparseMode
 
 __all__ = ["ScaleByCenteredRmsState", "scale_by_centered_rms"]
-
-
-class ScaleByCenteredRmsState(NamedTuple):
-    """State of `scale_by_centered_rms`."""
-
-    ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
-    mg: optax.Updates  # per param: running mean of g; state_dtype or the param's dtype and shape
 
 
 def scale_by_centered_rms(
@@ -32,7 +24,9 @@ def scale_by_centered_rms(
     ms_form: MomentForm = "ema",
     mg_form: MomentForm = "ema",
     state_dtype: jnp.dtype | None = None,
-) -> optax.GradientTransformation:
+    sparse_mode: SparseMode = "lazy",
+    sparse_tables: Any = None,
+) -> optax.GradientTransformationExtraArgs:
     r"""Scales updates by the root of their running variance (centered RMSprop).
 
     .. math::
@@ -44,7 +38,9 @@ def scale_by_centered_rms(
       u_t = \frac{g_t}{\sqrt{v_t} + \epsilon}
       \quad\text{or}\quad \frac{g_t}{\sqrt{v_t + \epsilon}} \;(\text{eps_in_sqrt}),
 
-    with :math:`ms_0` = ``initial_scale`` and :math:`mg_0 = 0`.
+    with :math:`ms_0` = ``initial_scale`` and :math:`mg_0 = 0`. `SparseRows` gradients are
+    handled as in `scale_by_rms`; in ``"dense"`` mode both ``ms`` and ``mg`` decay on untouched
+    rows.
 
     Warning:
       :math:`ms - mg^2` can round below zero; TF, Keras and PyTorch then return NaN. This stage
@@ -58,9 +54,11 @@ def scale_by_centered_rms(
       ms_form: the mean-square update's order of operations (see `scale_by_rms`).
       mg_form: the mean-gradient update's order of operations (``"lerp"`` for PyTorch).
       state_dtype: dtype of both accumulators; None keeps each param's dtype.
+      sparse_mode: ``"lazy"`` (untouched rows keep ``ms`` and ``mg``) or ``"dense"``.
+      sparse_tables: for ``"dense"``: the tables that get `SparseRows` (see `scale_by_rms`).
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a `ScaleByCenteredRmsState`.
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByCenteredRmsState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -70,37 +68,16 @@ def scale_by_centered_rms(
       >>> updates  # ms = 2, mg = 1, variance = 1: the step is g itself
       Array([2.], dtype=float32)
     """
-    check_rms_arguments(
-        rho, epsilon, eps_in_sqrt, initial_scale, {"ms_form": ms_form, "mg_form": mg_form}
+    return rms_transformation(
+        stage="scale_by_centered_rms",
+        centered=True,
+        rho=rho,
+        epsilon=epsilon,
+        eps_in_sqrt=eps_in_sqrt,
+        initial_scale=initial_scale,
+        ms_form=ms_form,
+        mg_form=mg_form,
+        state_dtype=state_dtype,
+        sparse_mode=sparse_mode,
+        sparse_tables=sparse_tables,
     )
-    dtype = check_float_dtype("state_dtype", state_dtype)
-
-    def init_fn(params: optax.Params) -> ScaleByCenteredRmsState:
-        return ScaleByCenteredRmsState(
-            ms=init_accumulator(params, initial_scale, dtype),
-            mg=init_accumulator(params, 0.0, dtype),
-        )
-
-    def update_fn(
-        updates: optax.Updates, state: ScaleByCenteredRmsState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, ScaleByCenteredRmsState]:
-        del params
-        check_matching_tree(updates, state.ms, stage="scale_by_centered_rms")
-
-        def leaf(grad: jax.Array, ms: jax.Array, mg: jax.Array) -> tuple[jax.Array, ...]:
-            update, new_ms, new_mg = rms_scale(
-                grad,
-                ms,
-                mg,
-                rho,
-                epsilon,
-                eps_in_sqrt=eps_in_sqrt,
-                ms_form=ms_form,
-                mg_form=mg_form,
-            )
-            return update, new_ms, new_mg  # type: ignore[return-value]
-
-        new_updates, new_ms, new_mg = map_unzip(leaf, 3, updates, state.ms, state.mg)
-        return new_updates, ScaleByCenteredRmsState(ms=new_ms, mg=new_mg)
-
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]

@@ -1,6 +1,8 @@
 """The clipping stages, with TensorFlow's formulas: by value, by tensor norm, by global norm.
 
-`rmsprop_jax.rmsprop` applies them in Keras's order: value, then norm, then global norm.
+`rmsprop_jax.rmsprop` applies them in Keras's order: value, then norm, then global norm. On a
+`SparseRows` gradient they act on its ``values`` as given, before duplicate rows are summed, as
+TF does with ``IndexedSlices``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import as_compute, compute_dtype
+from ._sparse_rows import is_sparse
+from ._tree import leaves, map_values
 from ._validation import check_range
 
 __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value"]
@@ -45,7 +49,7 @@ def clip_by_value(clipvalue: jax.typing.ArrayLike) -> optax.GradientTransformati
         updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, optax.OptState]:
         del params
-        return jax.tree.map(leaf, updates), state
+        return map_values(leaf, updates), state
 
     return _stateless(update_fn)
 
@@ -83,7 +87,7 @@ def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation
         updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, optax.OptState]:
         del params
-        return jax.tree.map(leaf, updates), state
+        return map_values(leaf, updates), state
 
     return _stateless(update_fn)
 
@@ -117,14 +121,14 @@ def clip_by_global_norm(global_clipnorm: jax.typing.ArrayLike) -> optax.Gradient
         updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, optax.OptState]:
         del params
-        leaves = jax.tree.leaves(updates)
-        if not leaves:
+        values = [leaf.values if is_sparse(leaf) else leaf for leaf in leaves(updates)]
+        if not values:
             return updates, state
-        dtype = compute_dtype(*(leaf.dtype for leaf in leaves))
+        dtype = compute_dtype(*(value.dtype for value in values))
         bound = as_compute(global_clipnorm, dtype)
-        squares = [jnp.sum(jnp.square(leaf.astype(dtype))) for leaf in leaves]
+        squares = [jnp.sum(jnp.square(value.astype(dtype))) for value in values]
         norm = jnp.sqrt(sum(squares[1:], start=squares[0]))
         scale = bound * jnp.minimum(1 / norm, 1 / bound) + (norm - norm)
-        return jax.tree.map(lambda g: (g.astype(dtype) * scale).astype(g.dtype), updates), state
+        return map_values(lambda g: (g.astype(dtype) * scale).astype(g.dtype), updates), state
 
     return _stateless(update_fn)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from ._numerics import as_compute, compute_dtype
+from ._tree import leaves, map_values
 from ._validation import check_bool, check_range
 
 __all__ = [
@@ -56,7 +57,7 @@ def learning_rate_at(
 
 def tree_compute_dtype(tree: optax.Updates) -> jnp.dtype:
     """The compute dtype shared by all leaves of ``tree`` (float64 if any leaf is)."""
-    return compute_dtype(*(leaf.dtype for leaf in jax.tree.leaves(tree)))
+    return compute_dtype(*(leaf.dtype for leaf in leaves(tree)))
 
 
 def scale_by_learning_rate(
@@ -64,7 +65,7 @@ def scale_by_learning_rate(
     *,
     decay: jax.typing.ArrayLike = 0.0,
     flip_sign: bool = True,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     r"""Multiplies updates by the learning rate at the current step.
 
     .. math::
@@ -83,7 +84,7 @@ def scale_by_learning_rate(
         instead of :math:`\eta_t u_t`.
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a `ScaleByLearningRateState`.
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByLearningRateState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -101,16 +102,23 @@ def scale_by_learning_rate(
         return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32))
 
     def update_fn(
-        updates: optax.Updates, state: ScaleByLearningRateState, params: optax.Params | None = None
+        updates: optax.Updates,
+        state: ScaleByLearningRateState,
+        params: optax.Params | None = None,
+        *,
+        materialize: bool = False,
+        **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleByLearningRateState]:
-        del params
+        del params, extra_args
         dtype = tree_compute_dtype(updates)
         lr = learning_rate_at(learning_rate, decay, state.count, dtype)
         if flip_sign:
             lr = -lr
-        new_updates = jax.tree.map(lambda u: (u.astype(dtype) * lr).astype(u.dtype), updates)
+        new_updates = map_values(lambda u: (u.astype(dtype) * lr).astype(u.dtype), updates)
+        if materialize:  # scales the deferred movement of momentum rows; not a step
+            return new_updates, state
         return new_updates, ScaleByLearningRateState(
             count=jnp.asarray(optax.safe_increment(state.count))
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

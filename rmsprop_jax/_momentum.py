@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from ._numerics import as_compute, compute_dtype
-from ._scaling import init_accumulator
-from ._tree import check_matching_tree, map_unzip
+from ._scaling import check_sparse_arguments, init_accumulator
+from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
+from ._tree import check_matching_tree
 from ._validation import check_bool, check_float_dtype, check_range
 
 __all__ = ["TraceMomentumState", "trace_momentum"]
@@ -19,7 +20,9 @@ __all__ = ["TraceMomentumState", "trace_momentum"]
 class TraceMomentumState(NamedTuple):
     """State of `trace_momentum`."""
 
+    count: jax.Array  # int32 scalar: steps applied so far
     mom: optax.Updates  # per param: the momentum buffer; state_dtype or the param's dtype and shape
+    row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
 
 def trace_momentum(
@@ -27,7 +30,9 @@ def trace_momentum(
     *,
     nesterov: bool = False,
     state_dtype: jnp.dtype | None = None,
-) -> optax.GradientTransformation:
+    sparse_mode: SparseMode = "lazy",
+    sparse_tables: Any = None,
+) -> optax.GradientTransformationExtraArgs:
     r"""Accumulates updates in a momentum buffer (heavy ball), optionally with Nesterov momentum.
 
     .. math::
@@ -39,13 +44,26 @@ def trace_momentum(
     (TF, Keras, Optax); placed before it, the buffer holds the raw step (PyTorch), which differs as
     soon as the learning rate changes over time.
 
+    With `SparseRows` updates only the touched rows of the buffer are read and written. With
+    ``sparse_mode="dense"``, an untouched row of a table in ``sparse_tables`` keeps moving as a
+    zero update would move it; after :math:`k` such steps the buffer is :math:`\mu^k mom` and the
+    outputs it missed add up to the geometric series
+
+    .. math:: \sum_{j=1}^{k} \mu^j\, mom = mom\, \frac{\mu (1 - \mu^k)}{1 - \mu}
+
+    (times :math:`\mu` with Nesterov), emitted when the row is touched again or by
+    `rmsprop_jax.materialize`.
+
     Args:
       momentum: the decay :math:`\mu` of the buffer, in [0, 1].
       nesterov: add the look-ahead term :math:`u_t + \mu\, mom_t` instead of returning the buffer.
       state_dtype: dtype of the buffer; None keeps each param's dtype.
+      sparse_mode: ``"lazy"`` (untouched rows stand still) or ``"dense"`` (they keep moving).
+      sparse_tables: for ``"dense"``: the tables that get `SparseRows` (a pytree of bools with the
+        params' structure, or a function of the params returning one).
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a `TraceMomentumState`.
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `TraceMomentumState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -57,26 +75,58 @@ def trace_momentum(
     """
     check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
     check_bool("nesterov", nesterov)
+    check_sparse_arguments(sparse_mode)
     dtype = check_float_dtype("state_dtype", state_dtype)
 
     def init_fn(params: optax.Params) -> TraceMomentumState:
-        return TraceMomentumState(mom=init_accumulator(params, 0.0, dtype))
+        treedef = jax.tree_util.tree_structure(params)
+        tables = init_tables(params, sparse_tables, sparse_mode, stage="trace_momentum")
+        return TraceMomentumState(
+            count=jnp.zeros([], jnp.int32),
+            mom=init_accumulator(params, 0.0, dtype),
+            row_steps=treedef.unflatten(tables),
+        )
+
+    def step(update: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
+        (mom,) = accumulators
+        work = compute_dtype(update.dtype, mom.dtype)
+        mu = as_compute(momentum, work)
+        u = update.astype(work)
+        new_mom = mu * mom.astype(work) + u
+        out = u + mu * new_mom if nesterov else new_mom
+        return out.astype(update.dtype), (new_mom.astype(mom.dtype),)
+
+    def catch_up(accumulators: tuple[jax.Array, ...], missed: jax.Array) -> Any:
+        """``missed`` zero updates: the buffer shrinks by mu**k, its outputs sum a series."""
+        (mom,) = accumulators
+        work = compute_dtype(mom.dtype)
+        mu, steps = as_compute(momentum, work), missed.astype(work)
+        mu_k = mu**steps
+        series = jnp.where(mu == 1, steps, mu * (1 - mu_k) / jnp.where(mu == 1, 1, 1 - mu))
+        if nesterov:
+            series = mu * series
+        buffer = mom.astype(work)
+        return ((buffer * mu_k).astype(mom.dtype),), buffer * series
 
     def update_fn(
-        updates: optax.Updates, state: TraceMomentumState, params: optax.Params | None = None
+        updates: optax.Updates,
+        state: TraceMomentumState,
+        params: optax.Params | None = None,
+        *,
+        materialize: bool = False,
+        **extra_args: Any,
     ) -> tuple[optax.Updates, TraceMomentumState]:
-        del params
+        del params, extra_args
         check_matching_tree(updates, state.mom, stage="trace_momentum")
+        return apply_rowwise_stage(
+            updates,
+            state,
+            ("mom",),
+            step=step,
+            catch_up=catch_up,
+            materialize=materialize,
+            mode=sparse_mode,
+            stage="trace_momentum",
+        )
 
-        def leaf(update: jax.Array, mom: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dtype = compute_dtype(update.dtype, mom.dtype)
-            mu = as_compute(momentum, dtype)
-            u = update.astype(dtype)
-            new_mom = mu * mom.astype(dtype) + u
-            out = u + mu * new_mom if nesterov else new_mom
-            return out.astype(update.dtype), new_mom.astype(mom.dtype)
-
-        new_updates, new_mom = map_unzip(leaf, 2, updates, state.mom)
-        return new_updates, TraceMomentumState(mom=new_mom)
-
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

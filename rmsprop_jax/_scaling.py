@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import MOMENT_FORMS, MomentForm, rms_scale
-from ._tree import check_matching_tree, map_unzip
+from ._numerics import MOMENT_FORMS, MomentForm, as_compute, compute_dtype, rms_scale
+from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
+from ._tree import check_matching_tree
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
-__all__ = ["ScaleByRmsState", "init_accumulator", "scale_by_rms"]
+__all__ = [
+    "ScaleByCenteredRmsState",
+    "ScaleByRmsState",
+    "init_accumulator",
+    "rms_transformation",
+    "scale_by_rms",
+]
+
+SPARSE_MODES: list[str] = ["lazy", "dense"]
 
 
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`."""
 
+    count: jax.Array  # int32 scalar: steps applied so far
     ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
+    row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
+
+
+class ScaleByCenteredRmsState(NamedTuple):
+    """State of `scale_by_centered_rms`."""
+
+    count: jax.Array  # int32 scalar: steps applied so far
+    ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
+    mg: optax.Updates  # per param: running mean of g; state_dtype or the param's dtype and shape
+    row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
 
 def init_accumulator(
@@ -31,20 +51,83 @@ def init_accumulator(
     return jax.tree.map(lambda p: jnp.full(p.shape, value, dtype=dtype or p.dtype), params)
 
 
-def check_rms_arguments(
+def check_sparse_arguments(sparse_mode: str) -> None:
+    """Validates a stage's ``sparse_mode``."""
+    check_choice("sparse_mode", sparse_mode, SPARSE_MODES)
+
+
+def rms_transformation(
+    *,
+    stage: str,
+    centered: bool,
     rho: jax.typing.ArrayLike,
     epsilon: jax.typing.ArrayLike,
     eps_in_sqrt: bool,
     initial_scale: jax.typing.ArrayLike,
-    forms: dict[str, MomentForm],
-) -> None:
-    """Validates the arguments shared by the scaling and centering stages."""
+    ms_form: MomentForm,
+    mg_form: MomentForm,
+    state_dtype: jnp.dtype | None,
+    sparse_mode: SparseMode,
+    sparse_tables: Any,
+) -> optax.GradientTransformationExtraArgs:
+    """The scaling stage, centered or not: validation, init and the row-wise update."""
     check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
     check_range("epsilon", epsilon, low=0.0, hint="A small positive number such as 1e-7.")
     check_range("initial_scale", initial_scale, low=0.0)
     check_bool("eps_in_sqrt", eps_in_sqrt)
-    for name, form in forms.items():
-        check_choice(name, form, list(MOMENT_FORMS))
+    check_choice("ms_form", ms_form, list(MOMENT_FORMS))
+    check_choice("mg_form", mg_form, list(MOMENT_FORMS))
+    check_sparse_arguments(sparse_mode)
+    dtype = check_float_dtype("state_dtype", state_dtype)
+
+    def init_fn(params: optax.Params) -> Any:
+        treedef = jax.tree_util.tree_structure(params)
+        row_steps = treedef.unflatten(init_tables(params, sparse_tables, sparse_mode, stage=stage))
+        count = jnp.zeros([], jnp.int32)
+        ms = init_accumulator(params, initial_scale, dtype)
+        if centered:
+            mg = init_accumulator(params, 0.0, dtype)
+            return ScaleByCenteredRmsState(count, ms, mg, row_steps)
+        return ScaleByRmsState(count, ms, row_steps)
+
+    def step(grad: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
+        ms, mg = accumulators if centered else (accumulators[0], None)
+        update, new_ms, new_mg = rms_scale(
+            grad, ms, mg, rho, epsilon, eps_in_sqrt=eps_in_sqrt, ms_form=ms_form, mg_form=mg_form
+        )
+        return update, (new_ms, new_mg) if centered else (new_ms,)
+
+    def catch_up(accumulators: tuple[jax.Array, ...], missed: jax.Array) -> Any:
+        """Zero-gradient steps only decay the running means: m * rho**missed."""
+        decayed = []
+        for acc in accumulators:
+            work = compute_dtype(acc.dtype)
+            factor = as_compute(rho, work) ** missed.astype(work)
+            decayed.append((acc.astype(work) * factor).astype(acc.dtype))
+        return tuple(decayed), None
+
+    def update_fn(
+        updates: optax.Updates,
+        state: Any,
+        params: optax.Params | None = None,
+        *,
+        materialize: bool = False,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, Any]:
+        del params, extra_args
+        check_matching_tree(updates, state.ms, stage=stage)
+        return apply_rowwise_stage(
+            updates,
+            state,
+            ("ms", "mg") if centered else ("ms",),
+            step=step,
+            catch_up=catch_up,
+            materialize=materialize,
+            mode=sparse_mode,
+            stage=stage,
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
 
 
 def scale_by_rms(
@@ -55,7 +138,9 @@ def scale_by_rms(
     initial_scale: jax.typing.ArrayLike = 0.0,
     ms_form: MomentForm = "ema",
     state_dtype: jnp.dtype | None = None,
-) -> optax.GradientTransformation:
+    sparse_mode: SparseMode = "lazy",
+    sparse_tables: Any = None,
+) -> optax.GradientTransformationExtraArgs:
     r"""Scales updates by the root of the running mean of their squares (uncentered RMSprop).
 
     .. math::
@@ -65,6 +150,12 @@ def scale_by_rms(
       \quad\text{or}\quad \frac{g_t}{\sqrt{ms_t + \epsilon}} \;(\text{eps_in_sqrt}),
 
     with :math:`ms_0` = ``initial_scale``. The learning rate is not applied here.
+
+    A `SparseRows` gradient is deduplicated (duplicate rows summed), and only its rows of ``ms``
+    are read and written. With ``sparse_mode="dense"`` the untouched rows of the tables listed in
+    ``sparse_tables`` still decay as a zero gradient would decay them,
+    :math:`ms \leftarrow \rho^{k} ms` after :math:`k` untouched steps, applied when the row is
+    touched again or by `rmsprop_jax.materialize`.
 
     Args:
       rho: decay of the mean square, in [0, 1].
@@ -76,9 +167,12 @@ def scale_by_rms(
         (``rho*ms + (1-rho)*g*g``), ``"interpolate"`` (TF kernels: ``ms + (g*g - ms)*(1-rho)``)
         or ``"lerp"`` (``torch.lerp``).
       state_dtype: dtype of the mean square; None keeps each param's dtype.
+      sparse_mode: ``"lazy"`` (untouched rows keep their ``ms``) or ``"dense"`` (they decay).
+      sparse_tables: for ``"dense"``: a pytree of bools with the params' structure (or a
+        function of the params returning one) marking the tables that get `SparseRows`.
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a `ScaleByRmsState`.
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByRmsState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -88,32 +182,16 @@ def scale_by_rms(
       >>> updates  # g / sqrt(0.25 * g**2) = 2 * sign(g)
       Array([ 2., -2.], dtype=float32)
     """
-    check_rms_arguments(rho, epsilon, eps_in_sqrt, initial_scale, {"ms_form": ms_form})
-    dtype = check_float_dtype("state_dtype", state_dtype)
-
-    def init_fn(params: optax.Params) -> ScaleByRmsState:
-        return ScaleByRmsState(ms=init_accumulator(params, initial_scale, dtype))
-
-    def update_fn(
-        updates: optax.Updates, state: ScaleByRmsState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, ScaleByRmsState]:
-        del params
-        check_matching_tree(updates, state.ms, stage="scale_by_rms")
-
-        def leaf(grad: jax.Array, ms: jax.Array) -> tuple[jax.Array, jax.Array]:
-            update, new_ms, _ = rms_scale(
-                grad,
-                ms,
-                None,
-                rho,
-                epsilon,
-                eps_in_sqrt=eps_in_sqrt,
-                ms_form=ms_form,
-                mg_form="ema",
-            )
-            return update, new_ms
-
-        new_updates, new_ms = map_unzip(leaf, 2, updates, state.ms)
-        return new_updates, ScaleByRmsState(ms=new_ms)
-
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return rms_transformation(
+        stage="scale_by_rms",
+        centered=False,
+        rho=rho,
+        epsilon=epsilon,
+        eps_in_sqrt=eps_in_sqrt,
+        initial_scale=initial_scale,
+        ms_form=ms_form,
+        mg_form="ema",
+        state_dtype=state_dtype,
+        sparse_mode=sparse_mode,
+        sparse_tables=sparse_tables,
+    )

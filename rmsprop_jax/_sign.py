@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import jax
 import optax
+
+from ._tree import map_values
 
 __all__ = ["negate_updates"]
 
@@ -28,6 +29,6 @@ def negate_updates() -> optax.GradientTransformation:
         updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, optax.OptState]:
         del params
-        return jax.tree.map(lambda u: -u, updates), state
+        return map_values(lambda u: -u, updates), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)

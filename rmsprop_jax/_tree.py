@@ -1,57 +1,93 @@
-"""Tree helpers: checking that a gradient tree matches the state that ``init`` built."""
+"""Tree helpers that treat `SparseRows` as leaves: structure checks and value maps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 
-__all__ = ["check_matching_tree", "map_unzip"]
+from ._sparse_rows import SparseRows, is_sparse
+
+__all__ = ["check_matching_tree", "leaves", "map_unzip", "map_values"]
+
+
+def leaves(tree: Any) -> list[Any]:
+    """The leaves of ``tree``, with each `SparseRows` as one leaf."""
+    return jax.tree_util.tree_leaves(tree, is_leaf=is_sparse)
 
 
 def _paths(tree: Any) -> list[str]:
-    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(tree)]
+    return [
+        jax.tree_util.keystr(path)
+        for path, _ in jax.tree_util.tree_leaves_with_path(tree, is_leaf=is_sparse)
+    ]
+
+
+def _structure(tree: Any) -> Any:
+    return jax.tree_util.tree_structure(tree, is_leaf=is_sparse)
 
 
 def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
     The check runs at trace time (shapes and structure are static), so it costs nothing per step
-    under ``jax.jit``.
+    under ``jax.jit``. A `SparseRows` leaf matches a state leaf of its table's shape.
 
     Args:
       updates: the gradient (or update) tree passed to ``update``.
       state_tree: a per-parameter tree of the stage's state, built by ``init`` from the params.
       stage: the stage's name, for the message.
     """
-    if jax.tree_util.tree_structure(updates) != jax.tree_util.tree_structure(state_tree):
+    if _structure(updates) != _structure(state_tree):
         got, want = _paths(updates), _paths(state_tree)
         missing = [path for path in want if path not in set(got)] or "none"
         extra = [path for path in got if path not in set(want)] or "none"
         raise ValueError(
             f"{stage}: the gradient tree does not match the params given to init(). "
             f"Missing from the gradients: {missing}; not in the params: {extra}. "
-            f"Gradient structure: {jax.tree_util.tree_structure(updates)}; "
-            f"params structure: {jax.tree_util.tree_structure(state_tree)}. "
+            f"Gradient structure: {_structure(updates)}; "
+            f"params structure: {_structure(state_tree)}. "
             "Pass gradients with exactly the structure of the params."
         )
     for (path, update), state_leaf in zip(
-        jax.tree_util.tree_leaves_with_path(updates),
-        jax.tree_util.tree_leaves(state_tree),
+        jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse),
+        leaves(state_tree),
         strict=True,
     ):
-        if update.shape != state_leaf.shape:
+        if tuple(update.shape) != tuple(state_leaf.shape):
+            kind = "SparseRows gradient" if is_sparse(update) else "gradient"
             raise ValueError(
-                f"{stage}: the gradient at {jax.tree_util.keystr(path) or 'the root'} has shape "
-                f"{update.shape}, but the param it updates has shape {state_leaf.shape}."
+                f"{stage}: the {kind} at {jax.tree_util.keystr(path) or 'the root'} has shape "
+                f"{tuple(update.shape)}, but the param it updates has shape "
+                f"{tuple(state_leaf.shape)}."
             )
 
 
+def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
+    """Applies ``fn`` to every dense leaf and to the ``values`` of every `SparseRows` leaf."""
+
+    def leaf(x: Any) -> Any:
+        return with_values(x, fn(x.values)) if is_sparse(x) else fn(x)
+
+    return jax.tree_util.tree_map(leaf, tree, is_leaf=is_sparse)
+
+
+def with_values(rows: SparseRows, values: jax.Array) -> SparseRows:
+    """The same rows (indices, shape and flags) carrying new values."""
+    _, aux = rows.tree_flatten()
+    return SparseRows.tree_unflatten(aux, (rows.indices, values))
+
+
 def map_unzip(fn: Any, num_outputs: int, tree: Any, *rest: Any) -> tuple[Any, ...]:
-    """Maps ``fn`` (which returns a tuple) over trees and returns one tree per output."""
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    rest_leaves = [treedef.flatten_up_to(other) for other in rest]
-    outputs = [fn(*args) for args in zip(leaves, *rest_leaves, strict=True)]
+    """Maps ``fn`` (which returns a tuple) over trees and returns one tree per output.
+
+    ``tree``'s `SparseRows` are leaves; ``rest`` trees are flattened up to ``tree``'s structure,
+    so their leaves may be None (e.g. per-row bookkeeping that a param does not have).
+    """
+    flat, treedef = jax.tree_util.tree_flatten(tree, is_leaf=is_sparse)
+    rest_flat = [treedef.flatten_up_to(other) for other in rest]
+    outputs = [fn(*args) for args in zip(flat, *rest_flat, strict=True)]
     return tuple(
         jax.tree_util.tree_unflatten(treedef, [output[i] for output in outputs])
         for i in range(num_outputs)

@@ -1,16 +1,40 @@
-"""Applying updates to params."""
+"""Applying updates to params, dense or `SparseRows`."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
+import jax.numpy as jnp
 import optax
 
+from ._sparse_rows import SparseRows, is_sparse
+
 __all__ = ["apply_updates"]
+
+
+def _apply(param: Any, update: Any) -> Any:
+    if update is None:
+        return param
+    if is_sparse(update):
+        assert isinstance(update, SparseRows)
+        rows = jnp.where(update.valid(), update.indices, update.num_rows)
+        return param.at[rows].add(
+            update.values.astype(param.dtype),
+            mode="drop",
+            unique_indices=update.unique_indices,
+            indices_are_sorted=update.indices_are_sorted,
+        )
+    return jnp.asarray(param + update).astype(jnp.asarray(param).dtype)
 
 
 def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
     """Adds updates to params, keeping each param's dtype: ``w + u``.
 
-    Same as ``optax.apply_updates`` for dense trees.
+    A `SparseRows` update is scatter-added into its table: only the rows it names change, and
+    out-of-range rows are dropped. Under ``jax.jit`` with the params donated, this updates the
+    table in place, so its cost follows the rows touched. For dense trees this is
+    ``optax.apply_updates``.
 
     Args:
       params: the current params.
@@ -23,5 +47,10 @@ def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
       >>> rj.apply_updates(jnp.ones(2), jnp.array([0.5, -1.0]))
       Array([1.5, 0. ], dtype=float32)
+      >>> row_2 = rj.SparseRows(jnp.array([2]), jnp.ones((1, 1)), (3, 1))
+      >>> rj.apply_updates(jnp.zeros((3, 1)), row_2)
+      Array([[0.],
+             [0.],
+             [1.]], dtype=float32)
     """
-    return optax.apply_updates(params, updates)
+    return jax.tree.map(_apply, params, updates, is_leaf=lambda x: x is None or is_sparse(x))

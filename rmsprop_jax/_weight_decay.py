@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -10,10 +10,17 @@ import optax
 
 from ._learning_rate import LearningRate, check_learning_rate, learning_rate_at, tree_compute_dtype
 from ._numerics import as_compute, compute_dtype
-from ._tree import check_matching_tree
+from ._sparse_rows import is_sparse
+from ._tree import check_matching_tree, leaves
 from ._validation import check_range
 
 __all__ = ["DecoupledWeightDecayState", "add_decoupled_weight_decay", "add_l2_gradient"]
+
+_NO_SPARSE = (
+    "{stage}: weight decay changes every row of a table on every step, so it cannot follow a "
+    "SparseRows gradient. Use weight_decay=None for tables that get SparseRows gradients, or "
+    "pass dense gradients."
+)
 
 _NEEDS_PARAMS = (
     "{stage} needs the params: call tx.update(grads, state, params) with the current params."
@@ -52,6 +59,8 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_l2_gradient"))
         check_matching_tree(updates, params, stage="add_l2_gradient")
+        if any(is_sparse(leaf) for leaf in leaves(updates)):
+            raise ValueError(_NO_SPARSE.format(stage="add_l2_gradient"))
         return jax.tree.map(leaf, updates, params), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
@@ -68,7 +77,7 @@ def add_decoupled_weight_decay(
     learning_rate: LearningRate,
     *,
     decay: jax.typing.ArrayLike = 0.0,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     r"""Shrinks the weights by ``lr * weight_decay`` outside the adaptive step (Keras 3, AdamW).
 
     .. math:: \text{out} = u - \eta_t\, \lambda\, w, \qquad
@@ -100,11 +109,21 @@ def add_decoupled_weight_decay(
         return DecoupledWeightDecayState(count=jnp.zeros([], jnp.int32))
 
     def update_fn(
-        updates: optax.Updates, state: DecoupledWeightDecayState, params: optax.Params | None = None
+        updates: optax.Updates,
+        state: DecoupledWeightDecayState,
+        params: optax.Params | None = None,
+        *,
+        materialize: bool = False,
+        **extra_args: Any,
     ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
+        del extra_args
+        if materialize:  # bringing deferred rows up to date is not a step: no decay
+            return updates, state
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_decoupled_weight_decay"))
         check_matching_tree(updates, params, stage="add_decoupled_weight_decay")
+        if any(is_sparse(leaf) for leaf in leaves(updates)):
+            raise ValueError(_NO_SPARSE.format(stage="add_decoupled_weight_decay"))
         dtype = tree_compute_dtype(updates)
         lr = learning_rate_at(learning_rate, decay, state.count, dtype)
         coefficient = as_compute(weight_decay, dtype)
@@ -118,4 +137,4 @@ def add_decoupled_weight_decay(
             count=jnp.asarray(optax.safe_increment(state.count))
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

@@ -1,0 +1,263 @@
+"""Row-wise updates of per-parameter accumulators, for dense gradients and `SparseRows` alike.
+
+A stage describes its maths once, as two per-element functions, and `update_rows` runs them on
+the whole array (dense gradient) or on the gathered rows of a deduplicated `SparseRows`
+gradient, then scatters the rows back. Cost is proportional to the rows touched.
+
+Per-row bookkeeping (``row_steps``, int32 per table row: the step up to which that row is up to
+date) lets a stage defer the work that a zero gradient row would have caused on every step (the
+decay of a running mean, the drift of a momentum buffer) until the row is touched again or the
+state is materialized; ``catch_up`` applies ``missed`` such steps at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+
+from ._sparse_rows import SparseRows, is_sparse
+
+__all__ = [
+    "SparseMode",
+    "deduplicate",
+    "init_row_steps",
+    "materialize_rows",
+    "update_rows",
+]
+
+SparseMode = Literal["lazy", "dense"]
+"""How a stage treats the rows a `SparseRows` gradient does not touch.
+
+- ``"lazy"``: they do not change (TF1's sparse kernels, TF's kernels with momentum).
+- ``"dense"``: they change exactly as a zero gradient row would change them, deferred.
+"""
+
+Accumulators = tuple[jax.Array, ...]
+StepFn = Callable[[jax.Array, Accumulators], tuple[jax.Array, Accumulators]]
+CatchUpFn = Callable[[Accumulators, jax.Array], tuple[Accumulators, jax.Array | None]]
+
+
+def deduplicate(rows: SparseRows) -> SparseRows:
+    """Sums the values of duplicate indices (a segment-sum over the unique rows).
+
+    The result has sorted unique indices, padded to the input's length with ``num_rows`` (an
+    out-of-range row that scatters drop); out-of-range input indices are mapped there too, so
+    they never wrap around or touch another row. Sizes stay static, so this jits.
+    """
+    size = rows.indices.shape[0]
+    sanitized = jnp.where(rows.valid(), rows.indices, rows.num_rows)
+    if size == 0 or rows.unique_indices:
+        return SparseRows.tree_unflatten(
+            (rows.shape, True, rows.indices_are_sorted), (sanitized, rows.values)
+        )
+    unique, inverse = jnp.unique(
+        sanitized, return_inverse=True, size=size, fill_value=rows.num_rows
+    )
+    values = jax.ops.segment_sum(rows.values, inverse.reshape(-1), num_segments=size)
+    keep = (unique < rows.num_rows).reshape((size,) + (1,) * (rows.values.ndim - 1))
+    values = jnp.where(keep, values, jnp.zeros((), values.dtype))
+    return SparseRows.tree_unflatten((rows.shape, True, True), (unique, values))
+
+
+def init_row_steps(param: Any) -> jax.Array:
+    """Per-row bookkeeping for one table: every row is up to date at step 0."""
+    return jnp.zeros(param.shape[:1], jnp.int32)
+
+
+def _per_row(missed: jax.Array, like: jax.Array) -> jax.Array:
+    """Reshapes a per-row vector to broadcast against rows of shape ``like.shape[1:]``."""
+    return missed.reshape(missed.shape + (1,) * (like.ndim - 1))
+
+
+_NEEDS_TABLE = (
+    "{stage}: the gradient at {path} is a SparseRows, and sparse_mode='dense' defers the "
+    "changes of untouched rows, which needs per-row bookkeeping for that table. List the table "
+    "in `sparse_tables` (e.g. sparse_tables={{'embedding': True, ...}} with the params' "
+    "structure), or use sparse_mode='lazy'."
+)
+
+
+def update_rows(
+    grad: jax.Array | SparseRows,
+    accumulators: Sequence[jax.Array],
+    row_steps: jax.Array | None,
+    count: jax.Array,
+    *,
+    step: StepFn,
+    catch_up: CatchUpFn,
+    mode: SparseMode,
+    stage: str,
+    path: str,
+) -> tuple[jax.Array | SparseRows, Accumulators, jax.Array | None]:
+    """Applies one step to a param's accumulators, touching only the rows the gradient touches.
+
+    Args:
+      grad: a dense gradient, or a `SparseRows`.
+      accumulators: the param's accumulators (each shaped like the param).
+      row_steps: the table's per-row bookkeeping, or None for a param without it.
+      count: the number of steps applied before this one.
+      step: the per-element maths, ``(g, accumulators) -> (out, accumulators)``.
+      catch_up: ``(accumulators, missed) -> (accumulators, out)`` applies ``missed`` zero-gradient
+        steps at once; ``out`` is what those steps would have output (None: nothing).
+      mode: ``"lazy"`` or ``"dense"`` (see `SparseMode`).
+      stage: the stage's name, for errors.
+      path: the param's path in the tree, for errors.
+
+    Returns:
+      ``(out, accumulators, row_steps)``: the stage's output (a `SparseRows` with unique indices
+      for a `SparseRows` gradient), and the new state.
+    """
+    accumulators = tuple(accumulators)
+    if not is_sparse(grad):
+        pending = None
+        if row_steps is not None:
+            accumulators, pending = catch_up(accumulators, _per_row(count - row_steps, grad))
+            row_steps = jnp.full_like(row_steps, count + 1)
+        out, accumulators = step(grad, accumulators)
+        if pending is not None:
+            out = (out.astype(pending.dtype) + pending).astype(out.dtype)
+        return out, accumulators, row_steps
+
+    assert isinstance(grad, SparseRows)
+    if mode == "dense" and row_steps is None:
+        raise ValueError(_NEEDS_TABLE.format(stage=stage, path=path))
+    rows = deduplicate(grad)
+    index = rows.indices
+    flags = {"indices_are_sorted": rows.indices_are_sorted, "unique_indices": True}
+    gathered = tuple(acc.at[index].get(mode="fill", fill_value=0, **flags) for acc in accumulators)
+    pending = None
+    if mode == "dense" and row_steps is not None:
+        last = row_steps.at[index].get(mode="fill", fill_value=0, **flags)
+        missed = jnp.where(index < rows.num_rows, count - last, 0)  # padding rows: nothing
+        gathered, pending = catch_up(gathered, _per_row(missed, rows.values))
+        row_steps = row_steps.at[index].set(count + 1, mode="drop", **flags)
+    out, new_rows = step(rows.values, gathered)
+    if pending is not None:
+        out = (out.astype(pending.dtype) + pending).astype(out.dtype)
+    accumulators = tuple(
+        acc.at[index].set(new, mode="drop", **flags)
+        for acc, new in zip(accumulators, new_rows, strict=True)
+    )
+    out_rows = SparseRows.tree_unflatten((rows.shape, True, rows.indices_are_sorted), (index, out))
+    return out_rows, accumulators, row_steps
+
+
+def materialize_rows(
+    like: jax.Array,
+    accumulators: Sequence[jax.Array],
+    row_steps: jax.Array | None,
+    count: jax.Array,
+    *,
+    catch_up: CatchUpFn,
+) -> tuple[jax.Array, Accumulators, jax.Array | None]:
+    """Brings every row of one param's accumulators up to step ``count``, without a new step.
+
+    Returns the output the deferred steps would have produced (zeros where nothing was
+    pending), the caught-up accumulators and the reset bookkeeping.
+    """
+    accumulators = tuple(accumulators)
+    zeros = jnp.zeros(like.shape, like.dtype)
+    if row_steps is None:
+        return zeros, accumulators, None
+    accumulators, pending = catch_up(accumulators, _per_row(count - row_steps, zeros))
+    out = zeros if pending is None else pending.astype(like.dtype)
+    return out, accumulators, jnp.full_like(row_steps, count)
+
+
+def init_tables(
+    params: Any, sparse_tables: Any, mode: SparseMode, *, stage: str
+) -> list[jax.Array | None]:
+    """Per-row bookkeeping for the params marked in ``sparse_tables`` (``"dense"`` mode only).
+
+    Args:
+      params: the params (arrays or ``jax.ShapeDtypeStruct``).
+      sparse_tables: None, a pytree of bools with the params' structure, or a function of the
+        params returning one.
+      mode: the stage's sparse mode; only ``"dense"`` needs bookkeeping.
+      stage: the stage's name, for errors.
+
+    Returns:
+      One entry per param leaf: an int32 vector with a slot per row, or None.
+    """
+    flat, treedef = jax.tree_util.tree_flatten(params)
+    if mode != "dense" or sparse_tables is None:
+        return [None] * len(flat)
+    mask = sparse_tables(params) if callable(sparse_tables) else sparse_tables
+    try:
+        flags = treedef.flatten_up_to(mask)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{stage}: `sparse_tables` must be a pytree of bools with the structure of the params "
+            f"(or a function of the params returning one). Params structure: {treedef}."
+        ) from error
+    tables = []
+    for param, flag in zip(flat, flags, strict=True):
+        if not isinstance(flag, bool):
+            raise TypeError(
+                f"{stage}: `sparse_tables` leaves must be True or False. Received: {flag!r}."
+            )
+        if flag and len(param.shape) == 0:
+            raise ValueError(f"{stage}: `sparse_tables` marks a scalar param; tables have rows.")
+        tables.append(init_row_steps(param) if flag else None)
+    return tables
+
+
+def apply_rowwise_stage(
+    updates: Any,
+    state: Any,
+    names: Sequence[str],
+    *,
+    step: StepFn,
+    catch_up: CatchUpFn,
+    materialize: bool,
+    mode: SparseMode,
+    stage: str,
+) -> tuple[Any, Any]:
+    """Runs `update_rows` (or `materialize_rows`) over every param of a stage's state.
+
+    ``state`` is a NamedTuple with ``count``, ``row_steps`` and one per-param tree for each of
+    ``names``; the returned state has the same type.
+    """
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
+    accumulators = [treedef.flatten_up_to(getattr(state, name)) for name in names]
+    row_steps = treedef.flatten_up_to(state.row_steps)
+    outs, new_row_steps = [], []
+    new_accumulators: list[list[jax.Array]] = [[] for _ in names]
+    for i, (path, grad) in enumerate(with_paths):
+        accs = tuple(acc[i] for acc in accumulators)
+        if materialize:
+            out, accs, steps = materialize_rows(
+                grad, accs, row_steps[i], state.count, catch_up=catch_up
+            )
+        else:
+            out, accs, steps = update_rows(
+                grad,
+                accs,
+                row_steps[i],
+                state.count,
+                step=step,
+                catch_up=catch_up,
+                mode=mode,
+                stage=stage,
+                path=jax.tree_util.keystr(path) or "the root",
+            )
+        outs.append(out)
+        new_row_steps.append(steps)
+        for store, acc in zip(new_accumulators, accs, strict=True):
+            store.append(acc)
+    count = state.count if materialize else jnp.asarray(_safe_increment(state.count))
+    new_state = state._replace(
+        count=count,
+        row_steps=treedef.unflatten(new_row_steps),
+        **{name: treedef.unflatten(acc) for name, acc in zip(names, new_accumulators, strict=True)},
+    )
+    return treedef.unflatten(outs), new_state
+
+
+def _safe_increment(count: jax.Array) -> jax.Array:
+    import optax
+
+    return jnp.asarray(optax.safe_increment(count))
