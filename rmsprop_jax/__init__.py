@@ -9,6 +9,7 @@ from ._clipping import clip_by_value as clip_by_value
 from ._conventions import CONVENTIONS as CONVENTIONS
 from ._conventions import Convention as Convention
 from ._conventions import RmsNumerics as RmsNumerics
+from ._embedding import value_and_sparse_grad as value_and_sparse_grad
 from ._inject import inject_hyperparams as inject_hyperparams
 from ._learning_rate import ScaleByLearningRateState as ScaleByLearningRateState
 from ._learning_rate import scale_by_learning_rate as scale_by_learning_rate
@@ -52,4 +53,5 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_rms",
     "trace_momentum",
+    "value_and_sparse_grad",
 ]

@@ -67,6 +67,13 @@ def init_row_steps(param: Any) -> jax.Array:
     return jnp.zeros(param.shape[:1], jnp.int32)
 
 
+def _gather(array: jax.Array, index: jax.Array, indices_are_sorted: bool) -> jax.Array:
+    """Rows ``index`` of ``array`` (unique indices); out-of-range rows read as zeros."""
+    return array.at[index].get(
+        mode="fill", fill_value=0, indices_are_sorted=indices_are_sorted, unique_indices=True
+    )
+
+
 def _per_row(missed: jax.Array, like: jax.Array) -> jax.Array:
     """Reshapes a per-row vector to broadcast against rows of shape ``like.shape[1:]``."""
     return missed.reshape(missed.shape + (1,) * (like.ndim - 1))
@@ -111,7 +118,7 @@ def update_rows(
       for a `SparseRows` gradient), and the new state.
     """
     accumulators = tuple(accumulators)
-    if not is_sparse(grad):
+    if not isinstance(grad, SparseRows):
         pending = None
         if row_steps is not None:
             accumulators, pending = catch_up(accumulators, _per_row(count - row_steps, grad))
@@ -121,24 +128,27 @@ def update_rows(
             out = (out.astype(pending.dtype) + pending).astype(out.dtype)
         return out, accumulators, row_steps
 
-    assert isinstance(grad, SparseRows)
     if mode == "dense" and row_steps is None:
         raise ValueError(_NEEDS_TABLE.format(stage=stage, path=path))
     rows = deduplicate(grad)
     index = rows.indices
-    flags = {"indices_are_sorted": rows.indices_are_sorted, "unique_indices": True}
-    gathered = tuple(acc.at[index].get(mode="fill", fill_value=0, **flags) for acc in accumulators)
+    sort = rows.indices_are_sorted
+    gathered = tuple(_gather(acc, index, sort) for acc in accumulators)
     pending = None
     if mode == "dense" and row_steps is not None:
-        last = row_steps.at[index].get(mode="fill", fill_value=0, **flags)
+        last = _gather(row_steps, index, sort)
         missed = jnp.where(index < rows.num_rows, count - last, 0)  # padding rows: nothing
         gathered, pending = catch_up(gathered, _per_row(missed, rows.values))
-        row_steps = row_steps.at[index].set(count + 1, mode="drop", **flags)
+        # last + missed + 1 == count + 1; adding (rather than setting) makes the write depend
+        # on the read, so XLA updates the donated buffer in place instead of copying it first.
+        row_steps = row_steps.at[index].add(
+            missed + 1, mode="drop", indices_are_sorted=sort, unique_indices=True
+        )
     out, new_rows = step(rows.values, gathered)
     if pending is not None:
         out = (out.astype(pending.dtype) + pending).astype(out.dtype)
     accumulators = tuple(
-        acc.at[index].set(new, mode="drop", **flags)
+        acc.at[index].set(new, mode="drop", indices_are_sorted=sort, unique_indices=True)
         for acc, new in zip(accumulators, new_rows, strict=True)
     )
     out_rows = SparseRows.tree_unflatten((rows.shape, True, rows.indices_are_sorted), (index, out))

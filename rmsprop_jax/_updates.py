@@ -19,11 +19,15 @@ def _apply(param: Any, update: Any) -> Any:
     if is_sparse(update):
         assert isinstance(update, SparseRows)
         rows = jnp.where(update.valid(), update.indices, update.num_rows)
-        return param.at[rows].add(
-            update.values.astype(param.dtype),
-            mode="drop",
-            unique_indices=update.unique_indices,
-            indices_are_sorted=update.indices_are_sorted,
+        return (
+            jnp.asarray(param)
+            .at[rows]
+            .add(
+                update.values.astype(param.dtype),
+                mode="drop",
+                unique_indices=update.unique_indices,
+                indices_are_sorted=update.indices_are_sorted,
+            )
         )
     return jnp.asarray(param + update).astype(jnp.asarray(param).dtype)
 
