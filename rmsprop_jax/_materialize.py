@@ -25,7 +25,9 @@ def materialize(
 
     Args:
       tx: the optimizer, a chain of this library's stages (e.g. `rmsprop_jax.rmsprop`). Stages
-        of other libraries in the chain would take a zero-gradient step; they are not supported.
+        of other libraries in the chain would take a zero-gradient step, and wrappers that count
+        calls (``optax.inject_hyperparams``, ``optax.MultiSteps``) would count this one: they are
+        not supported.
       params: the current params.
       state: ``tx``'s current state.
 

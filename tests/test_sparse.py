@@ -4,6 +4,7 @@ restatement ("lazy"); bad indices; materialize; cost; the embedding helper with 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import chex
@@ -411,9 +412,17 @@ def test_donated_step_allocates_nothing_table_sized(mode: str, momentum: float) 
     )
     table_bytes = rows * dim * 4
     assert compiled.memory_analysis().temp_size_in_bytes < table_bytes // 100
-    # Every table-sized output is written in place into a donated input buffer.
+    # No full-table pass either: every table-sized value the step computes is a scatter into a
+    # donated input buffer (XLA aliases them), nothing else touches whole tables.
     text = compiled.as_text()
     assert "input_output_alias" in text
+    entry = text[text.index("ENTRY") :].splitlines()[1:]
+    table_sized = [
+        line
+        for line in entry
+        if re.search(rf"= [fs]32\[{rows}(,{dim})?\]", line) and "parameter(" not in line
+    ]
+    assert table_sized and all("scatter" in line for line in table_sized), table_sized
 
 
 # --- the embedding helper, with Flax -------------------------------------------------------
