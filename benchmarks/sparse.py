@@ -399,6 +399,12 @@ def markdown(
         lines.append(f"| {method.label} | {cells} |")
     lines += [
         "",
+        "`rj keras (momentum 0.9)` and `rj lazy (momentum 0.9)` compile to the same program (with "
+        "momentum, tf.keras leaves untouched rows alone), so the gap between their rows is the "
+        "run-to-run noise of this machine. The floor row is the memory traffic alone: reading "
+        "the touched rows of ms and mom and writing them and the params' rows; its growth with N "
+        "is cache and TLB misses on rows scattered over a bigger table.",
+        "",
         f"Targets for this library's modes: time at N={large:,} at most {TARGET_SCALING}x the time "
         f"at N={small:,}; at N={large:,} at least {TARGET_VS_DENSE:.0f}x faster than optax on "
         "the dense gradient; no slower than TF's sparse kernel at any N (the worst N is shown).",

@@ -515,3 +515,24 @@ def test_sparse_updates_keep_the_gradient_dtype_and_chain_into_optax() -> None:
     np.testing.assert_allclose(
         np.asarray(updates["table"].values, np.float32)[0], [-0.1 / np.sqrt(0.1)] * 3, rtol=1e-2
     )
+
+
+def test_deduplicate_sums_duplicates_and_parks_bad_indices_past_the_table(maybe_jit: Any) -> None:
+    from rmsprop_jax._sparse_update import deduplicate
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        k, rows = int(rng.integers(1, 20)), 10
+        indices = rng.integers(-3, 13, size=k).astype(np.int32)
+        values = rng.normal(size=(k, 2)).astype(np.float32)
+        grad = rj.SparseRows.tree_unflatten(((rows, 2), False, False), (indices, values))
+        out = maybe_jit(deduplicate)(grad)
+        unique = np.asarray(out.indices)
+        assert np.all(np.diff(unique) >= 0) and np.all((unique >= 0) & (unique <= rows))
+        assert len(set(unique[unique < rows])) == int(np.sum(unique < rows))
+        want = np.zeros((rows + 1, 2))
+        np.add.at(want, np.where((indices >= 0) & (indices < rows), indices, rows), values)
+        want[rows] = 0  # out-of-range slices are dropped, never added to another row
+        got = np.zeros((rows + 1, 2))
+        np.add.at(got, unique, np.asarray(out.values))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
