@@ -1,5 +1,6 @@
 """rmsprop_jax: RMSprop for JAX as Optax-style stages, with the exact numbers of five frameworks."""
 
+from . import keras as keras
 from ._alias import rmsprop as rmsprop
 from ._centering import ScaleByCenteredRmsState as ScaleByCenteredRmsState
 from ._centering import scale_by_centered_rms as scale_by_centered_rms
@@ -46,6 +47,7 @@ __all__ = [
     "clip_by_norm",
     "clip_by_value",
     "inject_hyperparams",
+    "keras",
     "materialize",
     "negate_updates",
     "rmsprop",

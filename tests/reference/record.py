@@ -9,6 +9,10 @@ files it writes next to itself:
 * ``torch.json``  -- ``torch.optim.RMSprop`` (``foreach=False``)
 * ``keras_sparse.json`` -- ``tf_keras.optimizers.legacy.RMSprop`` fed
   ``tf.IndexedSlices`` gradients (its sparse path; see ``record_keras_sparse``)
+* ``keras_frontend.json`` -- the Keras front end: learning-rate schedules as
+  serialized by tf_keras and Keras 3 with their values, optimizer ``get_config()``
+  dicts, ``get_weights()`` / weight names of a tf_keras legacy RMSprop resumed
+  after 3 steps, and the tf.keras docs example (see ``record_keras_frontend``)
 
 Every case drives the optimizer for ``STEPS`` steps on three float32 variables
 ``w`` (2, 3), ``b`` (3,) and ``s`` () with gradients that are fed directly (no
@@ -25,7 +29,7 @@ floats.
 Usage (each framework runs in its own subprocess, so backends do not clash)::
 
     pip install tensorflow-cpu tf-keras keras torch numpy
-    python tests/reference/record.py {keras,keras3,tf1,torch,keras_sparse,all}
+    python tests/reference/record.py {keras,keras3,tf1,torch,keras_sparse,keras_frontend,all}
     python tests/reference/record.py check      # only validate existing files
 
 Recorded with: Python 3.11, numpy 2.4.6, tensorflow 2.21.0 (CPU), tf_keras 2.21.0,
@@ -54,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 STEPS = 8
 SHAPES = {"w": (2, 3), "b": (3,), "s": ()}
 NAMES = ("w", "b", "s")
-FRAMEWORKS = ("keras", "keras3", "tf1", "torch", "keras_sparse")
+FRAMEWORKS = ("keras", "keras3", "tf1", "torch", "keras_sparse", "keras_frontend")
 
 # (rho, epsilon, lr, gscale)
 BASE_HYPERS = [
@@ -794,6 +798,296 @@ def record_keras_sparse():
 
 
 # --------------------------------------------------------------------------
+# Keras front end: schedules, optimizer configs, weights, resume (tf_keras / Keras 3)
+# --------------------------------------------------------------------------
+#
+# ``keras_frontend.json`` holds what a user-facing Keras front end needs:
+#
+# * ``schedules``: each learning-rate schedule serialized by tf_keras
+#   (``tf_keras.optimizers.schedules.serialize``) and by Keras 3
+#   (``keras.optimizers.schedules.serialize``), with its float32 values at steps
+#   0..FRONTEND_SCHEDULE_STEPS-1 evaluated the way OptimizerV2 does
+#   (``schedule(tf.cast(iterations, tf.float32))``, tf_keras object);
+# * ``optimizer_configs``: ``get_config()`` of a few optimizers, JSON-converted
+#   (numpy scalars -> Python scalars, the exact float32 value for float32), and
+#   ``optimizer_config_types``: the ``type(value).__name__`` of each raw value;
+# * ``resume`` / ``resume_plain``: a tf_keras legacy RMSprop driven for
+#   FRONTEND_RESUME_FIRST steps (config, ``get_weights()`` and weight names,
+#   params), then FRONTEND_RESUME_MORE further steps (params after each);
+#   gradients are fed, the bias gradient is all zeros at the first step;
+# * ``docs_example``: the tf.keras docs example (``minimize`` on var1 = 10,
+#   loss = var1**2 / 2, lr 0.1).
+
+FRONTEND_SCHEDULE_STEPS = 25
+FRONTEND_RESUME_SHAPES = {"kernel": (3, 2), "bias": (2,)}
+FRONTEND_RESUME_NAMES = ("kernel", "bias")
+FRONTEND_RESUME_FIRST = 3
+FRONTEND_RESUME_MORE = 4
+FRONTEND_CONFIG_KEYS = (
+    "tf_keras_legacy",
+    "tf_keras_legacy_plain",
+    "tf_keras_legacy_global",
+    "keras3",
+    "keras3_schedule",
+)
+
+# (name, class name, args, kwargs); the same for tf_keras and Keras 3.
+FRONTEND_SCHEDULES = [
+    ("exponential", "ExponentialDecay", (0.1,), {"decay_steps": 3, "decay_rate": 0.5}),
+    (
+        "exponential_staircase",
+        "ExponentialDecay",
+        (0.1,),
+        {"decay_steps": 3, "decay_rate": 0.5, "staircase": True},
+    ),
+    ("piecewise", "PiecewiseConstantDecay", ([2, 5], [0.1, 0.05, 0.01]), {}),
+    (
+        "polynomial_power2",
+        "PolynomialDecay",
+        (0.1,),
+        {"decay_steps": 6, "end_learning_rate": 0.01, "power": 2.0},
+    ),
+    (
+        "polynomial_cycle",
+        "PolynomialDecay",
+        (0.1,),
+        {"decay_steps": 4, "end_learning_rate": 0.01, "power": 1.0, "cycle": True},
+    ),
+    ("inverse_time", "InverseTimeDecay", (0.1,), {"decay_steps": 2, "decay_rate": 0.5}),
+    (
+        "inverse_time_staircase",
+        "InverseTimeDecay",
+        (0.1,),
+        {"decay_steps": 2, "decay_rate": 0.5, "staircase": True},
+    ),
+    ("cosine", "CosineDecay", (0.1,), {"decay_steps": 6, "alpha": 0.1}),
+    (
+        "cosine_warmup",
+        "CosineDecay",
+        (0.1,),
+        {"decay_steps": 6, "alpha": 0.1, "warmup_target": 0.2, "warmup_steps": 3},
+    ),
+    (
+        "cosine_restarts",
+        "CosineDecayRestarts",
+        (0.1,),
+        {"first_decay_steps": 3, "t_mul": 2.0, "m_mul": 0.5, "alpha": 0.05},
+    ),
+    (
+        "cosine_restarts_constant",
+        "CosineDecayRestarts",
+        (0.1,),
+        {"first_decay_steps": 4, "t_mul": 1.0, "m_mul": 1.0, "alpha": 0.0},
+    ),
+]
+
+
+def to_json(x):
+    """A get_config()/serialize() value as plain JSON (numpy scalars -> Python)."""
+    if isinstance(x, dict):
+        return {str(k): to_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_json(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return to_json(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()  # np.float32 -> its exact value as a Python float
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    raise TypeError(f"not JSON-convertible: {type(x).__name__} {x!r}")
+
+
+def config_types(config):
+    return {k: type(v).__name__ for k, v in config.items()}
+
+
+def make_resume_data(name):
+    """params0 and the FIRST + MORE fed gradients; bias gradient zero at the first step."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shapes = FRONTEND_RESUME_SHAPES
+    params0 = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in FRONTEND_RESUME_NAMES}
+    grads = []
+    for step in range(FRONTEND_RESUME_FIRST + FRONTEND_RESUME_MORE):
+        g = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in FRONTEND_RESUME_NAMES}
+        if step == 0:
+            g["bias"] = np.zeros(shapes["bias"], np.float32)
+        grads.append(g)
+    return params0, grads
+
+
+def record_keras_frontend():
+    import tensorflow as tf
+    import tf_keras
+
+    tf.config.set_visible_devices([], "GPU")
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
+    assert tf.executing_eagerly()
+    tk_sched = tf_keras.optimizers.schedules
+    k3_sched = keras.optimizers.schedules
+    Legacy = tf_keras.optimizers.legacy.RMSprop
+
+    # ---- schedules
+    schedules = []
+    for name, cls, args, kwargs in FRONTEND_SCHEDULES:
+        s = getattr(tk_sched, cls)(*args, **kwargs)
+        s3 = getattr(k3_sched, cls)(*args, **kwargs)
+        values = [
+            f32(s(tf.constant(step, tf.float32)).numpy()) for step in range(FRONTEND_SCHEDULE_STEPS)
+        ]
+        # Keras 3 (its optimizer calls the schedule on the int `iterations`).
+        v3 = [f32(np.asarray(s3(step))) for step in range(FRONTEND_SCHEDULE_STEPS)]
+        diff = max(abs(a - b) for a, b in zip(values, v3, strict=True))
+        print(f"schedule {name}: max |tf_keras - keras3| = {diff:.3g}")
+        assert diff < 1e-6, (name, values, v3)
+        schedules.append(
+            {
+                "name": name,
+                "class_name": cls,
+                "tf_keras_serialized": to_json(tk_sched.serialize(s)),
+                "keras3_serialized": to_json(k3_sched.serialize(s3)),
+                "values": values,
+            }
+        )
+
+    # ---- optimizer configs
+    raw = {
+        "tf_keras_legacy": Legacy(
+            learning_rate=tk_sched.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5),
+            rho=0.8,
+            momentum=0.5,
+            epsilon=1e-6,
+            centered=True,
+            clipnorm=1.0,
+            decay=0.01,
+        ).get_config(),
+        "tf_keras_legacy_plain": Legacy().get_config(),
+        "tf_keras_legacy_global": Legacy(0.01, global_clipnorm=2.0, clipvalue=0.5).get_config(),
+        "keras3": keras.optimizers.RMSprop(
+            learning_rate=0.01, rho=0.8, momentum=0.5, centered=True, clipnorm=1.0
+        ).get_config(),
+        "keras3_schedule": keras.optimizers.RMSprop(
+            learning_rate=k3_sched.CosineDecay(0.1, 10)
+        ).get_config(),
+    }
+    assert tuple(raw) == FRONTEND_CONFIG_KEYS
+    optimizer_configs = {k: to_json(v) for k, v in raw.items()}
+    optimizer_config_types = {k: config_types(v) for k, v in raw.items()}
+
+    # ---- resume
+    def resume(name, make_opt):
+        params0, grads = make_resume_data(name)
+        variables = {
+            k: tf.Variable(params0[k], dtype=tf.float32, name=k) for k in FRONTEND_RESUME_NAMES
+        }
+        opt = make_opt()
+
+        def step(g):
+            opt.apply_gradients(
+                zip(
+                    [tf.constant(g[k]) for k in FRONTEND_RESUME_NAMES],
+                    [variables[k] for k in FRONTEND_RESUME_NAMES],
+                    strict=True,
+                )
+            )
+
+        def params():
+            return {k: f32(variables[k].numpy()) for k in FRONTEND_RESUME_NAMES}
+
+        for g in grads[:FRONTEND_RESUME_FIRST]:
+            step(g)
+        assert int(opt.iterations.numpy()) == FRONTEND_RESUME_FIRST
+        config = opt.get_config()
+        weights = opt.get_weights()
+        out = {
+            "name": name,
+            "steps_first": FRONTEND_RESUME_FIRST,
+            "steps_more": FRONTEND_RESUME_MORE,
+            "params0": tree_f32(params0),
+            "grads": [tree_f32(g) for g in grads],
+            "config": to_json(config),
+            "config_types": config_types(config),
+            "weight_names": [w.name for w in opt.weights],
+            "weights_after_3": [to_json(np.asarray(w)) for w in weights],
+            "weight_dtypes": [str(np.asarray(w).dtype) for w in weights],
+            "params_after_3": params(),
+            "params_after": [],
+        }
+        assert len(out["weight_names"]) == len(weights)
+        for g in grads[FRONTEND_RESUME_FIRST:]:
+            step(g)
+            out["params_after"].append(params())
+        assert int(opt.iterations.numpy()) == FRONTEND_RESUME_FIRST + FRONTEND_RESUME_MORE
+        return out
+
+    resume_main = resume(
+        "resume",
+        lambda: Legacy(
+            learning_rate=tk_sched.ExponentialDecay(0.05, 2, 0.7),
+            rho=0.85,
+            momentum=0.6,
+            epsilon=1e-6,
+            centered=True,
+            clipnorm=1.5,
+        ),
+    )
+    resume_plain = resume(
+        "resume_plain",
+        lambda: Legacy(learning_rate=0.01, rho=0.9, momentum=0.0, centered=False),
+    )
+
+    # ---- tf.keras docs example
+    opt = Legacy(learning_rate=0.1)
+    var1 = tf.Variable(10.0)
+
+    def loss():
+        return (var1**2) / 2.0
+
+    step_count = opt.minimize(loss, [var1]).numpy()
+    value = var1.numpy()
+    print(f"docs example: step_count={step_count!r} var1={value!r} (docs: 9.683772)")
+    assert abs(float(value) - 9.683772) < 1e-6
+    config = opt.get_config()
+    weights = opt.get_weights()
+    docs_example = {
+        "learning_rate": 0.1,
+        "var1_initial": 10.0,
+        "loss": "(var1 ** 2) / 2.0",
+        "step_count": to_json(step_count),
+        "step_count_type": type(step_count).__name__,
+        "var1": f32(value),
+        "config": to_json(config),
+        "config_types": config_types(config),
+        "weights": [to_json(np.asarray(w)) for w in weights],
+        "weight_names": [w.name for w in opt.weights],
+    }
+
+    versions = {
+        **base_versions(),
+        "tensorflow": tf.__version__,
+        "tf_keras": tf_keras.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+    }
+    sep = (",", ":")
+    parts = [
+        '"versions":' + json.dumps(versions, separators=sep),
+        '"schedules":[\n' + ",\n".join(json.dumps(s, separators=sep) for s in schedules) + "\n]",
+        '"optimizer_configs":' + json.dumps(optimizer_configs, separators=sep),
+        '"optimizer_config_types":' + json.dumps(optimizer_config_types, separators=sep),
+        '"resume":' + json.dumps(resume_main, separators=sep),
+        '"resume_plain":' + json.dumps(resume_plain, separators=sep),
+        '"docs_example":' + json.dumps(docs_example, separators=sep),
+    ]
+    text = "{" + ",\n".join(parts) + "}\n"
+    json.loads(text)
+    path = HERE / "keras_frontend.json"
+    path.write_text(text)
+    print(f"wrote {path} ({len(schedules)} schedules, {len(text.encode())} bytes)")
+
+
+# --------------------------------------------------------------------------
 # Validation of the written files (numpy only)
 # --------------------------------------------------------------------------
 
@@ -905,8 +1199,64 @@ def check_sparse_file(framework="keras_sparse"):
     return data
 
 
+def check_frontend_file(framework="keras_frontend"):
+    path = HERE / f"{framework}.json"
+    size = path.stat().st_size
+    with path.open() as fh:
+        data = json.load(fh)
+    assert set(data) == {
+        "versions",
+        "schedules",
+        "optimizer_configs",
+        "optimizer_config_types",
+        "resume",
+        "resume_plain",
+        "docs_example",
+    }, path
+    names = [s["name"] for s in data["schedules"]]
+    assert len(names) == len(set(names)), path
+    for s in data["schedules"]:
+        assert len(s["values"]) == FRONTEND_SCHEDULE_STEPS, s["name"]
+        assert all(isinstance(v, float) and np.isfinite(v) for v in s["values"]), s["name"]
+        for key in ("tf_keras_serialized", "keras3_serialized"):
+            assert s[key]["class_name"] == s["class_name"], (s["name"], key)
+            assert isinstance(s[key]["config"], dict), (s["name"], key)
+    assert tuple(data["optimizer_configs"]) == FRONTEND_CONFIG_KEYS, path
+    for k, cfg in data["optimizer_configs"].items():
+        assert set(data["optimizer_config_types"][k]) == set(cfg), k
+    steps = FRONTEND_RESUME_FIRST + FRONTEND_RESUME_MORE
+    for key in ("resume", "resume_plain"):
+        r = data[key]
+
+        def tree(t, where, key=key):
+            assert set(t) == set(FRONTEND_RESUME_NAMES), (key, where)
+            for k in FRONTEND_RESUME_NAMES:
+                shape = np.asarray(t[k], dtype=np.float64).shape
+                assert shape == FRONTEND_RESUME_SHAPES[k], (key, where, k, shape)
+                assert np.all(np.isfinite(t[k])), (key, where, k)
+
+        tree(r["params0"], "params0")
+        tree(r["params_after_3"], "params_after_3")
+        assert len(r["grads"]) == steps and len(r["params_after"]) == FRONTEND_RESUME_MORE, key
+        for i, g in enumerate(r["grads"]):
+            tree(g, f"grads[{i}]")
+        for i, p in enumerate(r["params_after"]):
+            tree(p, f"params_after[{i}]")
+        assert len(r["weight_names"]) == len(r["weights_after_3"]), key
+        assert r["weights_after_3"][0] == FRONTEND_RESUME_FIRST, key  # iterations first
+    d = data["docs_example"]
+    assert abs(d["var1"] - 9.683772) < 1e-6, d["var1"]
+    assert len(d["weight_names"]) == len(d["weights"])
+    print(f"{path.name}: {len(names)} schedules, {size} bytes, shapes OK")
+    return data
+
+
 def check_any(framework):
-    return check_sparse_file(framework) if framework == "keras_sparse" else check_file(framework)
+    if framework == "keras_sparse":
+        return check_sparse_file(framework)
+    if framework == "keras_frontend":
+        return check_frontend_file(framework)
+    return check_file(framework)
 
 
 def main(argv):
@@ -917,6 +1267,7 @@ def main(argv):
         "tf1": record_tf1,
         "torch": record_torch,
         "keras_sparse": record_keras_sparse,
+        "keras_frontend": record_keras_frontend,
     }
     if which in recorders:
         recorders[which]()

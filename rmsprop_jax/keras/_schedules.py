@@ -1,0 +1,272 @@
+"""Keras learning-rate schedules with Keras's exact formulas, as data that serializes safely.
+
+Each schedule is a frozen dataclass whose fields are its Keras ``get_config()`` keys; calling it
+with a step count returns the float32 learning rate tf.keras computes at that step. Only the
+classes listed in `SCHEDULES` can be built from a config: nothing named in a config is imported
+or evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "SCHEDULES",
+    "CosineDecay",
+    "CosineDecayRestarts",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "LearningRateSchedule",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "deserialize",
+    "serialize",
+]
+
+_F32 = jnp.float32
+
+
+def _f(value: Any) -> jax.Array:
+    return jnp.asarray(value, _F32)
+
+
+class LearningRateSchedule:
+    """Base class: a function of the step count (the number of updates so far) to a float32 rate."""
+
+    keras_name: ClassVar[str]
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The schedule's Keras config: its constructor arguments."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentialDecay(LearningRateSchedule):
+    r"""``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored with staircase)."""
+
+    initial_learning_rate: float
+    decay_steps: float
+    decay_rate: float
+    staircase: bool = False
+    name: str | None = None
+    keras_name: ClassVar[str] = "ExponentialDecay"
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        p = _f(step) / _f(self.decay_steps)
+        if self.staircase:
+            p = jnp.floor(p)
+        return _f(self.initial_learning_rate) * jnp.power(_f(self.decay_rate), p)
+
+
+@dataclasses.dataclass(frozen=True)
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ..., ``values[-1]`` after the last."""
+
+    boundaries: tuple[float, ...]
+    values: tuple[float, ...]
+    name: str | None = None
+    keras_name: ClassVar[str] = "PiecewiseConstantDecay"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "boundaries", tuple(self.boundaries))
+        object.__setattr__(self, "values", tuple(self.values))
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(
+                "`values` must have one more element than `boundaries`. Received: "
+                f"{len(self.boundaries)} boundaries and {len(self.values)} values."
+            )
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        x = _f(step)
+        index = jnp.sum(x > jnp.asarray(self.boundaries, _F32))  # boundaries strictly passed
+        return jnp.asarray(self.values, _F32)[index]
+
+    def get_config(self) -> dict[str, Any]:
+        """The schedule's Keras config."""
+        return {"boundaries": list(self.boundaries), "values": list(self.values), "name": self.name}
+
+
+@dataclasses.dataclass(frozen=True)
+class PolynomialDecay(LearningRateSchedule):
+    """``(initial - end) * (1 - step / decay_steps) ** power + end``, cycling if asked."""
+
+    initial_learning_rate: float
+    decay_steps: float
+    end_learning_rate: float = 0.0001
+    power: float = 1.0
+    cycle: bool = False
+    name: str | None = None
+    keras_name: ClassVar[str] = "PolynomialDecay"
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        x, steps = _f(step), _f(self.decay_steps)
+        if self.cycle:
+            multiplier = jnp.where(x == 0, _f(1.0), jnp.ceil(x / steps))
+            steps = steps * multiplier
+        else:
+            x = jnp.minimum(x, steps)
+        p = x / steps
+        initial, end = _f(self.initial_learning_rate), _f(self.end_learning_rate)
+        return (initial - end) * jnp.power(1 - p, _f(self.power)) + end
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored with staircase)."""
+
+    initial_learning_rate: float
+    decay_steps: float
+    decay_rate: float
+    staircase: bool = False
+    name: str | None = None
+    keras_name: ClassVar[str] = "InverseTimeDecay"
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        p = _f(step) / _f(self.decay_steps)
+        if self.staircase:
+            p = jnp.floor(p)
+        return _f(self.initial_learning_rate) / (1 + _f(self.decay_rate) * p)
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay to ``alpha * initial`` over ``decay_steps``, after an optional linear warmup."""
+
+    initial_learning_rate: float
+    decay_steps: float
+    alpha: float = 0.0
+    name: str | None = None
+    warmup_target: float | None = None
+    warmup_steps: float = 0
+    keras_name: ClassVar[str] = "CosineDecay"
+
+    def _decay(self, step: jax.Array, decay_from: jax.Array) -> jax.Array:
+        fraction = step / _f(self.decay_steps)
+        cosine = 0.5 * (1.0 + jnp.cos(_f(math.pi) * fraction))
+        return decay_from * ((1 - _f(self.alpha)) * cosine + _f(self.alpha))
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        x, initial = _f(step), _f(self.initial_learning_rate)
+        if self.warmup_target is None:
+            return self._decay(jnp.minimum(x, _f(self.decay_steps)), initial)
+        target, warmup = _f(self.warmup_target), _f(self.warmup_steps)
+        x = jnp.minimum(x, _f(self.decay_steps) + warmup)
+        warming = (target - initial) * (x / warmup) + initial
+        return jnp.where(x < warmup, warming, self._decay(x - warmup, target))
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineDecayRestarts(LearningRateSchedule):
+    """SGDR: cosine cycles of growing length (``t_mul``) and shrinking height (``m_mul``)."""
+
+    initial_learning_rate: float
+    first_decay_steps: float
+    t_mul: float = 2.0
+    m_mul: float = 1.0
+    alpha: float = 0.0
+    name: str | None = None
+    keras_name: ClassVar[str] = "CosineDecayRestarts"
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        """The learning rate at ``step``."""
+        fraction = _f(step) / _f(self.first_decay_steps)
+        t_mul, m_mul, alpha = _f(self.t_mul), _f(self.m_mul), _f(self.alpha)
+        if self.t_mul == 1.0:
+            restart = jnp.floor(fraction)
+            fraction = fraction - restart
+        else:
+            restart = jnp.floor(jnp.log(1.0 - fraction * (1.0 - t_mul)) / jnp.log(t_mul))
+            done = (1.0 - jnp.power(t_mul, restart)) / (1.0 - t_mul)
+            fraction = (fraction - done) / jnp.power(t_mul, restart)
+        cosine = 0.5 * jnp.power(m_mul, restart) * (1.0 + jnp.cos(_f(math.pi) * fraction))
+        return _f(self.initial_learning_rate) * ((1 - alpha) * cosine + alpha)
+
+
+SCHEDULES: dict[str, type[LearningRateSchedule]] = {
+    cls.keras_name: cls
+    for cls in (
+        ExponentialDecay,
+        PiecewiseConstantDecay,
+        PolynomialDecay,
+        InverseTimeDecay,
+        CosineDecay,
+        CosineDecayRestarts,
+    )
+}
+
+_SERIALIZED_KEYS = {"class_name", "config", "module", "registered_name"}
+
+
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    """The schedule as tf.keras serializes it: ``{"class_name": ..., "config": {...}}`` and more."""
+    return {
+        "module": "keras.optimizers.schedules",
+        "class_name": schedule.keras_name,
+        "config": schedule.get_config(),
+        "registered_name": None,
+    }
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A config value as a plain Python number, bool, string, None or list of numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, list | tuple):
+        return [_plain(name, item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(
+        f"Schedule config value `{name}` must be a number, bool, string, list or None. "
+        f"Received: {name}={value!r} of type {type(value).__name__}."
+    )
+
+
+def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
+    """Builds a schedule from its serialized dict (tf.keras or Keras 3 format); data only.
+
+    Raises:
+      ValueError: for an unknown class name or config key, listing what is supported.
+      TypeError: for a value that is not plain data.
+    """
+    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
+        raise ValueError(
+            "A serialized schedule must be a dict with 'class_name' and 'config' keys. "
+            f"Received: {config!r}."
+        )
+    unknown = set(config) - _SERIALIZED_KEYS
+    if unknown:
+        raise ValueError(
+            f"Unknown keys {sorted(unknown)} in a serialized schedule; supported: "
+            f"{sorted(_SERIALIZED_KEYS)}."
+        )
+    name = config["class_name"]
+    if name not in SCHEDULES:
+        raise ValueError(
+            f"Unknown learning-rate schedule class_name={name!r}. Supported: {sorted(SCHEDULES)}."
+        )
+    cls = SCHEDULES[name]
+    fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    arguments = config["config"]
+    if not isinstance(arguments, dict):
+        raise ValueError(f"The 'config' of a serialized {name} must be a dict. Received: {arguments!r}.")
+    unknown = set(arguments) - fields
+    if unknown:
+        raise ValueError(
+            f"Unknown keys {sorted(unknown)} in the config of {name}; supported: {sorted(fields)}."
+        )
+    return cls(**{key: _plain(key, value) for key, value in arguments.items()})
