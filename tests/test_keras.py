@@ -25,7 +25,7 @@ def _schedule_or_rate(case: dict[str, Any]) -> Any:
     if case["learning_rate"] is not None:
         return case["learning_rate"]
     config = case["schedule"]["config"]
-    return rk.schedules.deserialize(case["schedule"])  if config else None
+    return rk.schedules.deserialize(case["schedule"]) if config else None
 
 
 def _optimizer(case: dict[str, Any]) -> rk.RMSprop:
@@ -34,8 +34,12 @@ def _optimizer(case: dict[str, Any]) -> rk.RMSprop:
     if config["decay"]:
         kwargs["decay"] = config["decay"]
     return rk.RMSprop(
-        _schedule_or_rate(case), rho=config["rho"], momentum=config["momentum"],
-        epsilon=config["epsilon"], centered=config["centered"], **kwargs,
+        _schedule_or_rate(case),
+        rho=config["rho"],
+        momentum=config["momentum"],
+        epsilon=config["epsilon"],
+        centered=config["centered"],
+        **kwargs,
     )
 
 
@@ -49,8 +53,10 @@ KERAS_CASES = [
 @pytest.mark.parametrize("case", KERAS_CASES)
 def test_apply_gradients_matches_recorded_tf_keras(case: dict[str, Any]) -> None:
     opt = _optimizer(case)
-    variables = {name: rk.Variable(value, name=name)
-                 for name, value in recorded.as_arrays(case["params0"]).items()}
+    variables = {
+        name: rk.Variable(value, name=name)
+        for name, value in recorded.as_arrays(case["params0"]).items()
+    }
     for step, grads in enumerate(case["grads"]):
         pairs = [(recorded.as_arrays(grads)[name], var) for name, var in variables.items()]
         assert int(opt.apply_gradients(pairs).numpy()) == step + 1
@@ -92,9 +98,12 @@ def test_docs_example() -> None:
 
 
 def test_unknown_keyword_is_a_type_error_naming_it() -> None:
-    with pytest.raises(TypeError, match=r"Unexpected keyword argument passed to optimizer: "
-                       r"nesterov\. Allowed kwargs are \['clipnorm', 'clipvalue', "
-                       r"'global_clipnorm', 'lr', 'decay'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"Unexpected keyword argument passed to optimizer: "
+        r"nesterov\. Allowed kwargs are \['clipnorm', 'clipvalue', "
+        r"'global_clipnorm', 'lr', 'decay'\]",
+    ):
         rk.RMSprop(nesterov=True)
 
 
@@ -104,12 +113,15 @@ def test_lr_is_deprecated_and_wins() -> None:
     assert opt.get_config()["learning_rate"] == 0.1
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"rho": 1.5}, r"`rho` must be in \[0, 1\]. Received: rho=1.5"),
-    ({"learning_rate": -1.0}, r"`learning_rate` must be >= 0"),
-    ({"clipnorm": 1.0, "global_clipnorm": 1.0}, r"cannot both be set"),
-    ({"decay": -0.1}, r"`decay` must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"rho": 1.5}, r"`rho` must be in \[0, 1\]. Received: rho=1.5"),
+        ({"learning_rate": -1.0}, r"`learning_rate` must be >= 0"),
+        ({"clipnorm": 1.0, "global_clipnorm": 1.0}, r"cannot both be set"),
+        ({"decay": -0.1}, r"`decay` must be >= 0"),
+    ],
+)
 def test_bad_hyperparameters_are_named(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         rk.RMSprop(**kwargs)
@@ -149,11 +161,17 @@ def test_set_weights_rejects_bad_lists_and_changes_nothing() -> None:
     a = rk.Variable(jnp.ones(3), "a")
     opt.apply_gradients([(jnp.ones(3), a)])
     before = opt.get_weights()
-    with pytest.raises(ValueError, match=r"weight list of length 1, but the optimizer was "
-                       r"expecting 3 weights \(or 2 without the iteration count\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"weight list of length 1, but the optimizer was "
+        r"expecting 3 weights \(or 2 without the iteration count\)",
+    ):
         opt.set_weights([np.zeros(3)])
-    with pytest.raises(ValueError, match=r"'a/momentum' has shape \(3,\); the weight given for it "
-                       r"has shape \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'a/momentum' has shape \(3,\); the weight given for it "
+        r"has shape \(4,\)",
+    ):
         opt.set_weights([before[0], np.full(3, 7.0), np.zeros(4)])
     chex.assert_trees_all_equal(opt.get_weights(), before)  # the first weight was not written
 
@@ -194,11 +212,27 @@ def test_get_gradients() -> None:
 
 def test_config_round_trips_through_json() -> None:
     schedule = rk.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5)
-    opt = rk.RMSprop(schedule, rho=0.8, momentum=0.5, epsilon=1e-6, centered=True,
-                     clipnorm=1.0, decay=0.01, name="opt")
+    opt = rk.RMSprop(
+        schedule,
+        rho=0.8,
+        momentum=0.5,
+        epsilon=1e-6,
+        centered=True,
+        clipnorm=1.0,
+        decay=0.01,
+        name="opt",
+    )
     config = json.loads(json.dumps(opt.get_config()))
-    assert list(config) == ["name", "clipnorm", "learning_rate", "decay", "rho", "momentum",
-                            "epsilon", "centered"]
+    assert list(config) == [
+        "name",
+        "clipnorm",
+        "learning_rate",
+        "decay",
+        "rho",
+        "momentum",
+        "epsilon",
+        "centered",
+    ]
     again = rk.RMSprop.from_config(config)
     assert again.get_config() == config
     assert again._learning_rate == schedule
@@ -209,12 +243,24 @@ def test_from_config_is_data_only() -> None:
         rk.RMSprop.from_config({"learning_rate": {"class_name": "os.system", "config": {}}})
     with pytest.raises(ValueError, match=r"Unknown key 'nesterov' in the RMSprop config"):
         rk.RMSprop.from_config({"nesterov": True})
-    with pytest.raises(ValueError, match=r"Unknown keys \['eval'\] in the config of "
-                       r"ExponentialDecay"):
-        rk.RMSprop.from_config({"learning_rate": {
-            "class_name": "ExponentialDecay",
-            "config": {"initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.5,
-                       "eval": "1"}}})
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown keys \['eval'\] in the config of "
+        r"ExponentialDecay",
+    ):
+        rk.RMSprop.from_config(
+            {
+                "learning_rate": {
+                    "class_name": "ExponentialDecay",
+                    "config": {
+                        "initial_learning_rate": 0.1,
+                        "decay_steps": 1,
+                        "decay_rate": 0.5,
+                        "eval": "1",
+                    },
+                }
+            }
+        )
     with pytest.raises(ValueError, match=r"use_ema=True asks for a feature"):
         rk.RMSprop.from_config({"use_ema": True})
 
@@ -243,3 +289,74 @@ def test_flax_nnx_optimizer_trains_with_it() -> None:
     with warnings.catch_warnings():
         losses = [float(step(model, optimizer)) for _ in range(50)]
     assert losses[-1] < 0.05 * losses[0]
+
+
+# --- recorded tf.keras / Keras 3 configs, schedules and a resumed run -------------------------
+
+FRONTEND = recorded.load("keras_frontend")
+
+
+def _with_numpy_scalars(config: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
+    """The config as tf.keras returned it: values it held as NumPy scalars become them again."""
+    return {
+        key: np.float32(value) if types.get(key) == "float32" else value
+        for key, value in config.items()
+    }
+
+
+@pytest.mark.parametrize("entry", FRONTEND["schedules"], ids=lambda e: e["name"])
+@pytest.mark.parametrize("library", ["tf_keras_serialized", "keras3_serialized"])
+def test_schedules_reproduce_keras_values(entry: dict[str, Any], library: str) -> None:
+    schedule = rk.schedules.deserialize(entry[library])
+    got = jax.jit(jax.vmap(schedule))(jnp.arange(len(entry["values"]), dtype=jnp.float32))
+    np.testing.assert_allclose(got, np.float32(entry["values"]), rtol=2e-6, atol=1e-9)
+    assert rk.schedules.serialize(schedule)["config"] == entry[library]["config"]
+
+
+@pytest.mark.parametrize("key", list(FRONTEND["optimizer_configs"]))
+def test_from_config_accepts_real_tf_keras_and_keras3_configs(key: str) -> None:
+    config = _with_numpy_scalars(
+        FRONTEND["optimizer_configs"][key], FRONTEND["optimizer_config_types"][key]
+    )
+    opt = rk.RMSprop.from_config(config)
+    for name in ("rho", "momentum", "epsilon", "centered"):
+        assert opt.get_config()[name] == pytest.approx(config[name])
+    if key.startswith("tf_keras"):  # the same keys, in the same order, as tf.keras returns
+        assert list(opt.get_config()) == list(config)
+
+
+@pytest.mark.parametrize("run", ["resume", "resume_plain"])
+def test_resume_from_a_tf_keras_checkpoint_continues_identically(run: str) -> None:
+    data = FRONTEND[run]
+    opt = rk.RMSprop.from_config(_with_numpy_scalars(data["config"], data["config_types"]))
+    variables = {
+        name: rk.Variable(value, name=name)
+        for name, value in recorded.as_arrays(data["params_after_3"]).items()
+    }
+    opt.build(list(variables.values()))
+    opt.set_weights([np.asarray(w) for w in data["weights_after_3"]])
+    assert int(opt.iterations.numpy()) == data["steps_first"]
+    suffixes = [name.split("/", 1)[1].removesuffix(":0") for name in data["weight_names"][1:]]
+    assert [w.name for w in opt.weights[1:]] == suffixes
+    for step, want in enumerate(data["params_after"]):
+        grads = recorded.as_arrays(data["grads"][data["steps_first"] + step])
+        opt.apply_gradients([(grads[name], var) for name, var in variables.items()])
+        for name, value in recorded.as_arrays(want).items():
+            np.testing.assert_allclose(variables[name].numpy(), value, rtol=RTOL, atol=ATOL)
+
+
+def test_docs_example_weights_and_config_match_tf_keras() -> None:
+    data = FRONTEND["docs_example"]
+    opt = rk.RMSprop(learning_rate=0.1)
+    var1 = rk.Variable(10.0)
+    assert opt.minimize(lambda: (var1**2) / 2.0, [var1]).numpy() == data["step_count"]
+    np.testing.assert_allclose(var1.numpy(), data["var1"], rtol=1e-7)
+    weights = opt.get_weights()
+    assert weights[0] == data["weights"][0]
+    np.testing.assert_allclose(weights[1], data["weights"][1], rtol=1e-7)
+    assert opt.get_config() == pytest.approx(
+        {
+            k: (float(np.float32(v)) if isinstance(v, float) else v)
+            for k, v in data["config"].items()
+        }
+    )

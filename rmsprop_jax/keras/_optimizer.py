@@ -13,7 +13,7 @@ import optax
 
 from .._alias import rmsprop
 from .._materialize import materialize
-from .._sparse_rows import SparseRows, is_sparse
+from .._sparse_rows import is_sparse
 from .._updates import apply_updates
 from .._validation import check_range
 from ._schedules import LearningRateSchedule, deserialize, serialize
@@ -22,20 +22,27 @@ from ._variable import Variable
 __all__ = ["RMSprop"]
 
 _KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
-# Keys of real tf.keras / Keras 3 configs that carry no RMSprop numerics, accepted only with the
-# values that mean "off".
-_INERT_KEYS = {
+# Keys of real tf.keras / Keras 3 configs that carry no RMSprop numerics: accepted with any value
+# (None) or only with the values that switch their feature off.
+_INERT_KEYS: dict[str, tuple[Any, ...] | None] = {
     "is_legacy_optimizer": None,
     "jit_compile": None,
-    "use_ema": False,
     "ema_momentum": None,
-    "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-    "weight_decay": None,
+    "use_ema": (False,),
+    "ema_overwrite_frequency": (None,),
+    "loss_scale_factor": (None,),
+    "gradient_accumulation_steps": (None,),
+    "weight_decay": (None,),
 }
 _CONFIG_KEYS = (
-    "name", "learning_rate", "decay", "rho", "momentum", "epsilon", "centered", *_KWARGS[:3],
+    "name",
+    "learning_rate",
+    "decay",
+    "rho",
+    "momentum",
+    "epsilon",
+    "centered",
+    *_KWARGS[:3],
 )
 _SLOT_ORDER = ("rms", "momentum", "mg")
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
@@ -49,7 +56,7 @@ def _number(name: str, value: Any) -> Any:
 
 
 class RMSprop:
-    r"""tf.keras's ``RMSprop`` (TF 2.x OptimizerV2) for JAX: the same arguments and the same numbers.
+    r"""tf.keras's ``RMSprop`` (TF 2.x OptimizerV2) for JAX: the same arguments and numbers.
 
     The update is `rmsprop_jax.rmsprop` with ``convention="keras"``: with
     :math:`\eta_t = \operatorname{lr}(t) / (1 + \text{decay}\cdot t)`,
@@ -175,7 +182,7 @@ class RMSprop:
 
     @property
     def update(self) -> Callable[..., tuple[optax.Updates, optax.OptState]]:
-        """``optax`` update: ``(updates, state) = update(grads, state, params)``."""
+        """The ``optax`` update function, called as ``update(grads, state, params)``."""
         return self.transformation().update
 
     # --- slots ---------------------------------------------------------------------------
@@ -241,7 +248,10 @@ class RMSprop:
                 self.add_slot(var, name)
 
     def add_weight(
-        self, name: str, shape: Sequence[int] = (), dtype: Any = jnp.float32,
+        self,
+        name: str,
+        shape: Sequence[int] = (),
+        dtype: Any = jnp.float32,
         initializer: Any = "zeros",
     ) -> Variable:
         """Adds a non-slot weight (listed after the slots in `weights`)."""
@@ -307,15 +317,16 @@ class RMSprop:
             values.append(value)
         for target, value in zip(targets, values, strict=True):
             target.assign(value)
-        self._row_steps = {key: jnp.full_like(rows, self._count()) for key, rows in
-                           self._row_steps.items()}
+        self._row_steps = {
+            key: jnp.full_like(rows, self._count()) for key, rows in self._row_steps.items()
+        }
 
     # --- config --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
         """The config tf.keras returns: name, the clip keys that are set, then the numerics."""
         config: dict[str, Any] = {"name": self.name}
-        for key in ("clipnorm", "global_clipnorm", "clipvalue"):
+        for key in ("clipnorm", "clipvalue", "global_clipnorm"):
             if self._hyper[key] is not None:
                 config[key] = self._hyper[key]
         lr = self._learning_rate
@@ -347,12 +358,11 @@ class RMSprop:
         for key, value in config.items():
             value = _number(key, value)
             if key in _INERT_KEYS:
-                if value not in (None, False, _INERT_KEYS[key]) and not (
-                    key in ("ema_momentum", "is_legacy_optimizer", "jit_compile")
-                ):
+                allowed = _INERT_KEYS[key]
+                if allowed is not None and value not in allowed:
                     raise ValueError(
-                        f"Config key {key}={value!r} asks for a feature rj.keras.RMSprop does not "
-                        f"have; it accepts it only as None/False."
+                        f"Config key {key}={value!r} asks for a feature rj.keras.RMSprop does "
+                        f"not have; it is accepted only as {allowed[0]!r}."
                     )
                 continue
             if key not in _CONFIG_KEYS:
@@ -425,8 +435,10 @@ class RMSprop:
             if defers and is_sparse(grad) and id(var) not in self._row_steps:
                 self._row_steps[id(var)] = jnp.full(var.shape[:1], self._count(), jnp.int32)
         lr = self._learning_rate
-        lr_value = None if isinstance(lr, LearningRateSchedule) else (
-            jnp.asarray(lr() if callable(lr) else lr, jnp.float32)
+        lr_value = (
+            None
+            if isinstance(lr, LearningRateSchedule)
+            else (jnp.asarray(lr() if callable(lr) else lr, jnp.float32))
         )
         names = self.get_slot_names()
         values = tuple(var.value for var in variables)
@@ -447,7 +459,11 @@ class RMSprop:
         return self.iterations
 
     def _state_for(
-        self, tx: optax.GradientTransformation, values: Any, slots: Any, row_steps: Any,
+        self,
+        tx: optax.GradientTransformation,
+        values: Any,
+        slots: Any,
+        row_steps: Any,
         count: jax.Array,
     ) -> Any:
         """The chain's state for ``values``, filled from the slots and ``iterations``."""
@@ -457,7 +473,7 @@ class RMSprop:
             for i, name in enumerate(names)
         }
         stages = []
-        for stage in tx.init(values):
+        for stage in tuple(tx.init(values)):  # type: ignore[arg-type]
             fields = getattr(stage, "_fields", ())
             if "count" in fields:
                 stage = stage._replace(count=count)
@@ -490,7 +506,12 @@ class RMSprop:
         return slots, rows_out
 
     def _step_impl(
-        self, values: Any, slots: Any, row_steps: Any, grads: Any, count: jax.Array,
+        self,
+        values: Any,
+        slots: Any,
+        row_steps: Any,
+        grads: Any,
+        count: jax.Array,
         lr_value: jax.Array | None,
     ) -> tuple[Any, Any, Any]:
         tables = tuple(rows is not None for rows in row_steps)
@@ -516,6 +537,7 @@ class RMSprop:
         tx = self.transformation(learning_rate=0.0, sparse_tables=tuple(True for _ in variables))
         state = self._state_for(tx, values, slots, row_steps, self._count())
         new_values, state = materialize(tx, values, state)
+        new_values = tuple(new_values)  # type: ignore[arg-type]
         new_slots, new_rows = self._slots_from(state, row_steps)
         for var, value, slot_values, rows in zip(
             variables, new_values, new_slots, new_rows, strict=True

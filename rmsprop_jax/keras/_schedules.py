@@ -125,7 +125,7 @@ class PolynomialDecay(LearningRateSchedule):
 
 @dataclasses.dataclass(frozen=True)
 class InverseTimeDecay(LearningRateSchedule):
-    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored with staircase)."""
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (staircase: floored)."""
 
     initial_learning_rate: float
     decay_steps: float
@@ -263,7 +263,9 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
     arguments = config["config"]
     if not isinstance(arguments, dict):
-        raise ValueError(f"The 'config' of a serialized {name} must be a dict. Received: {arguments!r}.")
+        raise ValueError(
+            f"The 'config' of a serialized {name} must be a dict. Received: {arguments!r}."
+        )
     unknown = set(arguments) - fields
     if unknown:
         raise ValueError(

@@ -83,13 +83,23 @@ def _binary(op: Callable[[Any, Any], Any], reflected: bool) -> Callable[[Variabl
 
 
 for _name, _op in {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
-    "floordiv": operator.floordiv, "pow": operator.pow, "matmul": operator.matmul,
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "truediv": operator.truediv,
+    "floordiv": operator.floordiv,
+    "pow": operator.pow,
+    "matmul": operator.matmul,
     "mod": operator.mod,
 }.items():
     setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
     setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
-for _name, _op in {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}.items():
+for _name, _op in {
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}.items():
     setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
 Variable.__neg__ = lambda self: -self.value  # type: ignore[attr-defined]
 Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
