@@ -147,6 +147,8 @@ class RMSprop:
         self._row_steps: dict[int, jax.Array] = {}  # per-row bookkeeping of sparse tables
         self._extra_weights: list[Variable] = []
         self._step = jax.jit(self._step_impl, donate_argnums=(0, 1, 2))
+        if not callable(learning_rate):
+            self._lr_array = jnp.asarray(learning_rate, jnp.float32)
 
     # --- the optax face ------------------------------------------------------------------
 
@@ -428,31 +430,38 @@ class RMSprop:
                 stacklevel=2,
             )
         variables = [var for _, var in given]
-        self.build(variables)
-        grads = tuple(grad if is_sparse(grad) else jnp.asarray(grad) for grad, _ in given)
+        names = self.get_slot_names()
+        self.build(var for var in variables if len(self._slots.get(id(var), ())) < len(names))
+        grads = tuple(
+            grad if isinstance(grad, jax.Array) or is_sparse(grad) else jnp.asarray(grad)
+            for grad, _ in given
+        )
         defers = not self.has_momentum  # keras mode defers the decay of untouched rows
         for grad, var in zip(grads, variables, strict=True):
             if defers and is_sparse(grad) and id(var) not in self._row_steps:
                 self._row_steps[id(var)] = jnp.full(var.shape[:1], self._count(), jnp.int32)
         lr = self._learning_rate
-        lr_value = (
-            None
-            if isinstance(lr, LearningRateSchedule)
-            else (jnp.asarray(lr() if callable(lr) else lr, jnp.float32))
-        )
-        names = self.get_slot_names()
-        values = tuple(var.value for var in variables)
-        slots = tuple(tuple(self._slots[id(var)][n].value for n in names) for var in variables)
-        row_steps = tuple(self._row_steps.get(id(var)) for var in variables)
+        if isinstance(lr, LearningRateSchedule):
+            lr_value = None  # evaluated inside the step, from the step count
+        elif callable(lr):
+            lr_value = jnp.asarray(lr(), jnp.float32)  # called afresh, passed as an argument
+        else:
+            lr_value = self._lr_array
+        slot_vars = [tuple(self._slots[id(var)][n] for n in names) for var in variables]
         new_values, new_slots, new_row_steps = self._step(
-            values, slots, row_steps, grads, self._count(), lr_value
+            tuple(var.value for var in variables),
+            tuple(tuple(slot.value for slot in slots) for slots in slot_vars),
+            tuple(self._row_steps.get(id(var)) for var in variables),
+            grads,
+            self.iterations.value,
+            lr_value,
         )
-        for var, value, slot_values, rows in zip(
-            variables, new_values, new_slots, new_row_steps, strict=True
+        for var, slots, value, slot_values, rows in zip(
+            variables, slot_vars, new_values, new_slots, new_row_steps, strict=True
         ):
             var._value = value
-            for slot_name, slot_value in zip(names, slot_values, strict=True):
-                self._slots[id(var)][slot_name]._value = slot_value
+            for slot, slot_value in zip(slots, slot_values, strict=True):
+                slot._value = slot_value
             if rows is not None:
                 self._row_steps[id(var)] = rows
         self.iterations._value = self.iterations.value + 1
