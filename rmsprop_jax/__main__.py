@@ -1,4 +1,4 @@
-"""Command line: ``python -m rmsprop_jax demo``."""
+"""rmsprop_jax: RMSprop for JAX with the numbers of tf.keras, Keras 3, TF1, PyTorch and Optax."""
 
 from __future__ import annotations
 

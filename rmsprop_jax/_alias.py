@@ -11,7 +11,7 @@ import optax
 from ._centering import scale_by_centered_rms
 from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from ._conventions import ConventionName, get_convention
-from ._learning_rate import LearningRate, scale_by_learning_rate
+from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
 from ._momentum import trace_momentum
 from ._scaling import scale_by_rms
 from ._sign import negate_updates
@@ -149,6 +149,7 @@ def rmsprop(
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
     check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
+    check_learning_rate(learning_rate, decay)
     for name, value in (
         ("clipnorm", clipnorm),
         ("clipvalue", clipvalue),
