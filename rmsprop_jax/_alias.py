@@ -59,17 +59,13 @@ def rmsprop(
     and then, by convention (``den`` is :math:`\sqrt{v_t} + \epsilon` or
     :math:`\sqrt{v_t + \epsilon}`):
 
-    ===========  ==================  ======================================  =========
-    convention   epsilon             step with momentum :math:`\mu`          :math:`ms_0`
-    ===========  ==================  ======================================  =========
-    ``keras``    outside if mu = 0,  :math:`m_t = \mu m_{t-1} + \eta_t g/den`  0
-                 inside otherwise    :math:`w \mathrel{-}= m_t`
-    ``keras3``   inside              same as keras                            0
-    ``tf1``      inside              same as keras                            1
-    ``torch``    outside             :math:`m_t = \mu m_{t-1} + g/den`,       0
-                                     :math:`w \mathrel{-}= \eta_t m_t`
-    ``optax``    inside              same as keras                            0
-    ===========  ==================  ======================================  =========
+    | convention | epsilon | step with momentum mu | ms_0 |
+    |---|---|---|---|
+    | ``keras`` | outside if mu = 0, inside otherwise | ``m = mu*m + eta*g/den; w -= m`` | 0 |
+    | ``keras3`` | inside | as keras | 0 |
+    | ``tf1`` | inside | as keras | 1 |
+    | ``torch`` | outside | ``m = mu*m + g/den; w -= eta*m`` | 0 |
+    | ``optax`` | inside | as keras | 0 |
 
     Without momentum every convention steps :math:`w \mathrel{-}= \eta_t\, g_t / den`. Each
     accumulator also rounds in its framework's order (TF kernels compute
