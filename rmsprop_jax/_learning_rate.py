@@ -10,7 +10,7 @@ import optax
 
 from ._numerics import as_compute, compute_dtype
 from ._tree import leaves, map_values
-from ._validation import check_bool, check_range
+from ._validation import check_bool, check_range, static_value
 
 __all__ = [
     "LearningRate",
@@ -51,8 +51,10 @@ def learning_rate_at(
 
     ``count`` is the number of updates applied before this one (Keras's ``iterations``).
     """
-    value = learning_rate(count) if callable(learning_rate) else learning_rate
-    return as_compute(value, dtype) / (1 + as_compute(decay, dtype) * count.astype(dtype))
+    value = as_compute(learning_rate(count) if callable(learning_rate) else learning_rate, dtype)
+    if static_value(decay) == 0.0:
+        return value  # lr / (1 + 0 * t) is lr exactly; skip it in the compiled step
+    return value / (1 + as_compute(decay, dtype) * count.astype(dtype))
 
 
 def tree_compute_dtype(tree: optax.Updates) -> jnp.dtype:
