@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from ._sparse_rows import SparseRows, is_sparse
 
@@ -266,16 +267,10 @@ def apply_rowwise_stage(
         new_row_steps.append(steps)
         for store, acc in zip(new_accumulators, accs, strict=True):
             store.append(acc)
-    count = state.count if materialize else jnp.asarray(_safe_increment(state.count))
+    count = state.count if materialize else jnp.asarray(optax.safe_increment(state.count))
     new_state = state._replace(
         count=count,
         row_steps=treedef.unflatten(new_row_steps),
         **{name: treedef.unflatten(acc) for name, acc in zip(names, new_accumulators, strict=True)},
     )
     return treedef.unflatten(outs), new_state
-
-
-def _safe_increment(count: jax.Array) -> jax.Array:
-    import optax
-
-    return jnp.asarray(optax.safe_increment(count))
