@@ -747,6 +747,12 @@ def _plot_grid(
 
 def plot(methods: list[Method], cases: list[Case], out: Path) -> None:
     """``suite_time.png`` (ms per step) and ``suite_bandwidth.png`` (achieved GB/s)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib is not installed: no plots written (pip install matplotlib)")
+        return
+    print(f"writing {out / 'suite_time.png'} and {out / 'suite_bandwidth.png'}")
 
     def ms(method: Method, case: Case) -> float | None:
         t = method.times.get(case.key)
@@ -854,11 +860,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     write_section(args.out / "RESULTS.md", markdown(methods, cases, info, args))
+    print(f"\nwrote {args.out / 'RESULTS.md'}")
     plot(methods, cases, args.out)
-    print(
-        f"\nwrote {args.out / 'RESULTS.md'}, {args.out / 'suite_time.png'} "
-        f"and {args.out / 'suite_bandwidth.png'}"
-    )
 
 
 if __name__ == "__main__":
