@@ -8,21 +8,11 @@ import numpy as np
 import pytest
 
 import rmsprop_jax as rj
+from tests.helpers import run_stage as run
 
 f32 = np.float32
 
 GRADS = np.array([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0], [-4.0, 0.0, 2.0]])
-
-
-def run(tx, grads, params, maybe_jit):
-    update = maybe_jit(tx.update)
-    state = tx.init(params)
-    updates, states = [], []
-    for grad in grads:
-        out, state = update(jnp.asarray(grad, jnp.float32), state)
-        updates.append(out)
-        states.append(state)
-    return updates, states
 
 
 def test_docstring_example(maybe_jit):

@@ -7,17 +7,7 @@ import numpy as np
 import pytest
 
 import rmsprop_jax as rj
-
-
-def run(tx, inputs, params, maybe_jit):
-    update = maybe_jit(tx.update)
-    state = tx.init(params)
-    outs, states = [], []
-    for u in inputs:
-        out, state = update(u, state)
-        outs.append(out)
-        states.append(state)
-    return outs, states
+from tests.helpers import run_stage as run
 
 
 def test_heavy_ball_hand_numbers(maybe_jit):
