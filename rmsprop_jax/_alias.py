@@ -182,7 +182,6 @@ def rmsprop(
         "lazy" if sparse_mode == "lazy" or (sparse_mode == "keras" and has_momentum) else "dense"
     )
     momentum_mode = "dense" if sparse_mode == "dense" else "lazy"
-    sparse = {"sparse_tables": sparse_tables}
 
     stages: list[optax.GradientTransformation] = []
     if clipvalue is not None:
@@ -197,60 +196,38 @@ def rmsprop(
     if decays_weights and conv.weight_decay == "coupled":
         stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
 
+    rms_options: dict[str, Any] = {
+        "eps_in_sqrt": numerics.eps_in_sqrt,
+        "initial_scale": conv.initial_ms,
+        "ms_form": numerics.ms_form,
+        "state_dtype": state_dtype,
+        "sparse_mode": scaling_mode,
+        "sparse_tables": sparse_tables,
+    }
     if centered:
-        stages.append(
-            scale_by_centered_rms(
-                rho,
-                epsilon,
-                eps_in_sqrt=numerics.eps_in_sqrt,
-                initial_scale=conv.initial_ms,
-                ms_form=numerics.ms_form,
-                mg_form=numerics.mg_form,
-                state_dtype=state_dtype,
-                sparse_mode=scaling_mode,
-                **sparse,
-            )
-        )
+        stages.append(scale_by_centered_rms(rho, epsilon, mg_form=numerics.mg_form, **rms_options))
     else:
-        stages.append(
-            scale_by_rms(
-                rho,
-                epsilon,
-                eps_in_sqrt=numerics.eps_in_sqrt,
-                initial_scale=conv.initial_ms,
-                ms_form=numerics.ms_form,
-                state_dtype=state_dtype,
-                sparse_mode=scaling_mode,
-                **sparse,
-            )
-        )
+        stages.append(scale_by_rms(rho, epsilon, **rms_options))
 
-    # The sign flips in the last stage that scales, so a momentum buffer keeps the framework's sign.
-    if has_momentum and conv.lr_before_momentum:
-        stages += [
-            scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False),
-            trace_momentum(
-                momentum,
-                nesterov=nesterov,
-                state_dtype=state_dtype,
-                sparse_mode=momentum_mode,
-                **sparse,
-            ),
-            negate_updates(),
-        ]
-    elif has_momentum:
-        stages += [
-            trace_momentum(
-                momentum,
-                nesterov=nesterov,
-                state_dtype=state_dtype,
-                sparse_mode=momentum_mode,
-                **sparse,
-            ),
-            scale_by_learning_rate(learning_rate, decay=decay),
-        ]
-    else:
+    if not has_momentum:
         stages.append(scale_by_learning_rate(learning_rate, decay=decay))
+    else:
+        buffer = trace_momentum(
+            momentum,
+            nesterov=nesterov,
+            state_dtype=state_dtype,
+            sparse_mode=momentum_mode,
+            sparse_tables=sparse_tables,
+        )
+        if conv.lr_before_momentum:
+            # The buffer holds lr * step with the framework's sign; the descent sign comes last.
+            stages += [
+                scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False),
+                buffer,
+                negate_updates(),
+            ]
+        else:
+            stages += [buffer, scale_by_learning_rate(learning_rate, decay=decay)]
 
     if decays_weights and conv.weight_decay == "decoupled":
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
