@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
-import re
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _report import cpu_model, write_section
 
 import rmsprop_jax as rj
 
@@ -92,7 +91,7 @@ def main() -> None:
         SECTION,
         "",
         f"Produced by `python benchmarks/keras_frontend.py` on {datetime.date.today()}: "
-        f"{platform.processor() or platform.machine()}, {jax.device_count()} JAX "
+        f"{cpu_model()}, {jax.device_count()} JAX "
         f"{jax.default_backend()} device(s), jax {jax.__version__}. RMSprop with momentum 0.9, "
         "centered; median of "
         f"{args.repeats} repetitions of {args.steps} steps, microseconds per step.",
@@ -108,11 +107,7 @@ def main() -> None:
             f"ratio {loop / hand:.2f}x"
         )
     section = "\n".join(lines) + "\n"
-    path = args.out / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    write_section(args.out / "RESULTS.md", SECTION, section)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _report import cpu_model, write_section
 
 import rmsprop_jax as rj
 
@@ -305,15 +306,7 @@ def measure(methods: list[Method], sizes: Sequence[int], k: int, repeats: int) -
 
 def machine() -> dict[str, str]:
     """CPU model, core count and library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import jaxlib
 
     versions = {
@@ -438,17 +431,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replaces (or appends) the "Sparse step" section of ``path``, keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def plot(methods: list[Method], sizes: Sequence[int], k: int, path: Path) -> None:
     """Time per step vs N, log-log, one line per method."""
     import matplotlib
@@ -522,7 +504,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     write_section(
-        args.out / "RESULTS.md", markdown(methods, sizes, args.k, uniques, info, args.repeats)
+        args.out / "RESULTS.md",
+        SECTION,
+        markdown(methods, sizes, args.k, uniques, info, args.repeats),
     )
     plot(methods, sizes, args.k, args.out / "sparse.png")
     print(f"\nwrote {args.out / 'RESULTS.md'} and {args.out / 'sparse.png'}")

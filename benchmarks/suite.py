@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _report import cpu_model, write_section
 
 import rmsprop_jax as rj
 
@@ -450,15 +451,7 @@ def measure(methods: list[Method], cases: list[Case], args: argparse.Namespace) 
 
 def machine() -> dict[str, str]:
     """CPU model, core count, load and library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import jaxlib
 
     versions = {
@@ -689,17 +682,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replaces (or appends) the "Dense step suite" section of ``path``, keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def _plot_grid(
     methods: list[Method],
     cases: list[Case],
@@ -859,7 +841,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_table(methods, cases)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_section(args.out / "RESULTS.md", markdown(methods, cases, info, args))
+    write_section(args.out / "RESULTS.md", SECTION, markdown(methods, cases, info, args))
     print(f"\nwrote {args.out / 'RESULTS.md'}")
     plot(methods, cases, args.out)
 

@@ -19,7 +19,11 @@ def _run_suite(suite_args: list[str]) -> int:
             "Run `python -m rmsprop_jax bench` from a source checkout (pip install -e .)."
         )
         return 2
-    runpy.run_path(str(suite), run_name="rmsprop_jax_bench")["main"](suite_args)
+    sys.path.insert(0, str(suite.parent))  # the suite imports its sibling helpers
+    try:
+        runpy.run_path(str(suite), run_name="rmsprop_jax_bench")["main"](suite_args)
+    finally:
+        sys.path.remove(str(suite.parent))
     return 0
 
 
