@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import as_compute, compute_dtype
-from ._scaling import check_sparse_arguments, init_accumulator
+from ._scaling import check_sparse_arguments, init_accumulator, step_count
 from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_float_dtype, check_range
@@ -20,7 +20,7 @@ __all__ = ["TraceMomentumState", "trace_momentum"]
 class TraceMomentumState(NamedTuple):
     """State of `trace_momentum`."""
 
-    count: jax.Array  # int32 scalar: steps applied so far
+    count: jax.Array | None  # int32 scalar: steps so far, kept only when row_steps has a table
     mom: optax.Updates  # per param: the momentum buffer; state_dtype or the param's dtype and shape
     row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
@@ -82,7 +82,7 @@ def trace_momentum(
         treedef = jax.tree_util.tree_structure(params)
         tables = init_tables(params, sparse_tables, sparse_mode, stage="trace_momentum")
         return TraceMomentumState(
-            count=jnp.zeros([], jnp.int32),
+            count=step_count(tables),
             mom=init_accumulator(params, 0.0, dtype),
             row_steps=treedef.unflatten(tables),
         )

@@ -11,6 +11,9 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from ._validation import is_static
 
 __all__ = [
     "MomentForm",
@@ -45,7 +48,14 @@ def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
 
 
 def as_compute(value: jax.typing.ArrayLike, dtype: jnp.dtype) -> jax.Array:
-    """Casts a hyperparameter or array to the compute dtype (explicitly, for strict promotion)."""
+    """Casts a hyperparameter or array to the compute dtype (explicitly, for strict promotion).
+
+    A static number (fixed when the optimizer was built) becomes a NumPy scalar, so arithmetic on
+    hyperparameters alone (``1 - rho``, ``-lr``) runs once in NumPy, with the same IEEE rounding
+    as XLA, instead of adding ops to every leaf's compiled graph.
+    """
+    if is_static(value):
+        return np.asarray(value, dtype)[()]  # type: ignore[return-value]
     return jnp.asarray(value).astype(dtype)
 
 
@@ -75,13 +85,17 @@ def update_moment(
     )
 
 
-def rms_denominator(variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool) -> jax.Array:
+def rms_denominator(
+    variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool, clamp: bool = True
+) -> jax.Array:
     """The RMS denominator: ``sqrt(variance + eps)`` or ``sqrt(variance) + eps``.
 
-    ``variance`` is clamped at zero first: for the centered variant ``ms - mg**2`` can round to a
-    tiny negative number, where a plain square root would return NaN.
+    With ``clamp``, ``variance`` is clamped at zero first: for the centered variant
+    ``ms - mg**2`` can round to a tiny negative number, where a plain square root would return
+    NaN. An uncentered mean square is a sum of non-negative products and never needs it.
     """
-    variance = jnp.maximum(variance, 0)
+    if clamp:
+        variance = jnp.maximum(variance, 0)
     if eps_in_sqrt:
         return jnp.sqrt(variance + epsilon)
     return jnp.sqrt(variance) + epsilon
@@ -130,7 +144,10 @@ def rms_scale(
     if mg is not None:
         new_mg = update_moment(mg.astype(dtype), g, rho, mg_form)
         variance = new_ms - new_mg * new_mg
-    update = g / rms_denominator(variance, as_compute(epsilon, dtype), eps_in_sqrt=eps_in_sqrt)
+    denominator = rms_denominator(
+        variance, as_compute(epsilon, dtype), eps_in_sqrt=eps_in_sqrt, clamp=mg is not None
+    )
+    update = g / denominator
     return (
         update.astype(grad.dtype),
         new_ms.astype(ms.dtype),

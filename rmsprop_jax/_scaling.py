@@ -19,6 +19,7 @@ __all__ = [
     "init_accumulator",
     "rms_transformation",
     "scale_by_rms",
+    "step_count",
 ]
 
 SPARSE_MODES: list[str] = ["lazy", "dense"]
@@ -27,7 +28,7 @@ SPARSE_MODES: list[str] = ["lazy", "dense"]
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`."""
 
-    count: jax.Array  # int32 scalar: steps applied so far
+    count: jax.Array | None  # int32 scalar: steps so far, kept only when row_steps has a table
     ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
     row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
@@ -35,7 +36,7 @@ class ScaleByRmsState(NamedTuple):
 class ScaleByCenteredRmsState(NamedTuple):
     """State of `scale_by_centered_rms`."""
 
-    count: jax.Array  # int32 scalar: steps applied so far
+    count: jax.Array | None  # int32 scalar: steps so far, kept only when row_steps has a table
     ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
     mg: optax.Updates  # per param: running mean of g; state_dtype or the param's dtype and shape
     row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
@@ -49,6 +50,15 @@ def init_accumulator(
     Accepts ``jax.ShapeDtypeStruct`` leaves, so ``init`` can run on abstract params.
     """
     return jax.tree.map(lambda p: jnp.full(p.shape, value, dtype=dtype or p.dtype), params)
+
+
+def step_count(tables: list[jax.Array | None]) -> jax.Array | None:
+    """A stage's step counter: needed only to age the rows of tables tracked in ``row_steps``.
+
+    Without such tables the stage keeps no counter (None), so its compiled step has no scalar
+    bookkeeping; the learning-rate stage counts steps for schedules.
+    """
+    return jnp.zeros([], jnp.int32) if any(t is not None for t in tables) else None
 
 
 def check_sparse_arguments(sparse_mode: str) -> None:
@@ -82,8 +92,9 @@ def rms_transformation(
 
     def init_fn(params: optax.Params) -> Any:
         treedef = jax.tree_util.tree_structure(params)
-        row_steps = treedef.unflatten(init_tables(params, sparse_tables, sparse_mode, stage=stage))
-        count = jnp.zeros([], jnp.int32)
+        tables = init_tables(params, sparse_tables, sparse_mode, stage=stage)
+        row_steps = treedef.unflatten(tables)
+        count = step_count(tables)
         ms = init_accumulator(params, initial_scale, dtype)
         if centered:
             mg = init_accumulator(params, 0.0, dtype)

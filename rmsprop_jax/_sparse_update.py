@@ -267,7 +267,9 @@ def apply_rowwise_stage(
         new_row_steps.append(steps)
         for store, acc in zip(new_accumulators, accs, strict=True):
             store.append(acc)
-    count = state.count if materialize else jnp.asarray(optax.safe_increment(state.count))
+    count = state.count
+    if count is not None and not materialize:
+        count = jnp.asarray(optax.safe_increment(count))
     new_state = state._replace(
         count=count,
         row_steps=treedef.unflatten(new_row_steps),

@@ -484,7 +484,7 @@ class RMSprop:
         stages = []
         for stage in tuple(tx.init(values)):  # type: ignore[arg-type]
             fields = getattr(stage, "_fields", ())
-            if "count" in fields:
+            if "count" in fields and stage.count is not None:
                 stage = stage._replace(count=count)
             for field, tree in per_name.items():
                 if field in fields:
