@@ -1,5 +1,6 @@
-"""Data-parallel training with rmsprop_jax: the batch split over devices, the embedding table's rows
-split over the same devices, gradients reduced by JAX.
+"""Data-parallel training with rmsprop_jax: batch and embedding rows split over the devices.
+
+JAX reduces the gradients across devices; the optimizer code is the one-device code.
 
 Run on one host (any number of devices; on CPU, fake eight with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8``):
@@ -86,6 +87,7 @@ def train(steps: int, mesh: jax.sharding.Mesh | None = None) -> tuple[list[float
 
 
 def main() -> None:
+    """Trains from the command line and prints the first and last loss."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
