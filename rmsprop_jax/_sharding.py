@@ -31,6 +31,7 @@ __all__ = [
     "rows_like",
     "scatter_sharding",
     "typed_sharding",
+    "unsplit_rows",
 ]
 
 
@@ -132,6 +133,20 @@ def gather_sharding(table: Any, index: Any) -> NamedSharding | None:
 
 def _axes(entry: Any) -> tuple[str, ...]:
     return tuple(entry) if isinstance(entry, tuple) else (entry,)
+
+
+def unsplit_rows(x: jax.Array) -> jax.Array:
+    """``x`` with its first dimension not split over devices (explicit meshes only).
+
+    A `SparseRows` gradient whose looked-up rows are split over the batch is gathered to every
+    device before its indices are sorted and summed: ``k`` rows, never the table. On other
+    meshes XLA's propagation inserts the same communication by itself, and ``x`` is returned
+    as it is.
+    """
+    typed = typed_sharding(x)
+    if typed is None or not len(typed.spec) or typed.spec[0] is None:
+        return x
+    return jax.sharding.reshard(x, NamedSharding(typed.mesh, PartitionSpec(None, *typed.spec[1:])))
 
 
 def scatter_sharding(table: Any) -> NamedSharding | None:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._sharding import gather_sharding, refill, rows_like, scatter_sharding
+from ._sharding import gather_sharding, refill, rows_like, scatter_sharding, unsplit_rows
 from ._sparse_rows import SparseRows, is_sparse
 
 __all__ = [
@@ -50,6 +50,9 @@ def deduplicate(rows: SparseRows) -> SparseRows:
     they never wrap around or touch another row. Sizes stay static, so this jits.
     """
     size = rows.indices.shape[0]
+    rows = SparseRows.tree_unflatten(
+        rows.tree_flatten()[1], (unsplit_rows(rows.indices), unsplit_rows(rows.values))
+    )
     sanitized = jnp.where(rows.valid(), rows.indices, rows.num_rows)
     if size == 0 or rows.unique_indices:
         return SparseRows.tree_unflatten(

@@ -24,6 +24,7 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 ROWS, WIDTH, STEPS = 64, 4, 6
+EXAMPLE_STEPS = 40
 TABLES = {"table": True, "dense": False, "bias": False}
 COLLECTIVE = re.compile(
     r"= (.*?) (all-gather|all-to-all|all-reduce|reduce-scatter|collective-permute|"
@@ -133,6 +134,10 @@ def run_dense(config: dict[str, Any], mesh: jax.sharding.Mesh | None) -> dict[st
     state = jax.jit(tx.init)(params)
     report: dict[str, Any] = {"init_jit": state_mismatches(tx, params, state)}
     report["init_eager"] = state_mismatches(tx, params, tx.init(params))
+    abstract = {
+        k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=v.sharding) for k, v in params.items()
+    }
+    report["init_abstract"] = state_mismatches(tx, params, tx.init(abstract))
 
     @jax.jit
     def step(params: Any, state: Any, grads: Any) -> Any:
@@ -239,9 +244,25 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"))
     import data_parallel  # pyright: ignore[reportMissingImports]
 
-    losses, _ = data_parallel.train(8)
-    single_losses, _ = data_parallel.train(8, data_parallel.make_mesh(jax.devices()[:1]))
-    out["example"] = {"losses": losses, "single_device_losses": single_losses}
+    losses, _ = data_parallel.train(EXAMPLE_STEPS)
+    single_losses, _ = data_parallel.train(
+        EXAMPLE_STEPS, data_parallel.make_mesh(jax.devices()[:1])
+    )
+    mesh = data_parallel.make_mesh()
+    params = data_parallel.init_params(mesh)
+    state = jax.jit(data_parallel.TX.init)(params)
+    step = data_parallel.train_step.lower(params, state, *data_parallel.batch(mesh, 0))
+    example_collectives = collectives(step.compile().as_text())
+    explicit = data_parallel.make_mesh(axis_type=AxisType.Explicit)
+    with jax.set_mesh(explicit):
+        explicit_losses, _ = data_parallel.train(EXAMPLE_STEPS, explicit)
+    out["example"] = {
+        "losses": losses,
+        "explicit_mesh_losses": explicit_losses,
+        "single_device_losses": single_losses,
+        "collectives": example_collectives,
+        "table_size": data_parallel.ROWS * data_parallel.WIDTH,
+    }
     print(json.dumps(out))
 
 

@@ -25,13 +25,17 @@ from jax.sharding import PartitionSpec as P
 
 import rmsprop_jax as rj
 
-ROWS, WIDTH, BATCH, LOOKUPS = 64, 8, 32, 3
+ROWS, WIDTH, BATCH, LOOKUPS = 256, 8, 32, 3
 
 
-def make_mesh(devices: Any = None) -> jax.sharding.Mesh:
-    """A one-axis mesh, ``"data"``, over ``devices`` (default: all devices of all hosts)."""
+def make_mesh(devices: Any = None, axis_type: AxisType = AxisType.Auto) -> jax.sharding.Mesh:
+    """A one-axis mesh, ``"data"``, over ``devices`` (default: all devices of all hosts).
+
+    With ``AxisType.Explicit`` (``jax.make_mesh``'s default), run ``train`` inside
+    ``jax.set_mesh(mesh)``.
+    """
     devices = jax.devices() if devices is None else list(devices)
-    return jax.make_mesh((len(devices),), ("data",), (AxisType.Auto,), devices=devices)
+    return jax.make_mesh((len(devices),), ("data",), (axis_type,), devices=devices)
 
 
 def init_params(mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:
@@ -49,7 +53,7 @@ def batch(mesh: jax.sharding.Mesh, step: int) -> tuple[jax.Array, jax.Array]:
     """Step ``step``'s batch, split over ``"data"``; each process supplies its own slice."""
     rng = np.random.default_rng(1000 + step)
     indices = rng.integers(0, ROWS, (BATCH, LOOKUPS)).astype(np.int32)
-    targets = np.sin(indices.sum(axis=1) / 10.0).astype(np.float32)
+    targets = np.sin(indices / 10.0).sum(axis=1).astype(np.float32)  # one value per row, summed
     per_process = BATCH // jax.process_count()
     mine = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
     split = NamedSharding(mesh, P("data"))
@@ -59,26 +63,30 @@ def batch(mesh: jax.sharding.Mesh, step: int) -> tuple[jax.Array, jax.Array]:
     )
 
 
+TX = rj.rmsprop(0.01, momentum=0.9, sparse_tables={"table": True, "weight": False})
+
+
+@jax.jit
+def train_step(params: Any, state: Any, indices: jax.Array, targets: jax.Array) -> Any:
+    """One step on the global batch: the same code as on one device."""
+
+    def loss_fn(rows: jax.Array, weight: jax.Array) -> jax.Array:
+        predictions = (rows.sum(axis=1) @ weight)[:, 0]
+        return jnp.mean((predictions - targets) ** 2)  # JAX reduces over the whole batch
+
+    loss, (table_grad, weight_grad) = rj.value_and_sparse_grad(
+        loss_fn, params["table"], indices, params["weight"]
+    )
+    grads = {"table": table_grad, "weight": weight_grad}
+    updates, state = TX.update(grads, state, params)
+    return rj.apply_updates(params, updates), state, loss
+
+
 def train(steps: int, mesh: jax.sharding.Mesh | None = None) -> tuple[list[float], Any]:
     """Trains for ``steps`` steps and returns the losses and the final params."""
     mesh = make_mesh() if mesh is None else mesh
-    tx = rj.rmsprop(0.05, momentum=0.9, sparse_tables={"table": True, "weight": False})
     params = init_params(mesh)
-    state = jax.jit(tx.init)(params)  # every state array is sharded like its param
-
-    @jax.jit
-    def train_step(params: Any, state: Any, indices: jax.Array, targets: jax.Array) -> Any:
-        def loss_fn(rows: jax.Array, weight: jax.Array) -> jax.Array:
-            predictions = (rows.sum(axis=1) @ weight)[:, 0]
-            return jnp.mean((predictions - targets) ** 2)  # JAX reduces over the whole batch
-
-        loss, (table_grad, weight_grad) = rj.value_and_sparse_grad(
-            loss_fn, params["table"], indices, params["weight"]
-        )
-        grads = {"table": table_grad, "weight": weight_grad}
-        updates, state = tx.update(grads, state, params)
-        return rj.apply_updates(params, updates), state, loss
-
+    state = jax.jit(TX.init)(params)  # every state array is sharded like its param
     losses = []
     for step in range(steps):
         params, state, loss = train_step(params, state, *batch(mesh, step))
