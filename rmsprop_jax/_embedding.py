@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._sharding import gather_sharding
 from ._sparse_rows import SparseRows
 
 __all__ = ["value_and_sparse_grad"]
@@ -57,7 +58,9 @@ def value_and_sparse_grad(
              [12., 14.]], dtype=float32)
     """
     indices = jnp.asarray(indices)
-    rows = table.at[indices].get(mode="fill", fill_value=0)
+    rows = table.at[indices].get(
+        mode="fill", fill_value=0, out_sharding=gather_sharding(table, indices)
+    )
     argnums = tuple(range(1 + len(args)))
     value, grads = jax.value_and_grad(fn, argnums=argnums, has_aux=has_aux)(rows, *args)
     flat = indices.reshape(-1)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import MOMENT_FORMS, MomentForm, as_compute, compute_dtype, rms_scale
+from ._sharding import filled_like
 from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
@@ -47,9 +48,10 @@ def init_accumulator(
 ) -> optax.Updates:
     """A tree of arrays shaped like ``params``, filled with ``value``, in ``dtype`` or the param's.
 
-    Accepts ``jax.ShapeDtypeStruct`` leaves, so ``init`` can run on abstract params.
+    Accepts ``jax.ShapeDtypeStruct`` leaves, so ``init`` can run on abstract params. Each array
+    is sharded like its param (see `rmsprop_jax._sharding`).
     """
-    return jax.tree.map(lambda p: jnp.full(p.shape, value, dtype=dtype or p.dtype), params)
+    return jax.tree.map(lambda p: filled_like(p, value, dtype or p.dtype), params)
 
 
 def step_count(tables: list[jax.Array | None]) -> jax.Array | None:

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._sharding import gather_sharding, refill, rows_like, scatter_sharding, unsplit_rows
 from ._sparse_rows import SparseRows, is_sparse
 
 __all__ = [
@@ -49,6 +50,9 @@ def deduplicate(rows: SparseRows) -> SparseRows:
     they never wrap around or touch another row. Sizes stay static, so this jits.
     """
     size = rows.indices.shape[0]
+    rows = SparseRows.tree_unflatten(
+        rows.tree_flatten()[1], (unsplit_rows(rows.indices), unsplit_rows(rows.values))
+    )
     sanitized = jnp.where(rows.valid(), rows.indices, rows.num_rows)
     if size == 0 or rows.unique_indices:
         return SparseRows.tree_unflatten(
@@ -72,14 +76,21 @@ def deduplicate(rows: SparseRows) -> SparseRows:
 
 
 def init_row_steps(param: Any) -> jax.Array:
-    """Per-row bookkeeping for one table: every row is up to date at step 0."""
-    return jnp.zeros(param.shape[:1], jnp.int32)
+    """Per-row bookkeeping for one table: every row is up to date at step 0.
+
+    Sharded like the table's rows, so each device keeps the bookkeeping of the rows it holds.
+    """
+    return rows_like(param, 0, jnp.int32)
 
 
 def _gather(array: jax.Array, index: jax.Array, indices_are_sorted: bool) -> jax.Array:
     """Rows ``index`` of ``array`` (unique indices); out-of-range rows read as zeros."""
     return array.at[index].get(
-        mode="fill", fill_value=0, indices_are_sorted=indices_are_sorted, unique_indices=True
+        mode="fill",
+        fill_value=0,
+        indices_are_sorted=indices_are_sorted,
+        unique_indices=True,
+        out_sharding=gather_sharding(array, index),
     )
 
 
@@ -131,7 +142,7 @@ def update_rows(
         pending = None
         if row_steps is not None:
             accumulators, pending = catch_up(accumulators, _per_row(count - row_steps, grad))
-            row_steps = jnp.full_like(row_steps, count + 1)
+            row_steps = refill(row_steps, count + 1)
         out, accumulators = step(grad, accumulators)
         if pending is not None:
             out = (out.astype(pending.dtype) + pending).astype(out.dtype)
@@ -151,13 +162,23 @@ def update_rows(
         # last + missed + 1 == count + 1; adding (rather than setting) makes the write depend
         # on the read, so XLA updates the donated buffer in place instead of copying it first.
         row_steps = row_steps.at[index].add(
-            missed + 1, mode="drop", indices_are_sorted=sort, unique_indices=True
+            missed + 1,
+            mode="drop",
+            indices_are_sorted=sort,
+            unique_indices=True,
+            out_sharding=scatter_sharding(row_steps),
         )
     out, new_rows = step(rows.values, gathered)
     if pending is not None:
         out = (out.astype(pending.dtype) + pending).astype(out.dtype)
     accumulators = tuple(
-        acc.at[index].set(new, mode="drop", indices_are_sorted=sort, unique_indices=True)
+        acc.at[index].set(
+            new,
+            mode="drop",
+            indices_are_sorted=sort,
+            unique_indices=True,
+            out_sharding=scatter_sharding(acc),
+        )
         for acc, new in zip(accumulators, new_rows, strict=True)
     )
     out_rows = SparseRows.tree_unflatten((rows.shape, True, rows.indices_are_sorted), (index, out))
@@ -183,7 +204,7 @@ def materialize_rows(
         return zeros, accumulators, None
     accumulators, pending = catch_up(accumulators, _per_row(count - row_steps, zeros))
     out = zeros if pending is None else pending.astype(like.dtype)
-    return out, accumulators, jnp.full_like(row_steps, count)
+    return out, accumulators, refill(row_steps, count)
 
 
 def init_tables(

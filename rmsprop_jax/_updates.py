@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._sharding import scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse
 
 __all__ = ["apply_updates"]
@@ -27,6 +28,7 @@ def _apply(param: Any, update: Any) -> Any:
                 mode="drop",
                 unique_indices=update.unique_indices,
                 indices_are_sorted=update.indices_are_sorted,
+                out_sharding=scatter_sharding(param),
             )
         )
     return jnp.asarray(param + update).astype(jnp.asarray(param).dtype)
