@@ -25,6 +25,7 @@ class Classifier(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        """The logits of ``x``."""
         return nn.Dense(self.classes)(nn.relu(nn.Dense(32)(x)))
 
 
@@ -62,8 +63,12 @@ def main(steps: int = 200, seed: int = 0) -> list[float]:
     for _ in range(steps):
         state, loss = train_step(state, x, labels)
         losses.append(float(loss))
-    accuracy = float(jnp.mean(jnp.argmax(state.apply_fn({"params": state.params}, x), -1) == labels))
-    print(f"flax.linen classifier: loss {losses[0]:.4f} -> {losses[-1]:.4f}, accuracy {accuracy:.3f}")
+    accuracy = float(
+        jnp.mean(jnp.argmax(state.apply_fn({"params": state.params}, x), -1) == labels)
+    )
+    print(
+        f"flax.linen classifier: loss {losses[0]:.4f} -> {losses[-1]:.4f}, accuracy {accuracy:.3f}"
+    )
     return losses
 
 

@@ -25,6 +25,7 @@ class MLP(nnx.Module):
         self.out = nnx.Linear(hidden, 1, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        """The prediction for ``x``."""
         return self.out(jnp.tanh(self.hidden(x)))
 
 

@@ -47,7 +47,9 @@ def record(path: Path = CHECKPOINT) -> None:
     import tf_keras
 
     model = tf_keras.Sequential([tf_keras.Input((FEATURES,)), tf_keras.layers.Dense(OUTPUTS)])
-    model.set_weights([np.full((FEATURES, OUTPUTS), 0.1, np.float32), np.zeros(OUTPUTS, np.float32)])
+    model.set_weights(
+        [np.full((FEATURES, OUTPUTS), 0.1, np.float32), np.zeros(OUTPUTS, np.float32)]
+    )
     schedule = tf_keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=4, decay_rate=0.8)
     opt = tf_keras.optimizers.legacy.RMSprop(schedule, rho=0.9, momentum=0.9, centered=True)
 
