@@ -59,6 +59,29 @@ class _Data:
         return tokens, features, y
 
 
+@dataclasses.dataclass
+class _Run:
+    """One path's training run: its jitted step, params and state, and what it measured."""
+
+    step: Callable[..., Any]
+    params: Any
+    state: Any
+    losses: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+
+    def advance(self, batch: tuple[np.ndarray, ...]) -> float:
+        """Takes one step, timing it (``float(loss)`` waits for the device)."""
+        start = time.perf_counter()
+        self.params, self.state, loss = self.step(self.params, self.state, *batch)
+        self.losses.append(float(loss))
+        self.seconds.append(time.perf_counter() - start)
+        return self.losses[-1]
+
+    def median_ms(self) -> float:
+        """Median step time after the first (compiling) step, in milliseconds."""
+        return 1e3 * statistics.median(self.seconds[1:])
+
+
 def _forward_np(p: dict[str, np.ndarray], rows: np.ndarray, features: np.ndarray) -> np.ndarray:
     hidden = np.tanh(np.concatenate([rows.mean(1), features], -1) @ p["w1"] + p["b1"])
     return (hidden @ p["w2"] + p["b2"])[:, 0].astype(np.float32)
@@ -108,15 +131,19 @@ def _steps(learning_rate: float) -> tuple[Callable[..., Any], Callable[..., Any]
         updates, state = tx.update(grads, state, params)
         return apply_updates(params, updates), state, loss
 
-    donate = {"donate_argnums": (0, 1)}
-    return jax.jit(sparse_step, **donate), jax.jit(dense_step, **donate), tx
+    # Params and state are donated: XLA updates them in place (the sparse step only its rows).
+    return (
+        jax.jit(sparse_step, donate_argnums=(0, 1)),
+        jax.jit(dense_step, donate_argnums=(0, 1)),
+        tx,
+    )
 
 
 def _progress(steps: int, enabled: bool) -> tuple[Iterable[int], Callable[[str], None], Any]:
     """A tqdm bar over the steps when tqdm is installed and wanted; else a plain range."""
     if enabled:
         try:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
         except ImportError:
             print(f"(no progress bar: tqdm is {MISSING})")
         else:
@@ -191,46 +218,41 @@ def run_demo(
     data = _Data(_init(rng, vocab, dim, scale=1.0), vocab, batch, seed)
     params0 = _init(rng, vocab, dim, scale=0.05)
     sparse_step, dense_step, tx = _steps(learning_rate)
-    paths = {
-        "sparse": [sparse_step, *_fresh(params0, tx), [], []],
-        "dense": [dense_step, *_fresh(params0, tx), [], []],
-    }
+    sparse = _Run(sparse_step, *_fresh(params0, tx))
+    dense = _Run(dense_step, *_fresh(params0, tx))
     print(
         f"rmsprop_jax demo: embedding table {vocab:,} x {dim} + 2 dense layers, {batch} samples "
         f"of {TOKENS} tokens per step, {steps} steps, rj.rmsprop(lr={learning_rate}, "
-        "momentum=0.9); sparse path (rj.SparseRows) and dense path, same batches"
+        "momentum=0.9); sparse path (rj.SparseRows) and dense path, same batches\n"
+        f"(loss: mean over the steps since the previous line)"
     )
     steps_iter, write, bar = _progress(steps, progress)
     every = max(1, steps // 10)
     for i in steps_iter:
         batch_arrays = data.batch_at(i)
-        for entry in paths.values():
-            step, params, state, losses, times = entry
-            start = time.perf_counter()
-            params, state, loss = step(params, state, *batch_arrays)
-            loss = float(loss)  # waits for the step
-            times.append(time.perf_counter() - start)
-            losses.append(loss)
-            entry[1:3] = [params, state]
-        sparse_loss, dense_loss = paths["sparse"][3][-1], paths["dense"][3][-1]
+        sparse_loss, dense_loss = sparse.advance(batch_arrays), dense.advance(batch_arrays)
         if bar is not None:
             bar.set_postfix(sparse=f"{sparse_loss:.4f}", dense=f"{dense_loss:.4f}")
         if i % every == 0 or i == steps - 1:
-            write(f"step {i:5d}  loss sparse {sparse_loss:.5f}  dense {dense_loss:.5f}")
+            window = slice(max(1, i - every + 1) if i else 0, i + 1)
+            write(
+                f"step {i:5d}  loss sparse {np.mean(sparse.losses[window]):.5f}  "
+                f"dense {np.mean(dense.losses[window]):.5f}"
+            )
     if bar is not None:
         bar.close()
-    sparse_losses, dense_losses = paths["sparse"][3], paths["dense"][3]
-    sparse_ms, dense_ms = (1e3 * statistics.median(paths[p][4][1:]) for p in ("sparse", "dense"))
+    sparse_ms, dense_ms = sparse.median_ms(), dense.median_ms()
     print(
-        f"loss fell from {sparse_losses[0]:.5f} to {sparse_losses[-1]:.5f} on the sparse path "
-        f"and to {dense_losses[-1]:.5f} on the dense path (with momentum, the dense path keeps "
-        "moving rows no batch looked up; sparse_mode='dense' would follow it exactly)"
+        f"loss fell from {sparse.losses[0]:.5f} at step 0 to {np.mean(sparse.losses[-every:]):.5f} "
+        f"on the sparse path and {np.mean(dense.losses[-every:]):.5f} on the dense path (mean of "
+        f"the last {every} steps; with momentum, the dense path keeps "
+        "moving rows no batch looked up; sparse_mode='dense' would follow it)"
     )
     print(
         f"step time (median after compilation): sparse {sparse_ms:.2f} ms, dense {dense_ms:.2f} "
         f"ms: the sparse path is {dense_ms / sparse_ms:.1f}x faster"
     )
-    result = DemoResult(sparse_losses, dense_losses, sparse_ms, dense_ms, None)
+    result = DemoResult(sparse.losses, dense.losses, sparse_ms, dense_ms, None)
     if plot is not None:
         title = f"rj.rmsprop on a {vocab:,} x {dim} embedding model"
         written = _plot(result, Path(plot), title)
