@@ -1,0 +1,126 @@
+"""The documentation site: every public name has an API entry, the pages' code runs and gives
+the numbers the pages state, and ``mkdocs build --strict`` passes when mkdocs is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import re
+import subprocess
+import sys
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rmsprop_jax as rj
+from rmsprop_jax import keras as rk
+from tests.reference import recorded
+
+ROOT = pathlib.Path(__file__).parents[1]
+DOCS = ROOT / "docs"
+
+
+def code_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.DOTALL)
+
+
+def run_page(page: str) -> dict[str, Any]:
+    """Runs a page's code blocks in order, in one namespace, with JAX's default promotion."""
+    blocks = code_blocks(page)
+    assert blocks, page
+    namespace: dict[str, Any] = {}
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        for block in blocks:  # their own assertions check the numbers they state
+            exec(compile(block, page, "exec"), namespace)
+    return namespace
+
+
+def api_directives() -> set[str]:
+    text = "\n".join(p.read_text() for p in (DOCS / "api").glob("*.md"))
+    return set(re.findall(r"^::: ([\w.]+)$", text, flags=re.MULTILINE))
+
+
+def test_every_public_name_has_an_api_entry() -> None:
+    documented = api_directives()
+    missing = {f"rmsprop_jax.{n}" for n in rj.__all__ if n != "keras"} - documented
+    missing |= {f"rmsprop_jax.keras.{n}" for n in rk.__all__} - documented
+    assert not missing, f"no `::: name` entry in docs/api/ for {sorted(missing)}"
+
+
+def test_every_page_is_in_the_nav() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text()
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert pages and all(f": {page}\n" in nav for page in pages), pages
+
+
+@pytest.mark.parametrize("page", ["quickstart.md", "stages.md", "conventions.md"])
+def test_page_code_runs(page: str) -> None:
+    namespace = run_page(page)
+    if page == "quickstart.md":
+        assert namespace["losses"][-1] < 0.1 * namespace["losses"][0]
+    if page == "conventions.md":
+        np.testing.assert_allclose(namespace["first_step"]["keras"], -0.01e-4 / (1e-9**0.5 + 1e-7))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["m0.9_centered_rho0.9_eps1e-07_lr0.01_g1", "wd0.01_m0.9_uncentered_rho0.9_eps1e-07_lr0.01_g1"],
+)
+def test_pytorch_page_resumes_a_recorded_pytorch_run(name: str) -> None:
+    namespace = run_page("pytorch.md")
+    (case,) = [c for c in recorded.cases("torch") if c["name"] == name]
+    config, resume_at = case["config"], 4
+    tx = rj.rmsprop(
+        case["learning_rate"],
+        rho=config["rho"],
+        momentum=config["momentum"],
+        epsilon=config["epsilon"],
+        centered=config["centered"],
+        weight_decay=config["weight_decay"],
+        convention="torch",
+    )
+    params = {
+        k: jnp.asarray(v) for k, v in recorded.as_arrays(case["params"][resume_at - 1]).items()
+    }
+    slots = case["slots"][resume_at - 1]
+    torch_names = {"ms": "square_avg", "mg": "grad_avg", "mom": "momentum_buffer"}
+    torch_state = {
+        name: {"step": resume_at}
+        | {torch_names[s]: np.float32(slots[s][name]) for s in slots if slots[s] is not None}
+        for name in params
+    }
+    state = namespace["state_from_torch"](tx.init(params), torch_state)
+    for step in range(resume_at, len(case["params"])):
+        grads = {k: jnp.asarray(v) for k, v in recorded.as_arrays(case["grads"][step]).items()}
+        updates, state = tx.update(grads, state, params)
+        params = rj.apply_updates(params, updates)
+        for k, want in recorded.as_arrays(case["params"][step]).items():
+            np.testing.assert_allclose(params[k], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_mkdocs_build_strict_passes(tmp_path: pathlib.Path) -> None:
+    if importlib.util.find_spec("mkdocs") is None:
+        pytest.skip('mkdocs is not installed (pip install -e ".[docs]")')
+    site = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "", "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    # the benchmark page shows benchmarks/RESULTS.md and its plots
+    results = (site / "benchmarks" / "index.html").read_text()
+    assert "Dense step suite" in results and 'src="sparse.png"' in results
+    for plot in (ROOT / "benchmarks").glob("*.png"):
+        assert (site / "benchmarks" / plot.name).read_bytes() == plot.read_bytes()
+    # the API pages are rendered from the docstrings, maths included
+    api = (site / "api" / "core" / "index.html").read_text()
+    assert "Scales updates by the root of the running mean of their squares" in api
+    assert 'class="arithmatex"' in api and ":math:" not in api
