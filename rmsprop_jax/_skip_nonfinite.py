@@ -131,9 +131,11 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
             return _neutral(like), operands[1]
 
         finite = all_finite(updates)
-        new_updates, inner_state = jax.lax.cond(
-            finite, step, skip, (updates, state.inner_state, params)
-        )
+        operands = (updates, state.inner_state, params)
+        if isinstance(finite, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
+            new_updates, inner_state = jax.lax.cond(finite, step, skip, operands)
+        else:  # eager: branch in Python rather than compile a cond on every call
+            new_updates, inner_state = step(operands) if bool(finite) else skip(operands)
         skipped = jnp.where(finite, state.skipped, optax.safe_increment(state.skipped))
         return new_updates, SkipNonfiniteState(inner_state=inner_state, skipped=skipped)
 

@@ -612,10 +612,11 @@ class RMSprop:
             learning_rate=self._learning_rate if lr_value is None else lr_value,
             sparse_tables=tables,
         )
-        state = self._state_for(tx, values, slots, row_steps, count)
+        state: Any = self._state_for(tx, values, slots, row_steps, count)
         if self.skip_nonfinite:
-            guarded = skip_nonfinite(tx).update(grads, SkipNonfiniteState(state, skipped), values)
-            updates, (state, skipped) = guarded
+            guarded: Any = SkipNonfiniteState(state, skipped)
+            updates, guarded = skip_nonfinite(tx).update(grads, guarded, values)
+            state, skipped = guarded.inner_state, guarded.skipped
         else:
             updates, state = tx.update(grads, state, values)
         new_values = apply_updates(values, updates)
