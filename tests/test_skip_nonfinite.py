@@ -14,6 +14,7 @@ import pytest
 
 import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
+from tests.helpers import assert_bitwise_equal
 
 SHAPE = (10, 3)
 TABLES = {"table": True, "dense": False}
@@ -30,21 +31,6 @@ CONFIGS = {
         learning_rate=0.1, centered=True, sparse_mode="lazy", convention="torch"
     ),
 }
-
-
-def bits(tree: Any) -> list[tuple[str, str, bytes]]:
-    """Every leaf's path, dtype and raw bytes: equal bits, not equal values (-0.0 != 0.0)."""
-    return [
-        (jax.tree_util.keystr(path), str(np.asarray(leaf).dtype), np.asarray(leaf).tobytes())
-        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-    ]
-
-
-def assert_bitwise_equal(got: Any, want: Any) -> None:
-    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
-    for (path, dtype, raw), (_, want_dtype, want_raw) in zip(bits(got), bits(want), strict=True):
-        assert dtype == want_dtype, path
-        assert raw == want_raw, f"{path} differs"
 
 
 def params0() -> dict[str, jax.Array]:
