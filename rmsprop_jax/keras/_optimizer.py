@@ -90,7 +90,8 @@ def _checked_weight(target: Variable, weight: Any) -> np.ndarray:
             f"Optimizer weight {target.name!r} holds {target.dtype} numbers; the weight given "
             f"for it has dtype {value.dtype}. Pass a real floating (or integer) array."
         )
-    cast = value.astype(target.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
+        cast = value.astype(target.dtype)
     if not np.all(np.isfinite(cast)):
         raise ValueError(
             f"Optimizer weight {target.name!r} must be finite in {target.dtype}; the weight "
