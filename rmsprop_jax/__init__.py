@@ -20,6 +20,9 @@ from ._momentum import trace_momentum as trace_momentum
 from ._scaling import ScaleByRmsState as ScaleByRmsState
 from ._scaling import scale_by_rms as scale_by_rms
 from ._sign import negate_updates as negate_updates
+from ._skip_nonfinite import SkipNonfiniteState as SkipNonfiniteState
+from ._skip_nonfinite import all_finite as all_finite
+from ._skip_nonfinite import skip_nonfinite as skip_nonfinite
 from ._sparse_rows import SparseRows as SparseRows
 from ._sparse_rows import check_indices as check_indices
 from ._updates import apply_updates as apply_updates
@@ -37,10 +40,12 @@ __all__ = [
     "ScaleByCenteredRmsState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
+    "SkipNonfiniteState",
     "SparseRows",
     "TraceMomentumState",
     "add_decoupled_weight_decay",
     "add_l2_gradient",
+    "all_finite",
     "apply_updates",
     "check_indices",
     "clip_by_global_norm",
@@ -54,6 +59,7 @@ __all__ = [
     "scale_by_centered_rms",
     "scale_by_learning_rate",
     "scale_by_rms",
+    "skip_nonfinite",
     "trace_momentum",
     "value_and_sparse_grad",
 ]

@@ -158,12 +158,14 @@ def check_indices(tree: Any) -> None:
     """
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree, is_leaf=is_sparse):
         if is_sparse(leaf):
-            first_bad = jnp.argmin(leaf.valid()) if leaf.indices.size else 0
+            if not leaf.indices.size:
+                continue  # no index, nothing out of range (and no element to name)
+            first_bad = jnp.argmin(leaf.valid())
             checkify.check(
                 jnp.all(leaf.valid()),
                 "SparseRows index out of range: indices[{i}]={v} at "
                 + (jax.tree_util.keystr(path) or "the root")
                 + f" for a table of {leaf.num_rows} rows",
                 i=first_bad,
-                v=leaf.indices[first_bad] if leaf.indices.size else 0,
+                v=leaf.indices[first_bad],
             )

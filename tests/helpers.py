@@ -1,4 +1,4 @@
-"""Helpers shared by the stage tests."""
+"""Helpers shared by the tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -28,3 +29,19 @@ def run_stage(
         outs.append(out)
         states.append(state)
     return outs, states
+
+
+def bits(tree: Any) -> list[tuple[str, str, bytes]]:
+    """Every leaf's path, dtype and raw bytes: equal bits, not equal values (-0.0 != 0.0)."""
+    return [
+        (jax.tree_util.keystr(path), str(np.asarray(leaf).dtype), np.asarray(leaf).tobytes())
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    ]
+
+
+def assert_bitwise_equal(got: Any, want: Any) -> None:
+    """Asserts that two trees have the same structure and the same bits in every leaf."""
+    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
+    for (path, dtype, raw), (_, want_dtype, want_raw) in zip(bits(got), bits(want), strict=True):
+        assert dtype == want_dtype, path
+        assert raw == want_raw, f"{path} differs"

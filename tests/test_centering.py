@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import rmsprop_jax as rj
 from tests.helpers import run_stage as run
@@ -125,3 +127,44 @@ def test_state_dtypes(maybe_jit):
     np.testing.assert_allclose(state.mg["w"], [0.1, -0.3], rtol=1e-6)
     default = rj.scale_by_centered_rms().init(params)
     assert default.ms["w"].dtype == default.mg["w"].dtype == jnp.bfloat16
+
+
+@settings(deadline=None, max_examples=25, derandomize=True, database=None)
+@given(
+    rho=st.sampled_from([0.0, 0.5, 0.9, 0.99, 0.999]),
+    epsilon=st.sampled_from([1e-8, 1e-7, 1e-4, 1e-2]),
+    eps_in_sqrt=st.booleans(),
+    form=st.sampled_from(["ema", "interpolate", "lerp"]),
+    exponent=st.integers(-3, 3),
+)
+def test_constant_gradient_collapses_the_variance_but_never_gives_nan(
+    rho, epsilon, eps_in_sqrt, form, exponent
+):
+    # With g constant, ms_t = (1 - rho**t) g**2 and mg_t = (1 - rho**t) g, so the variance
+    # v_t = rho**t (1 - rho**t) g**2 decays to zero, and with a gradient that jitters by an ulp
+    # or two float32's ms - mg**2 ends as round-off of either sign (TF and PyTorch: NaN when
+    # negative). Clamped at zero, the step is at most |g| / den(0): huge, but finite.
+    g = np.float32(10.0**exponent) * np.array([1.0, -3.0, 0.5, 7.0], np.float32)
+    steps = 400
+    jitter = np.random.default_rng(0).choice([-1.0, 1.0], size=(steps, g.size))
+    grads = (g * (1 + np.float32(2.0**-21) * jitter.astype(np.float32))).astype(np.float32)
+    tx = rj.scale_by_centered_rms(rho, epsilon, eps_in_sqrt=eps_in_sqrt, ms_form=form, mg_form=form)
+
+    def body(state, grad):
+        updates, state = tx.update(grad, state)
+        return state, (updates, state.ms - state.mg * state.mg)
+
+    _, (updates, raw_variance) = jax.lax.scan(body, tx.init(jnp.zeros(g.size)), grads)
+    updates = np.asarray(updates, np.float64)
+    assert not np.any(np.isnan(updates))
+    if rho <= 0.9:  # collapsed within 400 steps: the clamp really was needed
+        assert np.any(np.asarray(raw_variance) < 0)
+    eps32 = float(np.float32(epsilon))
+    den0 = np.sqrt(eps32) if eps_in_sqrt else eps32
+    assert np.all(np.abs(updates) <= np.abs(grads) / den0 * (1 + 1e-6))
+    # While the variance is well above round-off, the steps follow the float64 closed form.
+    decay = float(np.float32(rho)) ** np.arange(1, steps + 1)[:, None]
+    v = decay * (1 - decay) * g.astype(np.float64) ** 2
+    den = np.sqrt(v + eps32) if eps_in_sqrt else np.sqrt(v) + eps32
+    resolved = np.broadcast_to(decay * (1 - decay) > 1e-3, updates.shape)
+    np.testing.assert_allclose(updates[resolved], (grads / den)[resolved], rtol=1e-2)

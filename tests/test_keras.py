@@ -360,3 +360,126 @@ def test_docs_example_weights_and_config_match_tf_keras() -> None:
             for k, v in data["config"].items()
         }
     )
+
+
+# --- bad configs and bad weights: a named error, nothing changed, nothing evaluated ----------
+
+EXP_DECAY = {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5}
+
+
+def _exp_decay(**changes: Any) -> dict[str, Any]:
+    return {"class_name": "ExponentialDecay", "config": {**EXP_DECAY, **changes}}
+
+
+@pytest.mark.parametrize(
+    "config,error,message",
+    [
+        ({"rho": "0.9"}, TypeError, r"`rho` must be a number\. Received: rho='0\.9' of type str"),
+        ({"centered": "yes"}, TypeError, r"`centered` must be True or False"),
+        ({"momentum": None}, TypeError, r"`momentum` must be a number"),
+        ({"name": 3}, TypeError, r"`name` must be a string\. Received: name=3"),
+        (
+            {"learning_rate": [0.1]},
+            TypeError,
+            r"Config value `learning_rate` must be a number or a serialized schedule dict "
+            r"\(a config is data\)\. Received: learning_rate=\[0\.1\] of type list",
+        ),
+        ({"epsilon": np.array([1e-7])}, TypeError, r"Config value `epsilon` must be a number"),
+        ({"rho": 1.5}, ValueError, r"`rho` must be in \[0, 1\]\. Received: rho=1\.5"),
+        ({"skip_nonfinite": 1}, TypeError, r"`skip_nonfinite` must be True or False"),
+        (
+            {"learning_rate": _exp_decay(decay_rate="0.5")},
+            TypeError,
+            r"`decay_rate` of ExponentialDecay must be a number\. Received: decay_rate='0\.5'",
+        ),
+        (
+            {"learning_rate": _exp_decay(staircase=1)},
+            TypeError,
+            r"`staircase` of ExponentialDecay must be True or False",
+        ),
+        (
+            {"learning_rate": {"class_name": "ExponentialDecay", "config": {"decay_steps": 2}}},
+            ValueError,
+            r"The config of ExponentialDecay is missing \['initial_learning_rate', "
+            r"'decay_rate'\]",
+        ),
+        (
+            {"learning_rate": {"class_name": "keras.src.Lambda", "config": {}}},
+            ValueError,
+            r"Unknown learning-rate schedule class_name='keras\.src\.Lambda'\. Supported: ",
+        ),
+        ([("rho", 0.9)], TypeError, r"`config` must be a dict\. Received: list"),
+    ],
+)
+def test_from_config_names_the_bad_value(config: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        rk.RMSprop.from_config(config)
+
+
+def test_from_config_calls_and_imports_nothing() -> None:
+    import sys
+
+    called = []
+    with pytest.raises(TypeError, match=r"Config value `learning_rate` must be a number"):
+        rk.RMSprop.from_config({"learning_rate": lambda: called.append(1) or 0.1})
+    assert not called  # a callable in a config is refused, never called
+    # "module" is Keras's bookkeeping: read, not imported.
+    config = {"module": "not_a_module_rmsprop_jax", "registered_name": None, **_exp_decay()}
+    opt = rk.RMSprop.from_config({"learning_rate": config})
+    assert "not_a_module_rmsprop_jax" not in sys.modules
+    assert opt._learning_rate == rk.schedules.ExponentialDecay(0.1, 2, 0.5)
+
+
+@pytest.mark.parametrize(
+    "position,bad,error,message",
+    [
+        (
+            0,
+            np.float64(3.0),
+            TypeError,
+            r"'iter' is an integer count \(int32\); the weight given "
+            r"for it has dtype float64\. Pass integers",
+        ),
+        (0, np.int64(-1), ValueError, r"'iter' must be in \[0, 2147483647\]\. Received: -1"),
+        (0, np.int64(2**40), ValueError, r"'iter' must be in \[0, 2147483647\]"),
+        (
+            1,
+            np.array(["a", "b", "c"]),
+            TypeError,
+            r"'a/rms' holds float32 numbers; the weight "
+            r"given for it has dtype <U1\. Pass a real floating",
+        ),
+        (1, np.ones(3, np.complex64), TypeError, r"'a/rms' .* has dtype complex64"),
+        (2, np.ones(3, bool), TypeError, r"'a/momentum' .* has dtype bool"),
+        (
+            2,
+            np.array([0.0, np.nan, 1.0]),
+            ValueError,
+            r"'a/momentum' must be finite in float32; "
+            r"the weight given for it has 1 NaN or Inf values",
+        ),
+        (1, np.array([1e39, 0.0, 0.0]), ValueError, r"'a/rms' must be finite in float32"),
+        (
+            2,
+            object(),
+            ValueError,
+            r"'a/momentum' has shape \(3,\); the weight given for it has "
+            r"shape \(\)",
+        ),
+    ],
+)
+def test_set_weights_refuses_bad_weights_and_changes_nothing(
+    position: int, bad: Any, error: type, message: str
+) -> None:
+    opt = rk.RMSprop(0.1, momentum=0.9)
+    a = rk.Variable(jnp.ones(3), "a")
+    opt.apply_gradients([(jnp.ones(3), a)])
+    before = opt.get_weights()
+    weights = [np.int64(5), np.full(3, 7.0), np.full(3, 8.0)]  # valid, and different
+    weights[position] = bad
+    with pytest.raises(error, match=message):
+        opt.set_weights(weights)
+    chex.assert_trees_all_equal(opt.get_weights(), before)
+    opt.set_weights([np.int64(5), np.full(3, 7.0), np.full(3, 8, np.int32)])  # casts, as tf.keras
+    assert [w.dtype for w in opt.get_weights()] == [np.int64, np.float32, np.float32]
+    np.testing.assert_array_equal(opt.get_weights()[2], [8.0, 8.0, 8.0])

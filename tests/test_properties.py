@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from jax.experimental import checkify
 
 import rmsprop_jax as rj
 from tests.reference.numpy_rmsprop import CONVENTION_NAMES, reference_trajectory
@@ -303,3 +305,196 @@ def test_updates_keep_the_gradient_dtype(convention: str, state_dtype: Any, dtyp
     for leaf in jax.tree.leaves(slots):
         assert leaf.dtype == (state_dtype or dtype)
     assert all(np.all(np.isfinite(np.asarray(u, np.float32))) for u in updates.values())
+
+
+# --- float32, bfloat16 and float16 params, low-precision state, random shapes ---------------
+
+# One rounding to the dtype moves a number by at most half its spacing at 1: EPS / 2 relative.
+EPS = {"float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10}
+# Params after step t are within (t + 1) * PARAM_ROUNDINGS * EPS * W of the float64 run, W the
+# largest |w| so far:
+# each step rounds the params once, the update a few times (the gradient, ms and mg when they
+# are stored in the dtype, the step itself), and momentum carries earlier updates' errors along.
+# Measured worst case of |w - w64| / ((t + 1) * EPS * W) over 200 random examples: 0.45
+# (bfloat16 params: 0.45 with float32 state, 0.44 with bfloat16 state; float16: 0.44, 0.42;
+# float32: 0.42).
+PARAM_ROUNDINGS = 2.0
+
+
+@st.composite
+def dtype_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """A config for params in float32, bfloat16 or float16, with the state in the same dtype or
+    float32. Gradients are 0.5 to 2 in size, so g**2 * (1 - rho) is a normal float16 number;
+    centered runs keep rho >= 0.9 (ms - mg**2 >= rho**t ms: little cancellation in 6 steps)."""
+    centered = draw(st.booleans())
+    momentum = draw(st.one_of(st.just(0.0), st.floats(0.1, 0.9).map(f32)))
+    names = draw(st.lists(st.sampled_from("abc"), min_size=1, max_size=3, unique=True))
+    return {
+        "dtype": draw(st.sampled_from(["float32", "bfloat16", "float16"])),
+        "state_dtype": draw(st.sampled_from([None, "float32"])),
+        "hyper": {
+            "convention": draw(st.sampled_from(CONVENTION_NAMES)),
+            "rho": draw(st.floats(0.9 if centered else 0.5, 0.99).map(f32)),
+            "momentum": momentum,
+            "nesterov": momentum > 0 and draw(st.booleans()),
+            "epsilon": draw(log_uniform(1e-7, 1e-2)),
+            "centered": centered,
+            "learning_rate": draw(log_uniform(1e-3, 1e-1)),
+        },
+        "shapes": {
+            name: draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=4)) for name in names
+        },
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
+
+
+@settings(PROPERTY_SETTINGS, max_examples=60)
+@given(case=dtype_cases())
+def test_low_precision_params_track_float64_reference(case: dict[str, Any]) -> None:
+    dtype, hyper = jnp.dtype(case["dtype"]), case["hyper"]
+    rng = np.random.default_rng(case["seed"])
+    shapes = case["shapes"]
+
+    def draw_grad(shape: tuple[int, ...]) -> np.ndarray:
+        magnitude = rng.uniform(0.5, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        return np.asarray(jnp.asarray(magnitude, dtype))
+
+    params0 = {k: np.asarray(jnp.asarray(rng.normal(size=s), dtype)) for k, s in shapes.items()}
+    grads = [{k: draw_grad(s) for k, s in shapes.items()} for _ in range(STEPS)]
+    tx = rj.rmsprop(state_dtype=case["state_dtype"], **hyper)
+    got_params, got_updates, got_states = run_library(tx, params0, grads)
+
+    as64 = lambda tree: {k: np.asarray(v, np.float64) for k, v in tree.items()}  # noqa: E731
+    want_params, _ = reference_trajectory(as64(params0), [as64(g) for g in grads], **hyper)
+    eps = EPS[case["dtype"]]
+    largest = max(float(np.max(np.abs(v), initial=0.0)) for v in params0.values())
+    for t in range(STEPS):
+        # The params rounded so far were as large as `largest`: their rounding errors remain.
+        largest = max([largest, *(float(np.max(np.abs(v))) for v in want_params[t].values())])
+        assert all(leaf.dtype == dtype for leaf in jax.tree.leaves(got_updates[t]))
+        assert all(leaf.dtype == dtype for leaf in jax.tree.leaves(got_params[t]))
+        state_dtype = jnp.dtype(case["state_dtype"] or dtype)
+        assert all(leaf.dtype == state_dtype for leaf in jax.tree.leaves(slots_of(got_states[t])))
+        for key, want in want_params[t].items():
+            np.testing.assert_allclose(
+                np.asarray(got_params[t][key], np.float64),
+                want,
+                rtol=0.0,
+                atol=(t + 1) * PARAM_ROUNDINGS * eps * largest,
+                err_msg=f"{dtype} params, state {state_dtype}, step {t}, leaf {key!r}",
+            )
+
+
+# --- SparseRows index patterns ----------------------------------------------------------------
+
+TABLE_ROWS, TABLE_DIM, SPARSE_STEPS = 8, 2, 4
+PATTERNS = ["duplicates", "distinct", "empty", "out_of_range", "unsorted"]
+
+
+@st.composite
+def index_patterns(draw: st.DrawFn) -> np.ndarray:
+    """Row indices of one sparse gradient, in one of the PATTERNS (int32, any length)."""
+    pattern = draw(st.sampled_from(PATTERNS))
+    if pattern == "empty":
+        return np.zeros((0,), np.int32)
+    if pattern == "duplicates":  # the same row, over and over
+        row = draw(st.integers(0, TABLE_ROWS - 1))
+        return np.full(draw(st.integers(2, 6)), row, np.int32)
+    rows = st.integers(0, TABLE_ROWS - 1)
+    if pattern == "distinct":
+        return np.asarray(sorted(draw(st.sets(rows, min_size=1, max_size=TABLE_ROWS))), np.int32)
+    if pattern == "unsorted":  # descending with repeats
+        picked = draw(st.lists(rows, min_size=2, max_size=6))
+        return np.asarray(sorted(picked, reverse=True), np.int32)
+    bad = st.sampled_from([-TABLE_ROWS - 1, -1, TABLE_ROWS, TABLE_ROWS + 3, 2**31 - 1])
+    mixed = draw(st.lists(st.one_of(rows, bad), min_size=1, max_size=6))
+    return np.asarray([*mixed, draw(bad)], np.int32)  # at least one out of range
+
+
+def _densify(indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The float64 dense gradient: values of in-range rows summed, out-of-range rows dropped."""
+    dense = np.zeros((TABLE_ROWS, TABLE_DIM))
+    for i, v in zip(indices, values, strict=True):
+        if 0 <= i < TABLE_ROWS:
+            dense[i] += v.astype(np.float64)
+    return dense
+
+
+@settings(PROPERTY_SETTINGS, max_examples=30)
+@given(
+    patterns=st.lists(index_patterns(), min_size=SPARSE_STEPS, max_size=SPARSE_STEPS),
+    mode=st.sampled_from(["dense", "lazy"]),
+    convention=st.sampled_from(CONVENTION_NAMES),
+    momentum=st.sampled_from([0.0, 0.9]),
+    centered=st.booleans(),
+    rho=st.floats(0.5, 0.99).map(f32),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sparse_index_patterns_match_float64_reference(
+    patterns: list[np.ndarray],
+    mode: str,
+    convention: str,
+    momentum: float,
+    centered: bool,
+    rho: float,
+    seed: int,
+) -> None:
+    """Duplicates add up, out-of-range rows are dropped (and `check_indices` reports them under
+    checkify), order does not matter, an empty gradient is a step with zero gradient. "dense"
+    mode is the dense float64 algorithm fed the densified gradient; "lazy" mode is, row by row,
+    the float64 algorithm run over only the steps that touch the row."""
+    rng = np.random.default_rng(seed)
+    hyper = dict(
+        learning_rate=0.05,
+        rho=rho,
+        momentum=momentum,
+        epsilon=1e-6,
+        centered=centered,
+        convention=convention,
+    )
+    tx = rj.rmsprop(**hyper, sparse_mode=mode, sparse_tables={"t": True})
+    table0 = rng.normal(size=(TABLE_ROWS, TABLE_DIM)).astype(np.float32)
+    steps = [(idx, rng.normal(size=(len(idx), TABLE_DIM)).astype(np.float32)) for idx in patterns]
+
+    @jax.jit
+    def train(params: Any, steps: Any) -> Any:  # one compilation for all the steps
+        state = tx.init(params)
+        for indices, values in steps:
+            grads = {"t": rj.SparseRows(indices, values, (TABLE_ROWS, TABLE_DIM))}
+            updates, state = tx.update(grads, state, params)
+            params = rj.apply_updates(params, updates)
+        return rj.materialize(tx, params, state)[0]
+
+    def check(steps: Any) -> None:
+        rj.check_indices([rj.SparseRows(i, v, (TABLE_ROWS, TABLE_DIM)) for i, v in steps])
+
+    # Under jit a step drops out-of-range rows; checkify with check_indices reports the first.
+    error, _ = checkify.checkify(jax.jit(check))([tuple(map(jnp.asarray, s)) for s in steps])
+    bad = [k for k, (idx, _) in enumerate(steps) if np.any((idx < 0) | (idx >= TABLE_ROWS))]
+    if bad:
+        assert f"at [{bad[0]}] for a table of {TABLE_ROWS} rows" in str(error.get())
+    else:
+        assert error.get() is None
+    params = train({"t": jnp.asarray(table0)}, [tuple(map(jnp.asarray, s)) for s in steps])
+    got = np.asarray(params["t"], np.float64)
+
+    dense = [_densify(idx, val) for idx, val in steps]
+    if mode == "dense":
+        want, _ = reference_trajectory(
+            {"t": table0.astype(np.float64)}, [{"t": g} for g in dense], **hyper
+        )
+        expected = want[-1]["t"]
+    else:
+        expected = table0.astype(np.float64)
+        for row in range(TABLE_ROWS):
+            touched = [
+                {"r": g[row]} for g, (idx, _) in zip(dense, steps, strict=True) if row in idx
+            ]
+            if touched:
+                want, _ = reference_trajectory({"r": expected[row]}, touched, **hyper)
+                expected[row] = want[-1]["r"]
+    scale = float(np.max(np.abs(expected)))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)
+    untouched = [r for r in range(TABLE_ROWS) if not any(r in idx for idx, _ in steps)]
+    if mode == "lazy" or momentum == 0.0:  # no momentum to carry: untouched rows never move
+        np.testing.assert_array_equal(got[untouched], table0[untouched])

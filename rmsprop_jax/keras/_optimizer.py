@@ -13,9 +13,10 @@ import optax
 
 from .._alias import rmsprop
 from .._materialize import materialize
+from .._skip_nonfinite import SkipNonfiniteState, skip_nonfinite
 from .._sparse_rows import is_sparse
 from .._updates import apply_updates
-from .._validation import check_range
+from .._validation import check_bool, check_range
 from ._schedules import LearningRateSchedule, deserialize, serialize
 from ._variable import Variable
 
@@ -43,6 +44,7 @@ _CONFIG_KEYS = (
     "epsilon",
     "centered",
     *_KWARGS[:3],
+    "skip_nonfinite",
 )
 _SLOT_ORDER = ("rms", "momentum", "mg")
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
@@ -53,6 +55,64 @@ def _number(name: str, value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _checked_weight(target: Variable, weight: Any) -> np.ndarray:
+    """``weight`` as an array fit for ``target``, or an error naming what is wrong with it."""
+    try:
+        value = np.asarray(weight)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"Optimizer weight {target.name!r} needs an array. Received: {weight!r}."
+        ) from error
+    if value.shape != target.shape:
+        raise ValueError(
+            f"Optimizer weight {target.name!r} has shape {target.shape}; the weight given "
+            f"for it has shape {value.shape}."
+        )
+    integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
+    if jnp.issubdtype(target.dtype, jnp.integer):
+        if not integer:
+            raise TypeError(
+                f"Optimizer weight {target.name!r} is an integer count ({target.dtype}); the "
+                f"weight given for it has dtype {value.dtype}. Pass integers, e.g. the int64 "
+                "that get_weights() returns."
+            )
+        info = np.iinfo(target.dtype)
+        if value.size and (value.min() < 0 or value.max() > info.max):
+            raise ValueError(
+                f"Optimizer weight {target.name!r} must be in [0, {info.max}]. "
+                f"Received: {value.min() if value.min() < 0 else value.max()}."
+            )
+        return value
+    if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
+        raise TypeError(
+            f"Optimizer weight {target.name!r} holds {target.dtype} numbers; the weight given "
+            f"for it has dtype {value.dtype}. Pass a real floating (or integer) array."
+        )
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
+        cast = value.astype(target.dtype)
+    if not np.all(np.isfinite(cast)):
+        raise ValueError(
+            f"Optimizer weight {target.name!r} must be finite in {target.dtype}; the weight "
+            f"given for it has {int(np.sum(~np.isfinite(cast)))} NaN or Inf values (after "
+            f"rounding to {target.dtype}). Restore from a checkpoint taken before the run diverged."
+        )
+    return value
+
+
+def _config_value(key: str, value: Any) -> Any:
+    """A config value checked to be plain data (a config is never called or imported)."""
+    value = _number(key, value)
+    if key == "learning_rate" and isinstance(value, dict):
+        return deserialize(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    allowed = "a number or a serialized schedule dict" if key == "learning_rate" else "a number"
+    raise TypeError(
+        f"Config value `{key}` must be {allowed} (a config is data). "
+        f"Received: {key}={value!r} of type {type(value).__name__}."
+    )
 
 
 class RMSprop:
@@ -87,6 +147,10 @@ class RMSprop:
       epsilon: small constant for numerical stability, >= 0.
       centered: normalize by the estimated variance of the gradient.
       name: the optimizer's name.
+      skip_nonfinite: skip every step whose gradients contain NaN or Inf (see
+        `rmsprop_jax.skip_nonfinite`): variables, slots and `iterations` stay exactly as they
+        were, and `skipped_steps` counts it. Not a tf.keras argument; it appears in
+        `get_config` only when True.
       **kwargs: ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``decay`` (inverse-time decay
         of the learning rate) and ``lr`` (deprecated alias of ``learning_rate``, which it
         overrides, with a warning). Anything else is a TypeError.
@@ -111,6 +175,8 @@ class RMSprop:
         epsilon: float = 1e-07,
         centered: bool = False,
         name: str = "RMSprop",
+        *,
+        skip_nonfinite: bool = False,
         **kwargs: Any,
     ) -> None:
         for key in kwargs:
@@ -128,7 +194,13 @@ class RMSprop:
             learning_rate = kwargs.pop("lr")
         if not callable(learning_rate):
             check_range("learning_rate", learning_rate, low=0.0)
+        check_bool("skip_nonfinite", skip_nonfinite)
+        if not isinstance(name, str):
+            raise TypeError(
+                f"`name` must be a string. Received: name={name!r} of type {type(name).__name__}."
+            )
         self.name = name
+        self.skip_nonfinite = bool(skip_nonfinite)
         self._learning_rate = learning_rate
         self._hyper = {
             "rho": rho,
@@ -146,6 +218,7 @@ class RMSprop:
         self._slots: dict[int, dict[str, Variable]] = {}
         self._row_steps: dict[int, jax.Array] = {}  # per-row bookkeeping of sparse tables
         self._extra_weights: list[Variable] = []
+        self._skipped = jnp.zeros((), jnp.int32)
         self._step = jax.jit(self._step_impl, donate_argnums=(0, 1, 2))
         if not callable(learning_rate):
             self._lr_array = jnp.asarray(learning_rate, jnp.float32)
@@ -177,15 +250,24 @@ class RMSprop:
             **self._hyper,
         )
 
+    def _optax(self) -> optax.GradientTransformation:
+        tx = self.transformation()
+        return skip_nonfinite(tx) if self.skip_nonfinite else tx
+
     @property
     def init(self) -> Callable[[optax.Params], optax.OptState]:
-        """``optax`` init: the state for ``params``."""
-        return self.transformation().init
+        """``optax`` init: the state for ``params`` (a `SkipNonfiniteState` if skipping)."""
+        return self._optax().init
 
     @property
     def update(self) -> Callable[..., tuple[optax.Updates, optax.OptState]]:
         """The ``optax`` update function, called as ``update(grads, state, params)``."""
-        return self.transformation().update
+        return self._optax().update
+
+    @property
+    def skipped_steps(self) -> int:
+        """How many `apply_gradients` calls were skipped for non-finite gradients (0 if off)."""
+        return int(self._skipped)
 
     # --- slots ---------------------------------------------------------------------------
 
@@ -295,7 +377,11 @@ class RMSprop:
         Accepts the list with ``iterations`` first, or without it (as Keras does).
 
         Raises:
-          ValueError: for a wrong number of weights or a wrong shape; nothing changes then.
+          ValueError: for a wrong number of weights, a wrong shape, a negative or too large
+            iteration count, or a NaN or Inf value; nothing changes then.
+          TypeError: for a weight of the wrong kind of dtype: ``iterations`` needs integers, a
+            floating slot a real number array (float64 is rounded to the slot's dtype, as in
+            tf.keras); strings, bools, complex numbers and objects are refused.
         """
         targets = self.variables()
         weights = list(weights)
@@ -308,15 +394,7 @@ class RMSprop:
                 f"weights (or {len(targets) - 1} without the iteration count). Call "
                 "`build(var_list)` or take a step first so that the slots exist."
             )
-        values = []
-        for target, weight in zip(targets, weights, strict=True):
-            value = np.asarray(weight)
-            if value.shape != target.shape:
-                raise ValueError(
-                    f"Optimizer weight {target.name!r} has shape {target.shape}; the weight given "
-                    f"for it has shape {value.shape}."
-                )
-            values.append(value)
+        values = [_checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
         for target, value in zip(targets, values, strict=True):
             target.assign(value)
         self._row_steps = {
@@ -328,6 +406,8 @@ class RMSprop:
     def get_config(self) -> dict[str, Any]:
         """The config tf.keras returns: name, the clip keys that are set, then the numerics."""
         config: dict[str, Any] = {"name": self.name}
+        if self.skip_nonfinite:
+            config["skip_nonfinite"] = True
         for key in ("clipnorm", "clipvalue", "global_clipnorm"):
             if self._hyper[key] is not None:
                 config[key] = self._hyper[key]
@@ -352,14 +432,17 @@ class RMSprop:
 
         Raises:
           ValueError: for an unknown key, a schedule class that is not supported, or a Keras 3
-            feature this optimizer does not have (e.g. ``use_ema=True``), listing what is.
+            feature this optimizer does not have (e.g. ``use_ema=True``), listing what is, or a
+            value out of range.
+          TypeError: for a value that is not plain data (a number, bool, string, None, or for
+            ``learning_rate`` a serialized schedule dict), or of the wrong type for its key.
         """
         if not isinstance(config, dict):
             raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
         arguments: dict[str, Any] = {}
         for key, value in config.items():
-            value = _number(key, value)
             if key in _INERT_KEYS:
+                value = _number(key, value)
                 allowed = _INERT_KEYS[key]
                 if allowed is not None and value not in allowed:
                     raise ValueError(
@@ -372,8 +455,7 @@ class RMSprop:
                     f"Unknown key {key!r} in the RMSprop config. Supported keys: "
                     f"{sorted(_CONFIG_KEYS)} (and, when off, {sorted(_INERT_KEYS)})."
                 )
-            if key == "learning_rate" and isinstance(value, dict):
-                value = deserialize(value)
+            value = _config_value(key, value)
             if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):
                 arguments[key] = value
         return cls(**arguments)
@@ -448,12 +530,13 @@ class RMSprop:
         else:
             lr_value = self._lr_array
         slot_vars = [tuple(self._slots[id(var)][n] for n in names) for var in variables]
-        new_values, new_slots, new_row_steps = self._step(
+        new_values, new_slots, new_row_steps, count, skipped = self._step(
             tuple(var.value for var in variables),
             tuple(tuple(slot.value for slot in slots) for slots in slot_vars),
             tuple(self._row_steps.get(id(var)) for var in variables),
             grads,
             self.iterations.value,
+            self._skipped,
             lr_value,
         )
         for var, slots, value, slot_values, rows in zip(
@@ -464,7 +547,8 @@ class RMSprop:
                 slot._value = slot_value
             if rows is not None:
                 self._row_steps[id(var)] = rows
-        self.iterations._value = self.iterations.value + 1
+        self.iterations._value = count  # unchanged by a skipped step
+        self._skipped = skipped
         return self.iterations
 
     def _state_for(
@@ -521,18 +605,25 @@ class RMSprop:
         row_steps: Any,
         grads: Any,
         count: jax.Array,
+        skipped: jax.Array,
         lr_value: jax.Array | None,
-    ) -> tuple[Any, Any, Any]:
+    ) -> tuple[Any, Any, Any, jax.Array, jax.Array]:
         tables = tuple(rows is not None for rows in row_steps)
         tx = self.transformation(
             learning_rate=self._learning_rate if lr_value is None else lr_value,
             sparse_tables=tables,
         )
-        state = self._state_for(tx, values, slots, row_steps, count)
-        updates, state = tx.update(grads, state, values)
+        state: Any = self._state_for(tx, values, slots, row_steps, count)
+        if self.skip_nonfinite:
+            guarded: Any = SkipNonfiniteState(state, skipped)
+            updates, guarded = skip_nonfinite(tx).update(grads, guarded, values)
+            state, skipped = guarded.inner_state, guarded.skipped
+        else:
+            updates, state = tx.update(grads, state, values)
         new_values = apply_updates(values, updates)
         new_slots, new_row_steps = self._slots_from(state, row_steps)
-        return new_values, new_slots, new_row_steps
+        new_count = next(stage.count for stage in state if "count" in getattr(stage, "_fields", ()))
+        return new_values, new_slots, new_row_steps, new_count, skipped
 
     def _materialize(self) -> None:
         """Applies the decay that sparse steps deferred, to every row of every table."""

@@ -236,12 +236,43 @@ def _plain(name: str, value: Any) -> Any:
     )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# What each field annotation of the schedules accepts from a config, and how to say it.
+_FIELD_KINDS: dict[str, tuple[Any, str]] = {
+    "float": (_is_number, "a number"),
+    "bool": (lambda v: isinstance(v, bool), "True or False"),
+    "str | None": (lambda v: v is None or isinstance(v, str), "a string or None"),
+    "float | None": (lambda v: v is None or _is_number(v), "a number or None"),
+    "tuple[float, ...]": (
+        lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+        "a list of numbers",
+    ),
+}
+
+
+def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
+    """A config value checked against the type of the schedule field it fills."""
+    value = _plain(field.name, value)
+    accepts, kind = _FIELD_KINDS[str(field.type)]
+    if not accepts(value):
+        raise TypeError(
+            f"`{field.name}` of {schedule} must be {kind}. "
+            f"Received: {field.name}={value!r} of type {type(value).__name__}."
+        )
+    return value
+
+
 def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     """Builds a schedule from its serialized dict (tf.keras or Keras 3 format); data only.
 
     Raises:
-      ValueError: for an unknown class name or config key, listing what is supported.
-      TypeError: for a value that is not plain data.
+      ValueError: for an unknown class name or config key, listing what is supported, or a
+        missing required key.
+      TypeError: for a value that is not plain data or not of its field's type (e.g. a string
+        where a number belongs).
     """
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise ValueError(
@@ -260,15 +291,22 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
             f"Unknown learning-rate schedule class_name={name!r}. Supported: {sorted(SCHEDULES)}."
         )
     cls = SCHEDULES[name]
-    fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
     arguments = config["config"]
     if not isinstance(arguments, dict):
         raise ValueError(
             f"The 'config' of a serialized {name} must be a dict. Received: {arguments!r}."
         )
-    unknown = set(arguments) - fields
+    unknown = set(arguments) - set(fields)
     if unknown:
         raise ValueError(
             f"Unknown keys {sorted(unknown)} in the config of {name}; supported: {sorted(fields)}."
         )
-    return cls(**{key: _plain(key, value) for key, value in arguments.items()})
+    missing = [
+        key
+        for key, field in fields.items()
+        if key not in arguments and field.default is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(f"The config of {name} is missing {missing}; it needs them to be built.")
+    return cls(**{key: _field_value(name, fields[key], value) for key, value in arguments.items()})

@@ -1,0 +1,142 @@
+"""`skip_nonfinite`: a wrapper that skips a step whose gradients hold NaN or Inf."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._sparse_rows import SparseRows, is_sparse
+from ._tree import leaves
+
+__all__ = ["SkipNonfiniteState", "all_finite", "skip_nonfinite"]
+
+
+class SkipNonfiniteState(NamedTuple):
+    """State of `skip_nonfinite`."""
+
+    inner_state: optax.OptState  # the wrapped transformation's state, untouched by skipped steps
+    skipped: jax.Array  # int32 scalar: steps skipped so far
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """A bool scalar: whether every floating value in ``tree`` is finite (no NaN, no Inf).
+
+    A `SparseRows` leaf is judged by all of its ``values``, including rows whose index is out of
+    range: clipping by norm reads them before the out-of-range rows are dropped. Its integer
+    ``indices`` cannot be NaN or Inf; out-of-range indices are handled as `SparseRows` documents.
+    Integer leaves and None are ignored.
+    """
+    checks = []
+    for leaf in leaves(tree):
+        values = jnp.asarray(leaf.values if is_sparse(leaf) else leaf)
+        if jnp.issubdtype(values.dtype, jnp.inexact):
+            checks.append(jnp.all(jnp.isfinite(values)))
+    if not checks:
+        return jnp.asarray(True)
+    return jnp.all(jnp.stack(checks))
+
+
+def _neutral(like: Any) -> Any:
+    """Updates that change nothing: ``-0.0`` (``w + -0.0`` is ``w`` bit for bit, ``-0.0`` too).
+
+    A `SparseRows` update gets out-of-range indices (``num_rows``), which scatters drop.
+    """
+
+    def leaf(shape: Any) -> Any:
+        if is_sparse(shape):
+            assert isinstance(shape, SparseRows)
+            _, aux = shape.tree_flatten()
+            indices = jnp.full(shape.indices.shape, shape.num_rows, shape.indices.dtype)
+            return SparseRows.tree_unflatten(aux, (indices, leaf(shape.values)))
+        if jnp.issubdtype(shape.dtype, jnp.inexact):
+            return jnp.full(shape.shape, -0.0, shape.dtype)
+        return jnp.zeros(shape.shape, shape.dtype)
+
+    return jax.tree_util.tree_map(leaf, like, is_leaf=is_sparse)
+
+
+def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+    r"""Wraps ``tx`` so that a step whose gradients contain NaN or Inf changes nothing.
+
+    .. math::
+
+      (u_t, s_t) = \begin{cases}
+        \text{tx.update}(g_t, s_{t-1}) & \text{every element of } g_t \text{ finite} \\
+        (-0,\; s_{t-1}) & \text{otherwise}
+      \end{cases}
+
+    On a skipped step the wrapped state (accumulators, step counts, the per-row bookkeeping of
+    sparse tables) is returned exactly as it was, bit for bit, and the updates are ``-0.0``
+    everywhere (`SparseRows` updates: no row), so ``apply_updates`` leaves every param exactly
+    as it was, ``-0.0`` included. The schedule therefore sees the same step count again on the
+    next step. `SkipNonfiniteState` counts the skipped steps.
+
+    Only the gradients passed in are checked (for `SparseRows`, their values; see `all_finite`).
+    Non-finite params, or a step that turns finite gradients into non-finite updates (e.g.
+    ``epsilon=0`` on a zero gradient), are not caught.
+
+    Under ``jax.jit`` the choice is a ``jax.lax.cond`` on the whole state, not a
+    ``jnp.where``: a select would need the old and the new state alive at once, so with donated
+    buffers XLA would copy every accumulator (a full pass over each embedding table, on every
+    sparse step); with ``cond`` each branch writes the donated buffers in place.
+
+    Args:
+      tx: the transformation to guard, e.g. `rmsprop_jax.rmsprop`.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `SkipNonfiniteState`.
+      Extra keyword arguments of ``update`` are passed to ``tx`` (a `rmsprop_jax.materialize`
+      call goes straight through: it takes no step).
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> tx = rj.skip_nonfinite(rj.rmsprop(0.1))
+      >>> params = jnp.array([1.0, 2.0])
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(jnp.array([jnp.nan, 1.0]), state, params)
+      >>> rj.apply_updates(params, updates), state.skipped
+      (Array([1., 2.], dtype=float32), Array(1, dtype=int32))
+    """
+    if not isinstance(tx, optax.GradientTransformation):
+        raise TypeError(
+            "`tx` must be an optax.GradientTransformation such as rj.rmsprop(...). "
+            f"Received: tx of type {type(tx).__name__}."
+        )
+    inner = optax.with_extra_args_support(tx)
+
+    def init_fn(params: optax.Params) -> SkipNonfiniteState:
+        return SkipNonfiniteState(inner_state=inner.init(params), skipped=jnp.zeros([], jnp.int32))
+
+    def update_fn(
+        updates: optax.Updates,
+        state: SkipNonfiniteState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, SkipNonfiniteState]:
+        if extra_args.get("materialize", False):
+            new_updates, inner_state = inner.update(
+                updates, state.inner_state, params, **extra_args
+            )
+            return new_updates, state._replace(inner_state=inner_state)
+
+        def step(operands: Any) -> Any:
+            grads, inner_state, params = operands
+            return inner.update(grads, inner_state, params, **extra_args)
+
+        def skip(operands: Any) -> Any:
+            like, _ = jax.eval_shape(step, operands)
+            return _neutral(like), operands[1]
+
+        finite = all_finite(updates)
+        operands = (updates, state.inner_state, params)
+        if isinstance(finite, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
+            new_updates, inner_state = jax.lax.cond(finite, step, skip, operands)
+        else:  # eager: branch in Python rather than compile a cond on every call
+            new_updates, inner_state = step(operands) if bool(finite) else skip(operands)
+        skipped = jnp.where(finite, state.skipped, optax.safe_increment(state.skipped))
+        return new_updates, SkipNonfiniteState(inner_state=inner_state, skipped=skipped)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
