@@ -622,7 +622,11 @@ class RMSprop:
             updates, state = tx.update(grads, state, values)
         new_values = apply_updates(values, updates)
         new_slots, new_row_steps = self._slots_from(state, row_steps)
-        new_count = next(stage.count for stage in state if "count" in getattr(stage, "_fields", ()))
+        new_count = next(
+            stage.count
+            for stage in state
+            if "count" in getattr(stage, "_fields", ()) and stage.count is not None
+        )
         return new_values, new_slots, new_row_steps, new_count, skipped
 
     def _materialize(self) -> None:
