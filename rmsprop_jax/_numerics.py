@@ -138,11 +138,14 @@ def rms_scale(
     dtype = compute_dtype(*dtypes)
     g = grad.astype(dtype)
     rho = as_compute(rho, dtype)
-    new_ms = update_moment(ms.astype(dtype), g * g, rho, ms_form)
+    # The denominator reads the accumulators as stored (rounded to their dtype, a no-op for
+    # float32 state): a low-precision state is then written once and read back, instead of the
+    # compiler recomputing it in a second kernel and copying the donated buffer to do so.
+    new_ms = update_moment(ms.astype(dtype), g * g, rho, ms_form).astype(ms.dtype).astype(dtype)
     variance = new_ms
     new_mg = None
     if mg is not None:
-        new_mg = update_moment(mg.astype(dtype), g, rho, mg_form)
+        new_mg = update_moment(mg.astype(dtype), g, rho, mg_form).astype(mg.dtype).astype(dtype)
         variance = new_ms - new_mg * new_mg
     denominator = rms_denominator(
         variance, as_compute(epsilon, dtype), eps_in_sqrt=eps_in_sqrt, clamp=mg is not None
