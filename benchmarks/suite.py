@@ -21,7 +21,8 @@ params, for these peers:
 
 A JAX step is ``updates, state = tx.update(grads, state, params)`` and ``apply_updates``, jitted
 with params and state donated, the gradients fixed arrays passed in. The reported time is the
-median over repetitions, after warm-up, of the mean step time within a repetition. Every method's
+median over repetitions, after warm-up, of the mean step time within a repetition; the
+repetitions of a case's methods are taken in turns, so load changes hit them alike. Every method's
 achieved bandwidth is the floor's byte count divided by its time. For ours and optax the suite
 also records the wall time of ``jit(...).lower(...).compile()``, ``memory_analysis()``'s
 temporary bytes, state bytes per parameter and the fusions in the compiled HLO.
@@ -423,21 +424,13 @@ def all_methods(with_torch: bool, with_tf: bool) -> list[Method]:
 # Timing
 
 
-def time_per_step(run: Runner, repeats: int, min_rep_seconds: float = 0.2) -> float:
-    """Median over ``repeats`` repetitions of the mean step time, after warm-up."""
+def steps_per_sample(run: Runner, min_rep_seconds: float = 0.2) -> tuple[int, float]:
+    """Warms ``run`` up; returns the steps one timed sample takes, and one step's time."""
     run(2)  # warm-up: first execution, caches, allocator
     start = time.perf_counter()
     run(1)
     single = time.perf_counter() - start
-    if single > SLOW_STEP_SECONDS:
-        return single
-    steps = max(1, min(200, int(min_rep_seconds / max(single, 1e-9))))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(steps)
-        samples.append((time.perf_counter() - start) / steps)
-    return statistics.median(samples)
+    return max(1, min(200, int(min_rep_seconds / max(single, 1e-9)))), single
 
 
 def skip_reason(method: Method, case: Case, args: argparse.Namespace) -> str | None:
@@ -451,8 +444,15 @@ def skip_reason(method: Method, case: Case, args: argparse.Namespace) -> str | N
 
 
 def measure(methods: list[Method], cases: list[Case], args: argparse.Namespace) -> None:
-    """Fills each method's ``times``, ``notes`` and ``skipped``, one method at a time."""
+    """Fills each method's ``times``, ``notes`` and ``skipped``.
+
+    All methods of a case are built first, then timed in turns: each repetition takes one sample
+    of every method, so a change in the machine's load during the case hits all of them alike.
+    A method whose warm step takes over ``SLOW_STEP_SECONDS`` is timed on that single step.
+    """
     for case in cases:
+        runners: dict[str, tuple[Method, Runner, int]] = {}
+        setups: dict[str, float] = {}
         for method in methods:
             reason = skip_reason(method, case, args)
             if reason:
@@ -460,16 +460,31 @@ def measure(methods: list[Method], cases: list[Case], args: argparse.Namespace) 
                 continue
             start = time.perf_counter()
             run, facts = method.make(case)
-            setup = time.perf_counter() - start
-            method.times[case.key] = time_per_step(run, args.repeats)
+            setups[method.name] = time.perf_counter() - start
             method.notes[case.key] = facts
-            del run, facts
-            gc.collect()
+            steps, single = steps_per_sample(run)
+            if single > SLOW_STEP_SECONDS:
+                method.times[case.key] = single
+            else:
+                runners[method.name] = (method, run, steps)
+        samples: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(args.repeats):
+            for name, (_, run, steps) in runners.items():
+                start = time.perf_counter()
+                run(steps)
+                samples[name].append((time.perf_counter() - start) / steps)
+        for name, (method, _, _) in runners.items():
+            method.times[case.key] = statistics.median(samples[name])
+        del runners
+        gc.collect()
+        for method in methods:
+            if case.key not in method.times:
+                continue
             t = method.times[case.key]
             print(
                 f"  {case.tree:<7} {case.setting.name:<24} {case.dtype:<9} {method.label:<30}"
                 f"{t * 1e3:>10,.2f} ms {case.floor_bytes / t / 1e9:>8,.2f} GB/s"
-                f"   (set-up {setup:,.1f} s, load {os.getloadavg()[0]:.2f})",
+                f"   (set-up {setups[method.name]:,.1f} s, load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
 
@@ -634,7 +649,8 @@ def markdown(
         "dtype**, so with bfloat16 params they move fewer bytes than ours. The floor is a fused, "
         "donated elementwise pass reading and writing the bytes a perfect update with float32 "
         "state must move (params read and written, each state buffer read and written, grads "
-        f"read). Median of {args.repeats} repetitions after warm-up (peers whose warm step "
+        f"read). Median of {args.repeats} repetitions after warm-up, taken in turns across the "
+        "methods of a case (peers whose warm step "
         f"took over {SLOW_STEP_SECONDS:.0f} s: one step), milliseconds per step; lower is "
         "better. Ratios are what to quote: absolute times belong to this machine.",
         "",
