@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -212,6 +213,48 @@ def clip_check(mesh: jax.sharding.Mesh) -> dict[str, float]:
     }
 
 
+def keras_check(mesh: jax.sharding.Mesh) -> dict[str, Any]:
+    """rj.keras.RMSprop on sharded variables: slot and row shardings, and one-device equality."""
+
+    def run(sharded: bool) -> tuple[Any, Any]:
+        params = place(host_params(), mesh if sharded else None)
+        variables = {name: rj.keras.Variable(value) for name, value in params.items()}
+        opt = rj.keras.RMSprop(0.01, momentum=0.9, centered=True)
+        table = rj.keras.RMSprop(0.01)  # momentum 0: sparse rows keep per-row bookkeeping
+        for step in range(4):
+            grads = place(dense_grads(step), mesh if sharded else None)
+            opt.apply_gradients((grads[n], variables[n]) for n in variables if n != "table")
+            rows = rj.SparseRows(
+                jnp.asarray(sparse_indices(step)[:-1]),  # in range: checked eagerly
+                jnp.asarray(sparse_values(step)[:-1]),
+                variables["table"].shape,
+            )
+            table.apply_gradients([(rows, variables["table"])])
+        return variables, (opt, table)
+
+    variables, (opt, table) = run(True)
+    single, _ = run(False)
+    mismatches = []
+    for name, var in variables.items():
+        for slot_owner in (opt, table):
+            for slot in slot_owner.get_slot_names():
+                try:
+                    value = slot_owner.get_slot(var, slot).value
+                except (KeyError, ValueError):
+                    continue
+                if spec_of(value) != spec_of(var.value):
+                    mismatches.append(f"{name}/{slot}: {spec_of(value)} vs {spec_of(var.value)}")
+    rows = table._row_steps.get(id(variables["table"]))
+    return {
+        "slot_mismatches": mismatches,
+        "row_steps_spec": None if rows is None else spec_of(rows),
+        "table_spec": spec_of(variables["table"].value),
+        "max_diff": max_diff(
+            {n: v.value for n, v in variables.items()}, {n: v.value for n, v in single.items()}
+        ),
+    }
+
+
 def strip_results(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "result"}
 
@@ -239,6 +282,8 @@ def main() -> None:
                     "max_diff": max_diff(sharded["result"], single["result"]),
                 }
         section["clip"] = clip_check(mesh)
+        if kind == "auto":
+            section["keras"] = keras_check(mesh)
         section["control"] = gather_control(mesh)
         out["meshes"][kind] = section
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"))

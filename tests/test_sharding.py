@@ -150,3 +150,11 @@ def test_abstract_init_goes_through_the_sharding_helpers() -> None:
     assert state[0].ms["t"].shape == (4, 2)
     assert state[0].row_steps["t"].shape == (4,)
     assert state[0].row_steps["t"].dtype == jnp.int32
+
+
+def test_keras_front_end_slots_follow_sharded_variables(report: dict[str, Any]) -> None:
+    keras = report["meshes"]["auto"]["keras"]
+    assert keras["slot_mismatches"] == []
+    assert keras["table_spec"] == str(jax.sharding.PartitionSpec("x", None))
+    assert keras["row_steps_spec"] == str(jax.sharding.PartitionSpec("x"))  # split like rows
+    assert keras["max_diff"] <= 1e-6

@@ -13,6 +13,7 @@ import optax
 
 from .._alias import rmsprop
 from .._materialize import materialize
+from .._sharding import filled_like, rows_like
 from .._skip_nonfinite import SkipNonfiniteState, skip_nonfinite
 from .._sparse_rows import is_sparse
 from .._updates import apply_updates
@@ -295,7 +296,7 @@ class RMSprop:
                     f"Unknown initializer {initializer!r}; supported: {sorted(_INITIALIZERS)}, "
                     "a number, an array or a callable (shape, dtype) -> array."
                 )
-            value = jnp.full(var.shape, _INITIALIZERS[initializer], var.dtype)
+            value = filled_like(var.value, _INITIALIZERS[initializer], var.dtype)
         elif callable(initializer):
             value = jnp.asarray(initializer(var.shape, var.dtype), var.dtype)
         else:
@@ -521,7 +522,7 @@ class RMSprop:
         defers = not self.has_momentum  # keras mode defers the decay of untouched rows
         for grad, var in zip(grads, variables, strict=True):
             if defers and is_sparse(grad) and id(var) not in self._row_steps:
-                self._row_steps[id(var)] = jnp.full(var.shape[:1], self._count(), jnp.int32)
+                self._row_steps[id(var)] = rows_like(var.value, self._count(), jnp.int32)
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
             lr_value = None  # evaluated inside the step, from the step count
