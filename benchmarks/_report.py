@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 import platform
 import re
 from pathlib import Path
+
+import jax
+import jaxlib
+import numpy as np
+import optax
+
+import rmsprop_jax as rj
 
 
 def cpu_model() -> str:
@@ -17,6 +26,38 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(peer_versions: dict[str, str]) -> dict[str, str]:
+    """The machine and versions a run's figures belong to.
+
+    Args:
+      peer_versions: name -> version of the script's other frameworks (torch, tensorflow, ...),
+        listed after the JAX stack.
+    """
+    versions = {
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "optax": optax.__version__,
+        "rmsprop_jax": rj.__version__,
+        "numpy": np.__version__,
+        **peer_versions,
+    }
+    try:
+        with open("/proc/meminfo") as info:
+            memory = f"{int(info.readline().split()[1]) / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        memory = "unknown RAM"
+    return {
+        "cpu": cpu_model(),
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "python": platform.python_version(),
+        "versions": ", ".join(f"{name} {version}" for name, version in versions.items()),
+        "date": datetime.date.today().isoformat(),
+        "load": f"{os.getloadavg()[0]:.2f}",
+        "backend": jax.default_backend(),
+    }
 
 
 def write_section(path: Path, header: str, section: str) -> None:

@@ -25,12 +25,9 @@ Writes the "Sparse step" section of ``RESULTS.md`` and the plot ``sparse.png`` i
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import gc
 import itertools
-import os
-import platform
 import re
 import statistics
 import time
@@ -43,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _report import cpu_model, write_section
+from _report import machine, write_section
 
 import rmsprop_jax as rj
 
@@ -304,32 +301,13 @@ def measure(methods: list[Method], sizes: Sequence[int], k: int, repeats: int) -
 # Report
 
 
-def machine() -> dict[str, str]:
-    """CPU model, core count and library versions."""
-    cpu = cpu_model()
-    import jaxlib
+def peer_versions() -> dict[str, str]:
+    """TensorFlow's version, or that it is not installed."""
+    if not tensorflow_available():
+        return {"tensorflow": "not installed"}
+    import tensorflow as tf
 
-    versions = {
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "optax": optax.__version__,
-        "rmsprop_jax": rj.__version__,
-    }
-    if tensorflow_available():
-        import tensorflow as tf
-
-        versions["tensorflow"] = tf.__version__
-    else:
-        versions["tensorflow"] = "not installed"
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "versions": ", ".join(f"{name} {version}" for name, version in versions.items()),
-        "date": datetime.date.today().isoformat(),
-        "load": f"{os.getloadavg()[0]:.2f}",
-        "backend": jax.default_backend(),
-    }
+    return {"tensorflow": tf.__version__}
 
 
 def _fmt_ratio(value: float | None, target: float, at_least: bool) -> str:
@@ -495,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes)
 
-    info = machine()
+    info = machine(peer_versions())
     print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
     methods = all_methods(with_tf=tensorflow_available() and not args.no_tf)
     uniques = measure(methods, sizes, args.k, args.repeats)

@@ -36,10 +36,8 @@ Writes the "Dense step suite" section of ``RESULTS.md`` and the plots ``suite_ti
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import os
-import platform
 import re
 import statistics
 import time
@@ -52,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _report import cpu_model, write_section
+from _report import machine, write_section
 
 import rmsprop_jax as rj
 
@@ -493,18 +491,9 @@ def measure(methods: list[Method], cases: list[Case], args: argparse.Namespace) 
 # Report
 
 
-def machine() -> dict[str, str]:
-    """CPU model, core count, load and library versions."""
-    cpu = cpu_model()
-    import jaxlib
-
-    versions = {
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "optax": optax.__version__,
-        "rmsprop_jax": rj.__version__,
-        "numpy": np.__version__,
-    }
+def peer_versions() -> dict[str, str]:
+    """Versions of the installed peers: torch, TensorFlow and tf_keras."""
+    versions = {}
     if torch_available():
         import torch
 
@@ -515,21 +504,7 @@ def machine() -> dict[str, str]:
 
         versions["tensorflow"] = tf.__version__
         versions["tf_keras"] = tf_keras.__version__
-    try:
-        with open("/proc/meminfo") as info:
-            mem = f"{int(info.readline().split()[1]) / 2**20:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        mem = "unknown RAM"
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "memory": mem,
-        "python": platform.python_version(),
-        "versions": ", ".join(f"{name} {version}" for name, version in versions.items()),
-        "date": datetime.date.today().isoformat(),
-        "load": f"{os.getloadavg()[0]:.2f}",
-        "backend": jax.default_backend(),
-    }
+    return versions
 
 
 def _get(methods: list[Method], name: str) -> Method | None:
@@ -905,7 +880,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    info = machine()
+    info = machine(peer_versions())
     print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
     methods = all_methods(
         with_torch=torch_available() and not args.no_torch,
