@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import rmsprop_jax as rj
+
 
 def run_stage(
     tx: optax.GradientTransformation,
@@ -45,3 +47,25 @@ def assert_bitwise_equal(got: Any, want: Any) -> None:
     for (path, dtype, raw), (_, want_dtype, want_raw) in zip(bits(got), bits(want), strict=True):
         assert dtype == want_dtype, path
         assert raw == want_raw, f"{path} differs"
+
+
+def compile_sparse_step(
+    tx: optax.GradientTransformation, rows: int, dim: int, k: int
+) -> jax.stages.Compiled:
+    """The jitted, donated step of ``tx`` on a ``[rows, dim]`` table given ``k`` looked-up rows.
+
+    Params and state are donated; the gradient is ``SparseRows(indices, values)`` built inside
+    the step from an int32 ``[k]`` and a float32 ``[k, dim]`` argument.
+    """
+    params = {"table": jnp.zeros((rows, dim))}
+
+    def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
+        grads = {"table": rj.SparseRows(indices, values, (rows, dim))}
+        updates, state = tx.update(grads, state, params)
+        return rj.apply_updates(params, updates), state
+
+    return (
+        jax.jit(step, donate_argnums=(0, 1))
+        .lower(params, tx.init(params), jnp.zeros(k, jnp.int32), jnp.zeros((k, dim)))
+        .compile()
+    )

@@ -14,7 +14,7 @@ import pytest
 
 import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
-from tests.helpers import assert_bitwise_equal
+from tests.helpers import assert_bitwise_equal, compile_sparse_step
 
 SHAPE = (10, 3)
 TABLES = {"table": True, "dense": False}
@@ -148,18 +148,7 @@ def test_donated_sparse_step_stays_in_place() -> None:
     # copy every accumulator on every step (measured: 12.8 MB of temporaries for this table).
     rows, dim, k = 100_000, 16, 64
     tx = rj.skip_nonfinite(rj.rmsprop(1e-3, momentum=0.9, sparse_mode="lazy"))
-    params = {"table": jnp.zeros((rows, dim))}
-
-    def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
-        grads = {"table": rj.SparseRows(indices, values, (rows, dim))}
-        updates, state = tx.update(grads, state, params)
-        return rj.apply_updates(params, updates), state
-
-    compiled = (
-        jax.jit(step, donate_argnums=(0, 1))
-        .lower(params, tx.init(params), jnp.zeros(k, jnp.int32), jnp.zeros((k, dim)))
-        .compile()
-    )
+    compiled = compile_sparse_step(tx, rows, dim, k)
     assert compiled.memory_analysis().temp_size_in_bytes < rows * dim * 4 // 100
     copies = [
         line

@@ -16,6 +16,7 @@ import pytest
 from jax.experimental import checkify
 
 import rmsprop_jax as rj
+from tests.helpers import compile_sparse_step
 from tests.reference import recorded
 
 SHAPE = (12, 3)
@@ -397,19 +398,7 @@ def test_bookkeeping_is_one_int32_per_table_row_and_only_where_needed() -> None:
 def test_donated_step_allocates_nothing_table_sized(mode: str, momentum: float) -> None:
     rows, dim, k = 100_000, 16, 64
     tx = rj.rmsprop(1e-3, momentum=momentum, sparse_mode=mode, sparse_tables={"table": True})
-    params = {"table": jnp.zeros((rows, dim))}
-    state = tx.init(params)
-
-    def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
-        grads = {"table": rj.SparseRows(indices, values, (rows, dim))}
-        updates, state = tx.update(grads, state, params)
-        return rj.apply_updates(params, updates), state
-
-    compiled = (
-        jax.jit(step, donate_argnums=(0, 1))
-        .lower(params, state, jnp.zeros(k, jnp.int32), jnp.zeros((k, dim)))
-        .compile()
-    )
+    compiled = compile_sparse_step(tx, rows, dim, k)
     table_bytes = rows * dim * 4
     assert compiled.memory_analysis().temp_size_in_bytes < table_bytes // 100
     # No full-table pass either: every table-sized value the step computes is a scatter into a
