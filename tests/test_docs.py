@@ -3,7 +3,9 @@ the numbers the pages state, and ``mkdocs build --strict`` passes when mkdocs is
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import os
 import pathlib
 import re
 import subprocess
@@ -101,20 +103,36 @@ def test_pytorch_page_resumes_a_recorded_pytorch_run(name: str) -> None:
             np.testing.assert_allclose(params[k], want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.slow
-def test_mkdocs_build_strict_passes(tmp_path: pathlib.Path) -> None:
-    if importlib.util.find_spec("mkdocs") is None:
-        pytest.skip('mkdocs is not installed (pip install -e ".[docs]")')
-    site = tmp_path / "site"
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The site as ``mkdocs build --strict`` writes it (the docs extra must be installed)."""
+    for module, distribution in (("mkdocs", "mkdocs"), ("mathjax", "django-static-mathjax")):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f'{distribution} is not installed (pip install -e ".[docs]")')
+    home = tmp_path_factory.mktemp("home")
+    site = home / "site"
+    env = {"NO_MKDOCS_2_WARNING": "1", "PATH": "", "HOME": str(home)}
+    if "PYTHONPATH" in os.environ:  # a checkout on the path comes first, as in the tests
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "", "HOME": str(tmp_path)},
+        env=env,
         check=False,
     )
     assert build.returncode == 0, build.stderr[-3000:]
+    return site
+
+
+def page_text(html_page: pathlib.Path) -> str:
+    """A built page's text: tags dropped (highlighting splits code into spans), entities read."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_page.read_text()))
+
+
+@pytest.mark.slow
+def test_mkdocs_build_strict_passes(site: pathlib.Path) -> None:
     # the benchmark page shows benchmarks/RESULTS.md and its plots
     results = (site / "benchmarks" / "index.html").read_text()
     assert "Dense step suite" in results and 'src="sparse.png"' in results
@@ -124,3 +142,52 @@ def test_mkdocs_build_strict_passes(tmp_path: pathlib.Path) -> None:
     api = (site / "api" / "core" / "index.html").read_text()
     assert "Scales updates by the root of the running mean of their squares" in api
     assert 'class="arithmatex"' in api and ":math:" not in api
+
+
+SNIPPET = re.compile(r'^--8<-- "([^"]+)"$', flags=re.MULTILINE)
+
+
+def test_examples_page_includes_each_script_with_a_valid_snippet_marker() -> None:
+    page = (DOCS / "examples.md").read_text()
+    scripts = SNIPPET.findall(page)
+    assert scripts == [
+        "docs/examples/flax_nnx.py",
+        "docs/examples/flax_linen.py",
+        "docs/examples/recommender.py",
+        "docs/examples/resume_tf_keras.py",
+    ]
+    # any other line starting like a marker is a marker the formatter mangled
+    assert page.count("--8") == len(scripts), 'a snippet marker is not written --8<-- "path"'
+
+
+@pytest.mark.slow
+def test_examples_page_shows_each_scripts_code(site: pathlib.Path) -> None:
+    shown = page_text(site / "examples" / "index.html")
+    assert "--8" not in shown
+    for script in SNIPPET.findall((DOCS / "examples.md").read_text()):
+        lines = [line.strip() for line in (ROOT / script).read_text().splitlines()]
+        missing = [line for line in lines if line and line not in shown]
+        assert not missing, f"{script}: {len(missing)} lines not on the page, first {missing[0]!r}"
+
+
+NETWORK = re.compile(r"^(https?:)?//", flags=re.IGNORECASE)
+
+
+@pytest.mark.slow
+def test_site_loads_no_script_or_style_from_the_network(site: pathlib.Path) -> None:
+    loaded: set[str] = set()
+    for page in site.rglob("*.html"):
+        text = page.read_text()
+        loaded |= set(re.findall(r"<script\b[^>]*\bsrc=\"([^\"]+)\"", text))
+        loaded |= set(re.findall(r"<link\b[^>]*\bhref=\"([^\"]+)\"", text))
+        loaded |= set(re.findall(r"<img\b[^>]*\bsrc=\"([^\"]+)\"", text))
+    remote = sorted(url for url in loaded if NETWORK.match(url))
+    assert not remote, f"the site loads from the network: {remote}"
+    # the maths renderer is one of the site's own files, and the pages load it
+    api = (site / "api" / "core" / "index.html").read_text()
+    mathjax = re.findall(r'<script\b[^>]*\bsrc="([^"]*tex-mml-chtml\.js)"', api)
+    assert mathjax, "the API page does not load MathJax"
+    served = (site / "api" / "core" / mathjax[0]).resolve()
+    assert served.is_file() and b"MathJax" in served.read_bytes()[:100_000]
+    # and the fonts it asks for next to itself are there too
+    assert list((served.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
