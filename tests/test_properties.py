@@ -178,6 +178,7 @@ def assert_tree_close(
         )
 
 
+@pytest.mark.slow
 @PROPERTY_SETTINGS
 @given(config=rmsprop_configs())
 def test_float32_rmsprop_matches_float64_reference(config: dict[str, Any]) -> None:
@@ -348,6 +349,7 @@ def dtype_cases(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 @settings(PROPERTY_SETTINGS, max_examples=60)
 @given(case=dtype_cases())
 def test_low_precision_params_track_float64_reference(case: dict[str, Any]) -> None:
@@ -420,6 +422,7 @@ def _densify(indices: np.ndarray, values: np.ndarray) -> np.ndarray:
     return dense
 
 
+@pytest.mark.slow
 @settings(PROPERTY_SETTINGS, max_examples=30)
 @given(
     patterns=st.lists(index_patterns(), min_size=SPARSE_STEPS, max_size=SPARSE_STEPS),

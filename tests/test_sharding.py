@@ -22,6 +22,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# The 8-device subprocess takes about two minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 MESHES = ["auto", "explicit"]
 TABLE_SIZE = 64 * 4  # the table of sharded_checks.py

@@ -506,6 +506,7 @@ def test_sparse_updates_keep_the_gradient_dtype_and_chain_into_optax() -> None:
     )
 
 
+@pytest.mark.slow
 def test_deduplicate_sums_duplicates_and_parks_bad_indices_past_the_table(maybe_jit: Any) -> None:
     from rmsprop_jax._sparse_update import deduplicate
 
