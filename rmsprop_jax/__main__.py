@@ -6,30 +6,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-
-def _run_suite(suite_args: list[str]) -> int:
-    """Runs ``benchmarks/suite.py`` from the source checkout this package lives in."""
-    import runpy
-    from pathlib import Path
-
-    suite = Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
-    if not suite.is_file():
-        print(
-            f"The benchmark suite is not installed with the package: {suite} does not exist. "
-            "Run `python -m rmsprop_jax bench` from a source checkout (pip install -e .)."
-        )
-        return 2
-    sys.path.insert(0, str(suite.parent))  # the suite imports its sibling helpers
-    try:
-        runpy.run_path(str(suite), run_name="rmsprop_jax_bench")["main"](suite_args)
-    finally:
-        sys.path.remove(str(suite.parent))
-    return 0
+CONSOLE_SCRIPT = "rmsprop-jax"  # [project.scripts] in pyproject.toml
+EPILOG = (
+    "The benchmarks are not part of the installed package; from a source checkout run "
+    "`python benchmarks/suite.py` (dense step) or `python benchmarks/sparse.py` (sparse step)."
+)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parses the command line and runs the chosen command."""
-    parser = argparse.ArgumentParser(prog="python -m rmsprop_jax", description=__doc__)
+def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> int:
+    """Parses the command line and runs the chosen command.
+
+    Args:
+      argv: the arguments after the program's name (default ``sys.argv[1:]``).
+      prog: the program's name as the user typed it, shown in usage and error messages:
+        ``rmsprop-jax`` for the console script, ``python -m rmsprop_jax`` for the module.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EPILOG)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",
@@ -55,17 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--no-plot", action="store_true", help="do not save a plot")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    bench = commands.add_parser(
-        "bench",
-        help="the dense benchmark suite (benchmarks/suite.py of a source checkout)",
-        description="Runs benchmarks/suite.py; the arguments after `bench` are passed to it "
-        "(see `python -m rmsprop_jax bench --help`).",
-        add_help=False,
-    )
-    del bench  # its arguments belong to the suite's own parser
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:
-        return _run_suite(argv[1:])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the command of 0.1.0, which ran a file the wheel lacks
+        parser.error(f"there is no `bench` command. {EPILOG}")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import check_arguments, run_demo
@@ -88,4 +72,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m rmsprop_jax"))
