@@ -69,3 +69,21 @@ def compile_sparse_step(
         .lower(params, tx.init(params), jnp.zeros(k, jnp.int32), jnp.zeros((k, dim)))
         .compile()
     )
+
+
+SLOT_NAMES = ("ms", "mg", "mom")  # the names tests/reference/record.py gives the accumulators
+
+
+def slots(state: Any) -> dict[str, Any]:
+    """The accumulators of a chained ``rj.rmsprop`` state, under the recordings' names.
+
+    Each stage's state that has an ``ms``, ``mg`` or ``mom`` field gives it (the mean square, the
+    mean gradient of the centered variant, the momentum buffer); a later stage's field of the
+    same name would replace an earlier one's, and no chain has two.
+    """
+    found: dict[str, Any] = {}
+    for stage in state:
+        for name in SLOT_NAMES:
+            if hasattr(stage, name):
+                found[name] = getattr(stage, name)
+    return found

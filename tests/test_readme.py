@@ -18,7 +18,15 @@ def test_quickstart_runs() -> None:
     namespace: dict = {}
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         exec(compile(quickstart, "README quickstart", "exec"), namespace)
-    assert np.all(np.isfinite(np.asarray(namespace["params"]["w"])))
+    # One step from w = 1, b = 0 on x = 1 (4 x 3): every gradient is 2 * 4 * 3 = 24. tf.keras,
+    # centered with momentum: ms = (1 - rho) g^2, mg = (1 - rho) g, epsilon inside the root,
+    # the learning rate inside the momentum buffer: m = lr g / sqrt(ms - mg^2 + eps), w -= m.
+    g, rho, lr, eps = 24.0, 0.9, 1e-2, 1e-7
+    ms, mg = (1 - rho) * g**2, (1 - rho) * g
+    step = lr * g / np.sqrt(ms - mg**2 + eps)  # 1/30
+    params = namespace["params"]
+    np.testing.assert_allclose(np.asarray(params["w"]), np.full((3, 2), 1.0 - step), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(params["b"]), np.full(2, -step), rtol=1e-6)
     assert int(namespace["state"][1].count) == 1  # one step taken
 
 
