@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _report import cpu_model, write_section
+from _harness import cpu_model, write_section
 
 import rmsprop_jax as rj
 
@@ -79,7 +79,9 @@ def bench_model(shapes: list[tuple[int, int]], steps: int, repeats: int) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=f"python benchmarks/{Path(__file__).name}", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)

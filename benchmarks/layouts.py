@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from _report import cpu_model, write_section
+from _harness import cpu_model, write_section
 
 import rmsprop_jax as rj
 
@@ -97,7 +97,9 @@ def measure(layers: int, layout: str, name: str, repeats: int) -> dict[str, Any]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=f"python benchmarks/{Path(__file__).name}", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--layers", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)

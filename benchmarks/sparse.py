@@ -15,32 +15,31 @@ Each JAX step is jitted with params and optimizer state donated, so a sparse ste
 table in place. Every step touches k rows drawn, with duplicates, from a Zipf-like distribution
 whose hot rows are spread over the table; a few such batches are cycled so that consecutive steps
 touch different rows. The reported time is the median over repetitions, after warm-up, of the
-mean step time within a repetition.
+mean step time within a repetition. The methods are timed one after the other (a 4M-row table
+and its state take 3 GB per method: they do not fit in memory together).
 
-Writes the "Sparse step" section of ``RESULTS.md`` and the plot ``sparse.png`` in ``--out``::
+Writes the "Sparse step" section of ``RESULTS.md``, the figures as ``results/sparse.json`` and
+the plot ``sparse.png`` in ``--out`` (the harness, ``_harness.py``, times, saves and renders;
+this file holds the cases, the peers and the tables)::
 
     python benchmarks/sparse.py [--sizes 100000 1000000 4000000] [--k 4096] [--repeats 9]
+    python benchmarks/sparse.py --render  # the section and plot again, from results/sparse.json
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import gc
-import itertools
 import re
-import statistics
-import time
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import _harness as h
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _report import machine, write_section
 
 import rmsprop_jax as rj
 
@@ -53,28 +52,35 @@ TARGET_SCALING = 1.3  # time at the largest N over time at the smallest, at most
 TARGET_VS_DENSE = 100.0  # optax dense over ours at the largest N, at least
 TARGET_VS_TF = 1.0  # TF over ours at every N, at least
 SECTION = "## Sparse step"
+DEFAULT_SIZES = [100_000, 1_000_000, 4_000_000]
+TIMING = {"in_turns": False, "min_sample_seconds": 0.1, "slow_step_seconds": 0.5, "slow_repeats": 3}
 
-# A runner takes a number of steps, runs them, and returns once they are done.
-Runner = Callable[[int], None]
-
-
-@dataclass
-class Method:
-    """One way of taking a sparse RMSprop step."""
-
-    name: str
-    label: str
-    ours: bool
-    make: Callable[[int, list[tuple[np.ndarray, np.ndarray]]], tuple[Runner, dict[str, Any]]]
-    times: dict[int, float] = field(default_factory=dict)  # N -> seconds per step
-    notes: dict[int, dict[str, Any]] = field(default_factory=dict)  # N -> compiled-step facts
+Batches = list[tuple[np.ndarray, np.ndarray]]
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs
+# Cases
 
 
-def make_batches(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+@dataclass
+class Case:
+    """A table of ``n`` rows and the index batches its steps cycle through."""
+
+    n: int
+    k: int
+    unique: float = 0.0  # mean fraction of distinct rows among a batch's k indices
+    batches: Batches = field(default_factory=list, repr=False)
+
+    @property
+    def key(self) -> str:
+        return str(self.n)
+
+    def record(self) -> dict[str, Any]:
+        """What the JSON keeps of the case (not its batches)."""
+        return {"n": self.n, "k": self.k, "unique": self.unique}
+
+
+def make_case(n: int, k: int, seed: int = 0) -> Case:
     """``NUM_BATCHES`` (indices, values) pairs: k Zipf-distributed rows each, duplicates kept."""
     rng = np.random.default_rng(seed)
     batches = []
@@ -83,12 +89,8 @@ def make_batches(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.nda
         indices = ((ranks * np.uint64(SPREAD)) % np.uint64(n)).astype(np.int32)
         values = rng.standard_normal((k, DIM), dtype=np.float32)
         batches.append((indices, values))
-    return batches
-
-
-def unique_fraction(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The mean fraction of distinct rows among the k indices of a batch."""
-    return float(np.mean([np.unique(idx).size / idx.size for idx, _ in batches]))
+    unique = float(np.mean([np.unique(idx).size / idx.size for idx, _ in batches]))
+    return Case(n, k, unique, batches)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -97,50 +99,27 @@ def _init_table(n: int) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------------------------
-# JAX methods
-
-
-def _compiled_facts(compiled: Any, n: int) -> dict[str, Any]:
-    """What the compiled step reveals about full-table work: copies and temporary memory."""
-    text = compiled.as_text()
-    rows = rf"[a-z]+[0-9]+\[{n}(?:,[0-9]+)*\]"  # any array with a slot per table row
-    copies = len(re.findall(rf"= {rows}(?:\{{[^}}]*\}})? copy(?:-start)?\(", text))
-    memory = compiled.memory_analysis()
-    temp = getattr(memory, "temp_size_in_bytes", None) if memory is not None else None
-    return {"table_copies": copies, "temp_bytes": temp}
+# Peers: each makes a runner for a case
 
 
 def _jax_runner(
-    init: Callable[[Any], Any],
-    step: Callable[..., Any],
-    n: int,
-    batches: list[tuple[np.ndarray, np.ndarray]],
-) -> tuple[Runner, dict[str, Any]]:
-    """Compiles ``step`` with params and state donated and returns a runner over ``batches``."""
-    params = {"table": _init_table(n)}
-    state = init(params)
+    init: Callable[[Any], Any], step: Callable[..., Any], case: Case, batches: Batches
+) -> tuple[h.Runner, dict[str, Any]]:
+    """The harness's donated runner over ``batches``, with the compiled step's N-row copies."""
+    rows = rf"[a-z]+[0-9]+\[{case.n}(?:,[0-9]+)*\]"  # any array with a slot per table row
+
+    def facts(compiled: Any, state: Any) -> dict[str, Any]:
+        copies = h.count_ops(compiled, rf"= {rows}(?:\{{[^}}]*\}})? copy(?:-start)?\(")
+        return {"table_copies": copies, "temp_bytes": h.temp_bytes(compiled)}
+
     device_batches = [(jnp.asarray(idx), jnp.asarray(val)) for idx, val in batches]
-    jitted = jax.jit(step, donate_argnums=(0, 1))
-    compiled = jitted.lower(params, state, *device_batches[0]).compile()
-    facts = _compiled_facts(compiled, n)
-    cycle = itertools.cycle(device_batches)
-    carry = [params, state]
-
-    def run(steps: int) -> None:
-        params, state = carry
-        for _ in range(steps):
-            indices, values = next(cycle)
-            params, state = compiled(params, state, indices, values)
-        jax.block_until_ready((params, state))
-        carry[:] = [params, state]
-
-    return run, facts
+    return h.donated_runner(init, step, {"table": _init_table(case.n)}, device_batches, facts)
 
 
-def ours(sparse_mode: str, momentum: float) -> Callable[..., tuple[Runner, dict[str, Any]]]:
+def ours(sparse_mode: str, momentum: float) -> Callable[[Case], tuple[h.Runner, dict[str, Any]]]:
     """This library's step: SparseRows gradients, `rj.apply_updates` scatters the update rows."""
 
-    def make(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Runner, dict]:
+    def make(case: Case) -> tuple[h.Runner, dict[str, Any]]:
         tx = rj.rmsprop(
             LEARNING_RATE,
             rho=RHO,
@@ -151,16 +130,16 @@ def ours(sparse_mode: str, momentum: float) -> Callable[..., tuple[Runner, dict[
         )
 
         def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
-            grads = {"table": rj.SparseRows(indices, values, (n, DIM))}
+            grads = {"table": rj.SparseRows(indices, values, (case.n, DIM))}
             updates, state = tx.update(grads, state, params)
             return rj.apply_updates(params, updates), state
 
-        return _jax_runner(tx.init, step, n, batches)
+        return _jax_runner(tx.init, step, case, case.batches)
 
     return make
 
 
-def optax_dense(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Runner, dict]:
+def optax_dense(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """``optax.rmsprop`` on the densified gradient, built inside the jitted step."""
     tx = optax.rmsprop(LEARNING_RATE, decay=RHO, eps=EPSILON, momentum=MOMENTUM)
 
@@ -170,10 +149,10 @@ def optax_dense(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[R
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    return _jax_runner(tx.init, step, n, batches)
+    return _jax_runner(tx.init, step, case, case.batches)
 
 
-def touch_rows(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Runner, dict]:
+def touch_rows(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """A floor, not an optimizer: read the touched rows of ms and mom, write them and the params.
 
     Indices are deduplicated on the host (padded with the out-of-range row ``n``), so this is only
@@ -182,9 +161,9 @@ def touch_rows(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Ru
     """
     flags = {"unique_indices": True, "indices_are_sorted": True}
     padded = []
-    for indices, values in batches:
+    for indices, values in case.batches:
         unique = np.unique(indices)
-        fill = np.full(indices.size - unique.size, n, np.int32)
+        fill = np.full(indices.size - unique.size, case.n, np.int32)
         padded.append((np.concatenate([unique, fill]).astype(np.int32), values))
 
     def init(params: Any) -> Any:
@@ -199,26 +178,14 @@ def touch_rows(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Ru
         table = params["table"].at[indices].add(-LEARNING_RATE * mom_rows, mode="drop", **flags)
         return {"table": table}, (ms, mom)
 
-    return _jax_runner(init, step, n, padded)
+    return _jax_runner(init, step, case, padded)
 
 
-# ---------------------------------------------------------------------------------------------
-# TensorFlow
-
-
-def tensorflow_available() -> bool:
-    """Whether TensorFlow can be imported."""
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def tf_sparse(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Runner, dict]:
+def tf_sparse(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """TF's ``ResourceSparseApplyRMSProp`` after OptimizerV2's deduplication, in a tf.function."""
     import tensorflow as tf
 
+    n = case.n
     var = tf.Variable(tf.random.uniform((n, DIM), -0.05, 0.05, tf.float32, seed=0))
     ms = tf.Variable(tf.zeros((n, DIM), tf.float32))
     mom = tf.Variable(tf.zeros((n, DIM), tf.float32))
@@ -246,13 +213,14 @@ def tf_sparse(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Run
             **hyper,
         )
 
-    tf_batches = [(tf.constant(idx), tf.constant(val)) for idx, val in batches]
+    tf_batches = [(tf.constant(idx), tf.constant(val)) for idx, val in case.batches]
     first_row = tf.constant([0])
-    cycle = itertools.cycle(tf_batches)
+    position = [0]
 
     def run(steps: int) -> None:
         for _ in range(steps):
-            step(*next(cycle))
+            step(*tf_batches[position[0] % len(tf_batches)])
+            position[0] += 1
         # A gather, ordered after the updates, waits for them. A dense read (var[0, 0]) would
         # copy the whole table: sparse kernels put the variable in copy-on-read mode.
         var.sparse_read(first_row).numpy()
@@ -260,234 +228,175 @@ def tf_sparse(n: int, batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Run
     return run, {}
 
 
-# ---------------------------------------------------------------------------------------------
-# Timing
-
-
-def time_per_step(run: Runner, repeats: int, min_rep_seconds: float = 0.1) -> float:
-    """Median over ``repeats`` repetitions of the mean step time, after warm-up."""
-    run(2)  # warm-up: first execution, caches, allocator
-    start = time.perf_counter()
-    run(1)
-    single = time.perf_counter() - start
-    steps = max(1, min(200, int(min_rep_seconds / max(single, 1e-9))))
-    if single > 0.5:  # the dense path on big tables: a few single steps are enough
-        repeats = min(repeats, 3)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(steps)
-        samples.append((time.perf_counter() - start) / steps)
-    return statistics.median(samples)
-
-
-def measure(methods: list[Method], sizes: Sequence[int], k: int, repeats: int) -> dict[int, float]:
-    """Fills each method's ``times`` (and compiled-step notes); returns the unique-row fractions."""
-    uniques = {}
-    for n in sizes:
-        batches = make_batches(n, k)
-        uniques[n] = unique_fraction(batches)
-        for method in methods:
-            run, facts = method.make(n, batches)
-            method.times[n] = time_per_step(run, repeats)
-            method.notes[n] = facts
-            del run
-            gc.collect()
-            print(f"  N={n:>9,}  {method.label:<34} {method.times[n] * 1e6:>12,.1f} us", flush=True)
-    return uniques
+def all_methods(with_tf: bool) -> list[h.Method]:
+    """The methods compared, ours first."""
+    methods = [
+        h.Method("keras", "rj keras (momentum 0.9)", ours("keras", MOMENTUM), "ours"),
+        h.Method("lazy", "rj lazy (momentum 0.9)", ours("lazy", MOMENTUM), "ours"),
+        h.Method("dense", "rj dense (momentum 0.9)", ours("dense", MOMENTUM), "ours"),
+        h.Method(
+            "keras_nomom", "rj keras (momentum 0, deferred decay)", ours("keras", 0.0), "ours"
+        ),
+        h.Method("optax_dense", "optax.rmsprop on densified gradient", optax_dense),
+        h.Method("floor", "floor: touched rows' gather/scatter only", touch_rows, "floor"),
+    ]
+    if with_tf:
+        methods.append(h.Method("tf_sparse", "TF ResourceSparseApplyRMSProp", tf_sparse))
+    return methods
 
 
 # ---------------------------------------------------------------------------------------------
-# Report
+# The tables, as data
 
 
-def peer_versions() -> dict[str, str]:
-    """TensorFlow's version, or that it is not installed."""
-    if not tensorflow_available():
-        return {"tensorflow": "not installed"}
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__}
-
-
-def _fmt_ratio(value: float | None, target: float, at_least: bool) -> str:
+def _target(value: float | None, target: float, at_least: bool) -> str:
     if value is None:
         return "n/a"
     met = value >= target if at_least else value <= target
     return f"{value:,.2f}x {'(met)' if met else '(**missed**)'}"
 
 
-def ratios(methods: list[Method], sizes: Sequence[int]) -> list[dict[str, Any]]:
+def ratios(methods: list[h.Method], cases: list[Case]) -> list[dict[str, Any]]:
     """Per method of ours: scaling from smallest to largest N, speed-up vs optax and TF."""
-    small, large = min(sizes), max(sizes)
-    by_name = {method.name: method for method in methods}
-    dense, tf = by_name.get("optax_dense"), by_name.get("tf_sparse")
+    small, large = cases[0].key, cases[-1].key
+    dense, tf = h.by_name(methods, "optax_dense"), h.by_name(methods, "tf_sparse")
     rows = []
-    for method in (m for m in methods if m.ours):
+    for method in (m for m in methods if m.group == "ours"):
         t = method.times
         rows.append(
             {
                 "label": method.label,
-                "scaling": t[large] / t[small] if len(sizes) > 1 else None,
+                "scaling": t[large] / t[small] if len(cases) > 1 else None,
                 "vs_dense": dense.times[large] / t[large] if dense else None,
-                "vs_tf": min(tf.times[n] / t[n] for n in sizes) if tf else None,
+                "vs_tf": min(tf.times[c.key] / t[c.key] for c in cases) if tf else None,
             }
         )
     return rows
 
 
-def markdown(
-    methods: list[Method],
-    sizes: Sequence[int],
-    k: int,
-    uniques: dict[int, float],
-    info: dict[str, str],
-    repeats: int,
-) -> str:
+def tables(methods: list[h.Method], cases: list[Case]) -> dict[str, tuple[list[h.Column], list]]:
+    """Each table of the section: its columns and its rows."""
+    small, large = cases[0], cases[-1]
+    label = h.Column("method", lambda m: m.label, left=True)
+
+    def us(case: Case) -> Callable[[h.Method], str]:
+        return lambda m: f"{m.times[case.key] * 1e6:,.1f}"
+
+    def temp(m: h.Method) -> str:
+        value = m.notes[large.key].get("temp_bytes")
+        return "n/a" if value is None else f"{value:,}"
+
+    return {
+        "times": ([label, *(h.Column(f"N = {c.n:,}", us(c)) for c in cases)], methods),
+        "targets": (
+            [
+                h.Column("method", lambda r: r["label"], left=True),
+                h.Column(
+                    f"N={large.n:,} / N={small.n:,}",
+                    lambda r: _target(r["scaling"], TARGET_SCALING, False),
+                ),
+                h.Column(
+                    f"optax dense / ours at N={large.n:,}",
+                    lambda r: _target(r["vs_dense"], TARGET_VS_DENSE, True),
+                ),
+                h.Column("TF / ours, worst N", lambda r: _target(r["vs_tf"], TARGET_VS_TF, True)),
+            ],
+            ratios(methods, cases),
+        ),
+        "compiled": (
+            [
+                label,
+                h.Column("N-row copies", lambda m: str(m.notes[large.key]["table_copies"])),
+                h.Column("temp bytes", temp),
+            ],
+            [m for m in methods if m.notes.get(large.key)],
+        ),
+    }
+
+
+def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) -> str:
     """The "Sparse step" section of RESULTS.md."""
-    small, large = min(sizes), max(sizes)
-    lines = [
+    small, large, k = cases[0].n, cases[-1].n, cases[0].k
+    parts = {name: h.table(*part) for name, part in tables(methods, cases).items()}
+    return h.section(
         SECTION,
-        "",
-        f"Produced by `python benchmarks/sparse.py` on {info['date']}: {info['cpu']}, "
-        f"{info['cores']} cores, JAX backend `{info['backend']}`, Python {info['python']}; "
-        f"{info['versions']}. Load average when it started: {info['load']} (other work on the "
-        "machine inflates the times).",
-        "",
+        h.produced_by(run["command"], run["machine"], run["provisional"]),
         f"One step of RMSprop (lr {LEARNING_RATE}, rho {RHO}, momentum {MOMENTUM}, epsilon "
         f"{EPSILON}) on a table of N x {DIM} float32 with k = {k} gradient rows per step, drawn "
         f"with duplicates from a Zipf({ZIPF_EXPONENT}) distribution (distinct rows per step: "
-        + ", ".join(f"{uniques[n] * k:,.0f} at N={n:,}" for n in sizes)
+        + ", ".join(f"{c.unique * k:,.0f} at N={c.n:,}" for c in cases)
         + "). JAX steps are jitted with params and state donated; TF runs "
         "`ResourceSparseApplyRMSProp` after `tf.unique` + `unsorted_segment_sum` in a "
-        f"`tf.function`. Median of {repeats} repetitions after warm-up, microseconds per step.",
-        "",
-        "| method | " + " | ".join(f"N = {n:,}" for n in sizes) + " |",
-        "|---|" + "---:|" * len(sizes),
-    ]
-    for method in methods:
-        cells = " | ".join(f"{method.times[n] * 1e6:,.1f}" for n in sizes)
-        lines.append(f"| {method.label} | {cells} |")
-    lines += [
-        "",
+        f"`tf.function`. Median of {run['repeats']} repetitions after warm-up, microseconds per "
+        "step.",
+        parts["times"],
         "`rj keras (momentum 0.9)` and `rj lazy (momentum 0.9)` compile to the same program (with "
         "momentum, tf.keras leaves untouched rows alone), so the gap between their rows is the "
         "run-to-run noise of this machine. The floor row is the memory traffic alone: reading "
         "the touched rows of ms and mom and writing them and the params' rows; its growth with N "
         "is cache and TLB misses on rows scattered over a bigger table.",
-        "",
         f"Targets for this library's modes: time at N={large:,} at most {TARGET_SCALING}x the time "
         f"at N={small:,}; at N={large:,} at least {TARGET_VS_DENSE:.0f}x faster than optax on "
         "the dense gradient; no slower than TF's sparse kernel at any N (the worst N is shown).",
-        "",
-        f"| method | N={large:,} / N={small:,} | optax dense / ours at N={large:,} "
-        "| TF / ours, worst N |",
-        "|---|---:|---:|---:|",
-    ]
-    for row in ratios(methods, sizes):
-        lines.append(
-            f"| {row['label']} | {_fmt_ratio(row['scaling'], TARGET_SCALING, False)} "
-            f"| {_fmt_ratio(row['vs_dense'], TARGET_VS_DENSE, True)} "
-            f"| {_fmt_ratio(row['vs_tf'], TARGET_VS_TF, True)} |"
-        )
-    lines += [
-        "",
+        parts["targets"],
         f"Compiled JAX steps at N={large:,} (from `compile().as_text()` and "
         "`memory_analysis()`): `copy` ops of arrays with a slot per table row (the table, its "
         "state or the per-row bookkeeping) and the temporary buffer size.",
-        "",
-        "| method | N-row copies | temp bytes |",
-        "|---|---:|---:|",
-    ]
-    for method in methods:
-        facts = method.notes.get(large) or {}
-        if facts:
-            temp = facts.get("temp_bytes")
-            temp_text = f"{temp:,}" if temp is not None else "n/a"
-            lines.append(f"| {method.label} | {facts['table_copies']} | {temp_text} |")
-    lines += ["", "![Sparse step: time per step vs N](sparse.png)", ""]
-    return "\n".join(lines)
+        parts["compiled"],
+        h.image("Sparse step: time per step vs N", "sparse.png"),
+    )
 
 
-def plot(methods: list[Method], sizes: Sequence[int], k: int, path: Path) -> None:
-    """Time per step vs N, log-log, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in methods:
-        ns = sorted(method.times)
-        style = "-o" if method.ours else (":" if method.name == "floor" else "--s")
-        ax.loglog(ns, [method.times[n] * 1e6 for n in ns], style, label=method.label)
-    ax.set_xlabel(f"table rows N ({DIM} float32 columns)")
-    ax.set_ylabel("time per step (microseconds)")
-    ax.set_title(f"Sparse RMSprop step, k = {k} rows per step")
-    ax.set_xticks(list(sizes), [f"{n:,}" for n in sizes])
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def print_table(methods: list[Method], sizes: Sequence[int]) -> None:
-    """The results as a plain-text table on stdout."""
-    header = f"{'method':<36}" + "".join(f"{f'N={n:,}':>16}" for n in sizes)
-    print(header)
-    print("-" * len(header))
-    for method in methods:
-        print(f"{method.label:<36}" + "".join(f"{method.times[n] * 1e6:>14,.1f}us" for n in sizes))
-    for row in ratios(methods, sizes):
-        print(
-            f"{row['label']:<36} scaling {_fmt_ratio(row['scaling'], TARGET_SCALING, False)}, "
-            f"vs optax dense {_fmt_ratio(row['vs_dense'], TARGET_VS_DENSE, True)}, "
-            f"vs TF (worst N) {_fmt_ratio(row['vs_tf'], TARGET_VS_TF, True)}"
-        )
-
-
-def all_methods(with_tf: bool) -> list[Method]:
-    """The methods compared, ours first."""
-    methods = [
-        Method("keras", "rj keras (momentum 0.9)", True, ours("keras", MOMENTUM)),
-        Method("lazy", "rj lazy (momentum 0.9)", True, ours("lazy", MOMENTUM)),
-        Method("dense", "rj dense (momentum 0.9)", True, ours("dense", MOMENTUM)),
-        Method("keras_nomom", "rj keras (momentum 0, deferred decay)", True, ours("keras", 0.0)),
-        Method("optax_dense", "optax.rmsprop on densified gradient", False, optax_dense),
-        Method("floor", "floor: touched rows' gather/scatter only", False, touch_rows),
-    ]
-    if with_tf:
-        methods.append(Method("tf_sparse", "TF ResourceSparseApplyRMSProp", False, tf_sparse))
-    return methods
+def plot(methods: list[h.Method], cases: list[Case], out: Any) -> None:
+    """``sparse.png``: time per step vs N, log-log, one line per method."""
+    lines = []
+    for m in methods:
+        style = "-o" if m.group == "ours" else (":" if m.group == "floor" else "--s")
+        ns = [c.n for c in cases if c.key in m.times]
+        lines.append((m.label, ns, [m.times[str(n)] * 1e6 for n in ns], style))
+    h.loglog(
+        lines,
+        xticks=[c.n for c in cases],
+        xlabel=f"table rows N ({DIM} float32 columns)",
+        ylabel="time per step (microseconds)",
+        title=f"Sparse RMSprop step, k = {cases[0].k} rows per step",
+        path=out / "sparse.png",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Runs the benchmark and writes the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 4_000_000])
-    parser.add_argument("--k", type=int, default=4096)
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--no-tf", action="store_true", help="skip TensorFlow even if installed")
-    args = parser.parse_args(argv)
-    sizes = sorted(args.sizes)
-
-    info = machine(peer_versions())
-    print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
-    methods = all_methods(with_tf=tensorflow_available() and not args.no_tf)
-    uniques = measure(methods, sizes, args.k, args.repeats)
-    print()
-    print_table(methods, sizes)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_section(
-        args.out / "RESULTS.md",
-        SECTION,
-        markdown(methods, sizes, args.k, uniques, info, args.repeats),
+    """Runs the benchmark (or renders a saved run) and writes the report."""
+    cli = h.parser("sparse.py", __doc__ or "", repeats=9)
+    cli.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES)
+    cli.add_argument("--k", type=int, default=4096)
+    cli.add_argument("--no-tf", action="store_true", help="skip TensorFlow even if installed")
+    args = cli.parse_args(argv)
+    data = h.data_path(args.out, "sparse.py")
+    if args.render:
+        run, methods = h.load(data)
+        cases = [Case(**record) for record in run["cases"]]
+    else:
+        info = h.machine(h.versions({"tensorflow": "tensorflow"}))
+        print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
+        methods = all_methods(with_tf=h.available("tensorflow") and not args.no_tf)
+        cases = [make_case(n, args.k) for n in sorted(args.sizes)]
+        h.measure(methods, cases, h.Timing(args.repeats, **TIMING))
+        given = " ".join(sys.argv[1:] if argv is None else argv)
+        given = re.sub(r"\s*--out(=|\s+)\S+", "", given)  # where it wrote is not how it ran
+        reduced = sorted(args.sizes) != DEFAULT_SIZES or args.k != 4096 or args.repeats < 9
+        run = {
+            "command": f"python benchmarks/sparse.py {given}".strip(),
+            "machine": info,
+            "repeats": args.repeats,
+            "provisional": bool(reduced or args.no_tf),
+            "cases": [c.record() for c in cases],
+        }
+        h.save(data, run, methods)
+    columns, rows = tables(methods, cases)["times"]
+    print("\n" + h.text_table(columns, rows))
+    h.finish(
+        args.out, SECTION, markdown(methods, cases, run), lambda: plot(methods, cases, args.out)
     )
-    plot(methods, sizes, args.k, args.out / "sparse.png")
-    print(f"\nwrote {args.out / 'RESULTS.md'} and {args.out / 'sparse.png'}")
 
 
 if __name__ == "__main__":

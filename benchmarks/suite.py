@@ -27,30 +27,30 @@ achieved bandwidth is the floor's byte count divided by its time. For ours and o
 also records the wall time of ``jit(...).lower(...).compile()``, ``memory_analysis()``'s
 temporary bytes, state bytes per parameter and the fusions in the compiled HLO.
 
-Writes the "Dense step suite" section of ``RESULTS.md`` and the plots ``suite_time.png`` and
-``suite_bandwidth.png`` in ``--out``::
+Writes the "Dense step suite" section of ``RESULTS.md``, the figures as ``results/suite.json``
+and the plots ``suite_time.png`` and ``suite_bandwidth.png`` in ``--out`` (the harness,
+``_harness.py``, times, saves and renders; this file holds the cases, the peers and the tables)::
 
     python benchmarks/suite.py [--quick] [--repeats 5] [--trees big resnet many] [--no-torch]
+    python benchmarks/suite.py --render  # the section and plots again, from results/suite.json
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import os
 import re
-import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import _harness as h
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _report import machine, write_section
 
 import rmsprop_jax as rj
 
@@ -63,9 +63,7 @@ NOISE_NOTE = (
     "rj / optax ratios as equal unless they hold across runs."
 )
 SLOW_STEP_SECONDS = 2.0  # a peer whose warm step takes longer is timed on a single repetition
-
-# A runner takes a number of steps, runs them, and returns once they are done.
-Runner = Callable[[int], None]
+PEERS = {"torch": "torch", "tensorflow": "tensorflow", "tf_keras": "tf_keras"}  # name -> module
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,6 +127,7 @@ TREE_LABELS = {
 class Setting:
     """RMSprop options shared by every peer."""
 
+    key: str
     name: str
     momentum: float
     centered: bool
@@ -140,9 +139,9 @@ class Setting:
 
 
 SETTINGS = {
-    "plain": Setting("plain", 0.0, False),
-    "momentum": Setting("momentum 0.9", 0.9, False),
-    "centered": Setting("centered + momentum 0.9", 0.9, True),
+    "plain": Setting("plain", "plain", 0.0, False),
+    "momentum": Setting("momentum", "momentum 0.9", 0.9, False),
+    "centered": Setting("centered", "centered + momentum 0.9", 0.9, True),
 }
 DTYPES = ("float32", "bfloat16")
 
@@ -155,8 +154,8 @@ class Case:
     shapes: list[tuple[int, ...]]
     setting: Setting
     dtype: str
-    params: list[np.ndarray]  # float32 master copies; each peer casts its own
-    grads: list[np.ndarray]
+    params: list[np.ndarray] = field(default_factory=list, repr=False)  # float32 masters
+    grads: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> int:
@@ -170,8 +169,22 @@ class Case:
         return self.size * (3 * itemsize + 2 * 4 * self.setting.state_buffers)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.tree, self.setting.name, self.dtype)
+    def key(self) -> str:
+        return f"{self.tree}/{self.setting.key}/{self.dtype}"
+
+    def record(self) -> dict[str, Any]:
+        """What the JSON keeps of the case (not its arrays)."""
+        return {
+            "tree": self.tree,
+            "shapes": self.shapes,
+            "setting": self.setting.key,
+            "dtype": self.dtype,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Case:
+        shapes = [tuple(s) for s in record["shapes"]]
+        return cls(record["tree"], shapes, SETTINGS[record["setting"]], record["dtype"])
 
 
 def host_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> tuple[list, list]:
@@ -183,66 +196,30 @@ def host_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> tuple[list,
 
 
 # ---------------------------------------------------------------------------------------------
-# Methods
-
-
-@dataclass
-class Method:
-    """One way of taking a dense RMSprop step."""
-
-    name: str
-    label: str
-    make: Callable[[Case], tuple[Runner, dict[str, Any]]]
-    times: dict[tuple[str, str, str], float] = field(default_factory=dict)  # case -> s per step
-    notes: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
-    skipped: dict[tuple[str, str, str], str] = field(default_factory=dict)  # case -> why
-
-
-def _jax_inputs(case: Case) -> tuple[list[jax.Array], list[jax.Array]]:
-    dtype = jnp.dtype(case.dtype)
-    params = [jnp.array(p, dtype=dtype, copy=True) for p in case.params]
-    grads = [jnp.array(g, dtype=dtype, copy=True) for g in case.grads]
-    return params, grads
-
-
-def _hlo_facts(compiled: Any, compile_seconds: float, state: Any, size: int) -> dict[str, Any]:
-    """Compile time, temporary bytes, state bytes per parameter and op counts of a step."""
-    text = compiled.as_text()
-    memory = compiled.memory_analysis()
-    temp = getattr(memory, "temp_size_in_bytes", None) if memory is not None else None
-    state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
-    return {
-        "compile_s": compile_seconds,
-        "temp_bytes": temp,
-        "state_bytes_per_param": state_bytes / size,
-        "fusions": len(re.findall(r" fusion\(", text)),
-        "copies": len(re.findall(r" copy(?:-start)?\(", text)),
-    }
+# Peers: each makes a runner for a case
 
 
 def _jax_runner(
     init: Callable[[Any], Any], step: Callable[..., Any], case: Case
-) -> tuple[Runner, dict[str, Any]]:
-    """Compiles ``step`` with params and state donated (timed) and returns a runner."""
-    params, grads = _jax_inputs(case)
-    state = init(params)
-    jax.block_until_ready(state)
-    start = time.perf_counter()
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
-    facts = _hlo_facts(compiled, time.perf_counter() - start, state, case.size)
-    carry = [params, state]
+) -> tuple[h.Runner, dict[str, Any]]:
+    """The harness's donated runner on the case's inputs, with the compiled step's facts."""
+    dtype = jnp.dtype(case.dtype)
+    params = [jnp.array(p, dtype=dtype, copy=True) for p in case.params]
+    grads = [jnp.array(g, dtype=dtype, copy=True) for g in case.grads]
 
-    def run(steps: int) -> None:
-        params, state = carry
-        for _ in range(steps):
-            params, state = compiled(params, state, grads)
-        jax.block_until_ready((params, state))
-        carry[:] = [params, state]
+    def facts(compiled: Any, state: Any) -> dict[str, Any]:
+        state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
+        return {
+            "temp_bytes": h.temp_bytes(compiled),
+            "state_bytes_per_param": state_bytes / case.size,
+            "fusions": h.count_ops(compiled, r" fusion\("),
+            "copies": h.count_ops(compiled, r" copy(?:-start)?\("),
+        }
 
-    return run, facts
+    return h.donated_runner(init, step, params, [(grads,)], facts)
 
 
-def ours(case: Case) -> tuple[Runner, dict[str, Any]]:
+def ours(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """``rj.rmsprop`` (tf.keras numerics) with float32 state, stepped by ``rj.apply_updates``."""
     tx = rj.rmsprop(
         LEARNING_RATE,
@@ -260,7 +237,7 @@ def ours(case: Case) -> tuple[Runner, dict[str, Any]]:
     return _jax_runner(tx.init, step, case)
 
 
-def optax_peer(case: Case) -> tuple[Runner, dict[str, Any]]:
+def optax_peer(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """``optax.rmsprop`` with the same options; its state is in the param dtype."""
     tx = optax.rmsprop(
         LEARNING_RATE,
@@ -277,7 +254,7 @@ def optax_peer(case: Case) -> tuple[Runner, dict[str, Any]]:
     return _jax_runner(tx.init, step, case)
 
 
-def floor(case: Case) -> tuple[Runner, dict[str, Any]]:
+def floor(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """Not an optimizer: ``p + c*g`` and ``s*c + g`` for each float32 state buffer, fused."""
     buffers = case.setting.state_buffers
 
@@ -297,29 +274,10 @@ def floor(case: Case) -> tuple[Runner, dict[str, Any]]:
     return _jax_runner(init, step, case)
 
 
-def torch_available() -> bool:
-    """Whether torch can be imported."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def tf_keras_available() -> bool:
-    """Whether TensorFlow and tf_keras can be imported."""
-    try:
-        import tensorflow  # noqa: F401
-        import tf_keras  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def torch_peer(foreach: bool) -> Callable[[Case], tuple[Runner, dict[str, Any]]]:
+def torch_peer(foreach: bool) -> Callable[[Case], tuple[h.Runner, dict[str, Any]]]:
     """``torch.optim.RMSprop`` on CPU tensors; ``.grad`` set once to the fixed gradients."""
 
-    def make(case: Case) -> tuple[Runner, dict[str, Any]]:
+    def make(case: Case) -> tuple[h.Runner, dict[str, Any]]:
         import torch
 
         dtype = getattr(torch, case.dtype)
@@ -347,7 +305,7 @@ def torch_peer(foreach: bool) -> Callable[[Case], tuple[Runner, dict[str, Any]]]
     return make
 
 
-def tf_keras_peer(case: Case) -> tuple[Runner, dict[str, Any]]:
+def tf_keras_peer(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """``tf_keras.optimizers.legacy.RMSprop.apply_gradients`` inside a ``tf.function``."""
     import tensorflow as tf
     import tf_keras
@@ -379,7 +337,7 @@ def tf_keras_peer(case: Case) -> tuple[Runner, dict[str, Any]]:
     return run, facts
 
 
-def keras_frontend(case: Case) -> tuple[Runner, dict[str, Any]]:
+def keras_frontend(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """``rj.keras.RMSprop.apply_gradients`` on ``rj.keras.Variable``s (state in the param dtype)."""
     dtype = jnp.dtype(case.dtype)
     variables = [rj.keras.Variable(jnp.asarray(p, dtype)) for p in case.params]
@@ -400,136 +358,183 @@ def keras_frontend(case: Case) -> tuple[Runner, dict[str, Any]]:
     return run, {}
 
 
-def all_methods(with_torch: bool, with_tf: bool) -> list[Method]:
+def all_methods(with_torch: bool, with_tf: bool) -> list[h.Method]:
     """The methods compared: the floor, ours, optax, then the other frameworks."""
     methods = [
-        Method("floor", "floor (fused read/write pass)", floor),
-        Method("ours", "rj.rmsprop", ours),
-        Method("optax", "optax.rmsprop", optax_peer),
-        Method("keras", "rj.keras apply_gradients", keras_frontend),
+        h.Method("floor", "floor (fused read/write pass)", floor, "floor"),
+        h.Method("ours", "rj.rmsprop", ours, "ours"),
+        h.Method("optax", "optax.rmsprop", optax_peer),
+        h.Method("keras", "rj.keras apply_gradients", keras_frontend),
     ]
     if with_torch:
         methods += [
-            Method("torch_foreach", "torch RMSprop foreach", torch_peer(True)),
-            Method("torch_loop", "torch RMSprop for-loop", torch_peer(False)),
+            h.Method("torch_foreach", "torch RMSprop foreach", torch_peer(True)),
+            h.Method("torch_loop", "torch RMSprop for-loop", torch_peer(False)),
         ]
     if with_tf:
-        methods.append(Method("tf_keras", "tf_keras legacy RMSprop", tf_keras_peer))
+        methods.append(h.Method("tf_keras", "tf_keras legacy RMSprop", tf_keras_peer))
     return methods
 
 
-# ---------------------------------------------------------------------------------------------
-# Timing
+def skip_reason(args: argparse.Namespace) -> Callable[[h.Method, Case], str | None]:
+    """Why a method does not run on a case, or None."""
 
+    def reason(method: h.Method, case: Case) -> str | None:
+        other = method.name.startswith(("torch", "tf_keras"))
+        if other and case.dtype == "bfloat16" and args.skip_bf16_peers:
+            return "torch and tf_keras on bfloat16 skipped (--skip-bf16-peers)"
+        if method.name == "tf_keras" and len(case.shapes) > args.tf_max_leaves:
+            return f"tf_keras skipped above {args.tf_max_leaves} leaves (--tf-max-leaves)"
+        return None
 
-def steps_per_sample(run: Runner, min_rep_seconds: float = 0.2) -> tuple[int, float]:
-    """Warms ``run`` up; returns the steps one timed sample takes, and one step's time."""
-    run(2)  # warm-up: first execution, caches, allocator
-    start = time.perf_counter()
-    run(1)
-    single = time.perf_counter() - start
-    return max(1, min(200, int(min_rep_seconds / max(single, 1e-9)))), single
-
-
-def skip_reason(method: Method, case: Case, args: argparse.Namespace) -> str | None:
-    """Why ``method`` does not run on ``case``, or None."""
-    other = method.name.startswith(("torch", "tf_keras"))
-    if other and case.dtype == "bfloat16" and args.skip_bf16_peers:
-        return "torch and tf_keras on bfloat16 skipped (--skip-bf16-peers)"
-    if method.name == "tf_keras" and len(case.shapes) > args.tf_max_leaves:
-        return f"tf_keras skipped above {args.tf_max_leaves} leaves (--tf-max-leaves)"
-    return None
-
-
-def measure(methods: list[Method], cases: list[Case], args: argparse.Namespace) -> None:
-    """Fills each method's ``times``, ``notes`` and ``skipped``.
-
-    All methods of a case are built first, then timed in turns: each repetition takes one sample
-    of every method, so a change in the machine's load during the case hits all of them alike.
-    A method whose warm step takes over ``SLOW_STEP_SECONDS`` is timed on that single step.
-    """
-    for case in cases:
-        runners: dict[str, tuple[Method, Runner, int]] = {}
-        setups: dict[str, float] = {}
-        for method in methods:
-            reason = skip_reason(method, case, args)
-            if reason:
-                method.skipped[case.key] = reason
-                continue
-            start = time.perf_counter()
-            run, facts = method.make(case)
-            setups[method.name] = time.perf_counter() - start
-            method.notes[case.key] = facts
-            steps, single = steps_per_sample(run)
-            if single > SLOW_STEP_SECONDS:
-                method.times[case.key] = single
-            else:
-                runners[method.name] = (method, run, steps)
-        samples: dict[str, list[float]] = {name: [] for name in runners}
-        for _ in range(args.repeats):
-            for name, (_, run, steps) in runners.items():
-                start = time.perf_counter()
-                run(steps)
-                samples[name].append((time.perf_counter() - start) / steps)
-        for name, (method, _, _) in runners.items():
-            method.times[case.key] = statistics.median(samples[name])
-        del runners
-        gc.collect()
-        for method in methods:
-            if case.key not in method.times:
-                continue
-            t = method.times[case.key]
-            print(
-                f"  {case.tree:<7} {case.setting.name:<24} {case.dtype:<9} {method.label:<30}"
-                f"{t * 1e3:>10,.2f} ms {case.floor_bytes / t / 1e9:>8,.2f} GB/s"
-                f"   (set-up {setups[method.name]:,.1f} s, load {os.getloadavg()[0]:.2f})",
-                flush=True,
-            )
+    return reason
 
 
 # ---------------------------------------------------------------------------------------------
-# Report
+# The tables, as data
 
 
-def peer_versions() -> dict[str, str]:
-    """Versions of the installed peers: torch, TensorFlow and tf_keras."""
-    versions = {}
-    if torch_available():
-        import torch
-
-        versions["torch"] = torch.__version__
-    if tf_keras_available():
-        import tensorflow as tf
-        import tf_keras
-
-        versions["tensorflow"] = tf.__version__
-        versions["tf_keras"] = tf_keras.__version__
-    return versions
-
-
-def _get(methods: list[Method], name: str) -> Method | None:
-    return next((m for m in methods if m.name == name), None)
-
-
-def _ms(method: Method | None, key: tuple[str, str, str]) -> str:
+def _ms(method: h.Method | None, case: Case) -> str:
     if method is None:
         return "n/a"
-    if key in method.times:
-        return f"{method.times[key] * 1e3:,.2f}"
-    return "skipped" if key in method.skipped else "n/a"
+    if case.key in method.times:
+        return f"{method.times[case.key] * 1e3:,.2f}"
+    return "skipped" if case.key in method.skipped else "n/a"
 
 
-def _ratio(num: Method | None, den: Method | None, key: tuple[str, str, str]) -> float | None:
-    if num is None or den is None or key not in num.times or key not in den.times:
+def _ratio(num: h.Method | None, den: h.Method | None, case: Case) -> float | None:
+    if num is None or den is None or case.key not in num.times or case.key not in den.times:
         return None
-    return num.times[key] / den.times[key]
+    return num.times[case.key] / den.times[case.key]
 
 
-def _fmt(value: float | None, spec: str = ",.2f", suffix: str = "x") -> str:
-    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+def _gbs(method: h.Method | None, case: Case) -> str:
+    if method is None or case.key not in method.times:
+        return "-"
+    return f"{case.floor_bytes / method.times[case.key] / 1e9:,.2f}"
 
 
-def per_leaf_overhead(methods: list[Method], cases: list[Case]) -> list[dict[str, Any]]:
+def _fact(method: h.Method | None, case: Case, name: str, spec: str) -> str:
+    value = method.notes.get(case.key, {}).get(name) if method else None
+    return "n/a" if value is None else f"{value:{spec}}"
+
+
+def _compile_ratio(a: h.Method | None, b: h.Method | None, case: Case) -> str:
+    if a is None or b is None or case.key not in a.notes or case.key not in b.notes:
+        return "n/a"
+    return h.fmt(a.notes[case.key]["compile_s"] / b.notes[case.key]["compile_s"])
+
+
+CASE_COLUMNS = [
+    h.Column("tree", lambda c: c.tree, left=True),
+    h.Column("setting", lambda c: c.setting.name, left=True),
+    h.Column("params", lambda c: c.dtype, left=True),
+]
+
+
+def tables(methods: list[h.Method], cases: list[Case]) -> dict[str, tuple[list[h.Column], list]]:
+    """Each table of the section: its columns and its rows."""
+    get = {name: h.by_name(methods, name) for name in ("floor", "ours", "optax")}
+    fl, rj_, ox = get["floor"], get["ours"], get["optax"]
+    peers = [m for m in methods if m.name not in get]
+
+    def time_of(m: h.Method | None) -> Callable[[Case], str]:
+        return lambda c: _ms(m, c)
+
+    def gbs_of(m: h.Method | None) -> Callable[[Case], str]:
+        return lambda c: _gbs(m, c)
+
+    def fact(m: h.Method | None, name: str, spec: str) -> Callable[[Case], str]:
+        return lambda c: _fact(m, c, name, spec)
+
+    def rj_of_floor(c: Case) -> str:
+        frac = _ratio(fl, rj_, c)
+        return h.fmt(None if frac is None else 100 * frac, ".0f", "%")
+
+    times = [
+        *CASE_COLUMNS,
+        h.Column("floor", time_of(fl)),
+        h.Column("rj", time_of(rj_)),
+        h.Column("optax", time_of(ox)),
+        *(h.Column(m.label, time_of(m)) for m in peers),
+        h.Column("rj / optax", lambda c: h.fmt(_ratio(rj_, ox, c))),
+        h.Column("floor / rj", lambda c: h.fmt(_ratio(fl, rj_, c))),
+    ]
+    bandwidth = [
+        *CASE_COLUMNS,
+        h.Column("bytes / step", lambda c: f"{c.floor_bytes / 1e6:,.0f} MB"),
+        h.Column("floor", gbs_of(fl)),
+        h.Column("rj", gbs_of(rj_)),
+        h.Column("optax", gbs_of(ox)),
+        *(h.Column(m.label, gbs_of(m)) for m in peers),
+        h.Column("rj / floor", rj_of_floor),
+    ]
+    compiled = [
+        *CASE_COLUMNS,
+        h.Column("compile rj (s)", fact(rj_, "compile_s", ",.2f")),
+        h.Column("compile optax (s)", fact(ox, "compile_s", ",.2f")),
+        h.Column("rj / optax", lambda c: _compile_ratio(rj_, ox, c)),
+        h.Column("temp bytes rj", fact(rj_, "temp_bytes", ",")),
+        h.Column("temp bytes optax", fact(ox, "temp_bytes", ",")),
+        h.Column("state B/param rj", fact(rj_, "state_bytes_per_param", ".2f")),
+        h.Column("state B/param optax", fact(ox, "state_bytes_per_param", ".2f")),
+        h.Column("fusions rj", fact(rj_, "fusions", ",")),
+        h.Column("fusions optax", fact(ox, "fusions", ",")),
+    ]
+    compiled_rows = [c for c in cases if any(m and c.key in m.notes for m in (rj_, ox))]
+    per_leaf = [
+        h.Column("setting", lambda r: r["setting"], left=True),
+        h.Column("params", lambda r: r["dtype"], left=True),
+        h.Column("method", lambda r: r["label"], left=True),
+        h.Column("time / leaf (us)", lambda r: f"{r['per_leaf_us']:,.2f}"),
+        h.Column("excess / leaf (us)", lambda r: h.fmt(r["excess_us"], ",.2f", "")),
+    ]
+    layouts = [
+        h.Column("setting", lambda c: c.setting.name, left=True),
+        h.Column("params", lambda c: c.dtype, left=True),
+        h.Column("optax, 2000 leaves", time_of(ox)),
+        h.Column("rj, 2000 leaves", time_of(rj_)),
+        h.Column("floor, 2000 leaves", time_of(fl)),
+        h.Column("rj, stacked", lambda c: _ms(rj_, _stacked(c))),
+        h.Column("step speed-up", lambda c: _layout_speedup(ox, rj_, c)),
+        h.Column("compile optax, 2000 leaves", fact(ox, "compile_s", ",.2f")),
+        h.Column("compile rj, stacked", lambda c: _fact(rj_, _stacked(c), "compile_s", ",.2f")),
+        h.Column("compile speed-up", lambda c: _layout_compile(ox, rj_, c)),
+    ]
+    layout_rows = [
+        c
+        for c in cases
+        if c.tree == "many"
+        and rj_ is not None
+        and ox is not None
+        and _stacked(c).key in rj_.times
+        and c.key in ox.times
+    ]
+    return {
+        "times": (times, cases),
+        "bandwidth": (bandwidth, cases),
+        "compiled": (compiled, compiled_rows),
+        "per_leaf": (per_leaf, per_leaf_overhead(methods, cases)),
+        "layouts": (layouts, layout_rows),
+    }
+
+
+def _stacked(case: Case) -> Case:
+    return Case("stacked", [], case.setting, case.dtype)
+
+
+def _layout_speedup(optax_m: h.Method | None, ours_m: h.Method | None, case: Case) -> str:
+    assert optax_m is not None and ours_m is not None
+    return h.fmt(optax_m.times[case.key] / ours_m.times[_stacked(case).key], ",.1f")
+
+
+def _layout_compile(optax_m: h.Method | None, ours_m: h.Method | None, case: Case) -> str:
+    assert optax_m is not None and ours_m is not None
+    compile_optax = optax_m.notes[case.key]["compile_s"]
+    return h.fmt(compile_optax / ours_m.notes[_stacked(case).key]["compile_s"], ",.0f")
+
+
+def per_leaf_overhead(methods: list[h.Method], cases: list[Case]) -> list[dict[str, Any]]:
     """Per method and setting on the many-leaf tree: time per leaf, and its excess over bandwidth.
 
     The excess is ``(t_many - bytes_many / bandwidth_big) / leaves``, the bandwidth taken from
@@ -540,7 +545,7 @@ def per_leaf_overhead(methods: list[Method], cases: list[Case]) -> list[dict[str
     for case in cases:
         if case.tree != "many":
             continue
-        big = by_key.get(("big", case.setting.name, case.dtype))
+        big = by_key.get(f"big/{case.setting.key}/{case.dtype}")
         leaves = len(case.shapes)
         for method in methods:
             if method.name == "floor" or case.key not in method.times:
@@ -562,61 +567,32 @@ def per_leaf_overhead(methods: list[Method], cases: list[Case]) -> list[dict[str
     return rows
 
 
-def layout_rows(methods: list[Method], cases: list[Case]) -> list[str]:
-    """Markdown rows: the many-leaf tree as 2000 leaves against the same numbers stacked.
-
-    Same parameters, same per-element maths: only the layout differs, so the ratios are what
-    stacking same-shape leaves (scan over layers) buys over optax on separate leaves.
-    """
-    floor_m, ours_m, optax_m = (_get(methods, n) for n in ("floor", "ours", "optax"))
-    if ours_m is None or optax_m is None:
-        return []
-    rows = []
-    for case in cases:
-        if case.tree != "many":
-            continue
-        stacked = ("stacked", *case.key[1:])
-        many = case.key
-        if stacked not in ours_m.times or many not in optax_m.times:
-            continue
-        compile_optax = optax_m.notes[many]["compile_s"]
-        compile_ours = ours_m.notes[stacked]["compile_s"]
-        rows.append(
-            f"| {case.setting.name} | {case.dtype} | {_ms(optax_m, many)} | {_ms(ours_m, many)} "
-            f"| {_ms(floor_m, many)} | {_ms(ours_m, stacked)} "
-            f"| {_fmt(optax_m.times[many] / ours_m.times[stacked], ',.1f')} "
-            f"| {compile_optax:,.2f} | {compile_ours:,.2f} "
-            f"| {_fmt(compile_optax / compile_ours, ',.0f')} |"
-        )
-    return rows
+TEXT = {
+    "bandwidth": "Achieved bandwidth: the floor's byte count (what a perfect update with float32 "
+    "state moves) over each method's time, GB/s; the last column is ours as a fraction of the "
+    "floor's bandwidth.",
+    "compiled": "Compiled JAX steps: wall time of `jax.jit(step, donate_argnums=(0, 1)).lower(...)"
+    ".compile()`, `memory_analysis()` temporary bytes, state bytes per parameter, and the "
+    "fusions in the compiled HLO.",
+    "per_leaf": "Per-leaf cost on the many-leaf tree: time per step over leaves, and the excess "
+    "over what the same method's one-leaf bandwidth would give for those bytes "
+    "(`(t - bytes / GB/s on one leaf) / leaves`), microseconds per leaf.",
+    "layouts": "The many-leaf model, two layouts: 2000 separate leaves against the same 2M "
+    "parameters stacked into one `[2000, 1000]` leaf, as `nnx.vmap`/`nn.scan` (scan over "
+    "layers) store same-shape layers. The floor on 2000 leaves shows what any optimizer pays "
+    "for that layout; the ratios are optax on 2000 leaves over ours on the stacked leaf (higher "
+    "is better for the stacked layout). Milliseconds per step; compile in seconds.",
+}
 
 
-def markdown(
-    methods: list[Method],
-    cases: list[Case],
-    info: dict[str, str],
-    args: argparse.Namespace,
-) -> str:
+def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) -> str:
     """The "Dense step suite" section of RESULTS.md."""
-    floor_m, ours_m, optax_m = (_get(methods, n) for n in ("floor", "ours", "optax"))
-    peers = [m for m in methods if m.name not in ("floor", "ours", "optax")]
-    tree_sizes = {}
-    for case in cases:
-        tree_sizes[case.tree] = (len(case.shapes), case.size)
+    sizes = {case.tree: (len(case.shapes), case.size) for case in cases}
     tree_text = "; ".join(
         f"{TREE_LABELS[t]} (`{t}`): {leaves:,} leaf(s), {size / 1e6:,.2f}M parameters"
-        for t, (leaves, size) in tree_sizes.items()
+        for t, (leaves, size) in sizes.items()
     )
-    quick = " --quick" if args.quick else ""
-    lines = [
-        SECTION,
-        "",
-        f"Produced by `python benchmarks/suite.py{quick}` on {info['date']}: {info['cpu']}, "
-        f"{info['cores']} cores, {info['memory']}, JAX backend `{info['backend']}`, Python "
-        f"{info['python']}; {info['versions']}. Load average when it started: {info['load']} "
-        "(other work on the machine inflates the times)."
-        + (" **Quick smoke run: small trees, not figures to quote.**" if args.quick else ""),
-        "",
+    method_text = (
         f"One dense RMSprop training step (lr {LEARNING_RATE}, rho {RHO}, epsilon {EPSILON}) on "
         f"each tree: {tree_text}. JAX steps (`update` + `apply_updates`) are jitted with params "
         "and state donated, the gradients fixed arrays passed in; ours keeps float32 state "
@@ -624,292 +600,135 @@ def markdown(
         "dtype**, so with bfloat16 params they move fewer bytes than ours. The floor is a fused, "
         "donated elementwise pass reading and writing the bytes a perfect update with float32 "
         "state must move (params read and written, each state buffer read and written, grads "
-        f"read). Median of {args.repeats} repetitions after warm-up, taken in turns across the "
-        "methods of a case (peers whose warm step "
-        f"took over {SLOW_STEP_SECONDS:.0f} s: one step), milliseconds per step; lower is "
-        "better. Ratios are what to quote: absolute times belong to this machine.",
-        "",
-        "| tree | setting | params | floor | rj | optax | "
-        + " | ".join(m.label for m in peers)
-        + " | rj / optax | floor / rj |",
-        "|---|---|---|" + "---:|" * (len(peers) + 5),
-    ]
-    for case in cases:
-        key = case.key
-        cells = [_ms(floor_m, key), _ms(ours_m, key), _ms(optax_m, key)]
-        cells += [_ms(m, key) for m in peers]
-        cells += [_fmt(_ratio(ours_m, optax_m, key)), _fmt(_ratio(floor_m, ours_m, key))]
-        lines.append(f"| {case.tree} | {case.setting.name} | {case.dtype} | " + " | ".join(cells))
-        lines[-1] += " |"
+        f"read). Median of {run['repeats']} repetitions after warm-up, taken in turns across the "
+        f"methods of a case (peers whose warm step took over {SLOW_STEP_SECONDS:.0f} s: one "
+        "step), milliseconds per step; lower is better. Ratios are what to quote: absolute "
+        "times belong to this machine."
+    )
     skipped = sorted({reason for m in methods for reason in m.skipped.values()})
-    if skipped:
-        lines += ["", "Skipped: " + "; ".join(skipped) + "."]
-    lines += ["", NOISE_NOTE]
+    parts = tables(methods, cases)
 
-    lines += [
-        "",
-        "Achieved bandwidth: the floor's byte count (what a perfect update with float32 state "
-        "moves) over each method's time, GB/s; the last column is ours as a fraction of the "
-        "floor's bandwidth.",
-        "",
-        "| tree | setting | params | bytes / step | floor | rj | optax | "
-        + " | ".join(m.label for m in peers)
-        + " | rj / floor |",
-        "|---|---|---|" + "---:|" * (len(peers) + 5),
-    ]
-    for case in cases:
-        key = case.key
+    def part(name: str) -> str | None:
+        columns, rows = parts[name]
+        return h.table(columns, rows) if rows else None
 
-        def gbs(method: Method | None, case: Case = case) -> str:
-            if method is None or case.key not in method.times:
-                return "-"
-            return f"{case.floor_bytes / method.times[case.key] / 1e9:,.2f}"
-
-        cells = [f"{case.floor_bytes / 1e6:,.0f} MB", gbs(floor_m), gbs(ours_m), gbs(optax_m)]
-        cells += [gbs(m) for m in peers]
-        frac = _ratio(floor_m, ours_m, key)
-        cells.append(_fmt(None if frac is None else 100 * frac, ".0f", "%"))
-        lines.append(
-            f"| {case.tree} | {case.setting.name} | {case.dtype} | " + " | ".join(cells) + " |"
-        )
-
-    lines += [
-        "",
-        "Compiled JAX steps: wall time of `jax.jit(step, donate_argnums=(0, 1)).lower(...)"
-        ".compile()`, `memory_analysis()` temporary bytes, state bytes per parameter, and the "
-        "fusions in the compiled HLO.",
-        "",
-        "| tree | setting | params | compile rj (s) | compile optax (s) | rj / optax "
-        "| temp bytes rj | temp bytes optax | state B/param rj | state B/param optax "
-        "| fusions rj | fusions optax |",
-        "|---|---|---|" + "---:|" * 9,
-    ]
-    for case in cases:
-        key = case.key
-        a = ours_m.notes.get(key, {}) if ours_m else {}
-        b = optax_m.notes.get(key, {}) if optax_m else {}
-        if not a and not b:
-            continue
-
-        def cell(facts: dict[str, Any], name: str, spec: str) -> str:
-            value = facts.get(name)
-            return "n/a" if value is None else f"{value:{spec}}"
-
-        ratio = a["compile_s"] / b["compile_s"] if a and b else None
-        lines.append(
-            f"| {case.tree} | {case.setting.name} | {case.dtype} "
-            f"| {cell(a, 'compile_s', ',.2f')} | {cell(b, 'compile_s', ',.2f')} "
-            f"| {_fmt(ratio)} | {cell(a, 'temp_bytes', ',')} | {cell(b, 'temp_bytes', ',')} "
-            f"| {cell(a, 'state_bytes_per_param', '.2f')} "
-            f"| {cell(b, 'state_bytes_per_param', '.2f')} "
-            f"| {cell(a, 'fusions', ',')} | {cell(b, 'fusions', ',')} |"
-        )
-
-    overhead = per_leaf_overhead(methods, cases)
-    if overhead:
-        lines += [
-            "",
-            "Per-leaf cost on the many-leaf tree: time per step over leaves, and the excess over "
-            "what the same method's one-leaf bandwidth would give for those bytes "
-            "(`(t - bytes / GB/s on one leaf) / leaves`), microseconds per leaf.",
-            "",
-            "| setting | params | method | time / leaf (us) | excess / leaf (us) |",
-            "|---|---|---|---:|---:|",
-        ]
-        for row in overhead:
-            lines.append(
-                f"| {row['setting']} | {row['dtype']} | {row['label']} "
-                f"| {row['per_leaf_us']:,.2f} | {_fmt(row['excess_us'], ',.2f', '')} |"
-            )
-    layouts = layout_rows(methods, cases)
-    if layouts:
-        lines += [
-            "",
-            "The many-leaf model, two layouts: 2000 separate leaves against the same 2M "
-            "parameters stacked into one `[2000, 1000]` leaf, as `nnx.vmap`/`nn.scan` "
-            "(scan over layers) store same-shape layers. The floor on 2000 leaves shows what "
-            "any optimizer pays for that layout; the ratios are optax on 2000 leaves over ours "
-            "on the stacked leaf (higher is better for the stacked layout). Milliseconds per "
-            "step; compile in seconds.",
-            "",
-            "| setting | params | optax, 2000 leaves | rj, 2000 leaves | floor, 2000 leaves "
-            "| rj, stacked | step speed-up | compile optax, 2000 leaves | compile rj, stacked "
-            "| compile speed-up |",
-            "|---|---|" + "---:|" * 8,
-            *layouts,
-        ]
-    lines += [
-        "",
-        "![Dense step suite: time per step by tree and peer](suite_time.png)",
-        "",
-        "![Dense step suite: achieved bandwidth against the floor](suite_bandwidth.png)",
-        "",
-    ]
-    return "\n".join(lines)
+    return h.section(
+        SECTION,
+        h.produced_by(run["command"], run["machine"], run["provisional"]),
+        method_text,
+        part("times"),
+        "Skipped: " + "; ".join(skipped) + "." if skipped else None,
+        NOISE_NOTE,
+        TEXT["bandwidth"],
+        part("bandwidth"),
+        TEXT["compiled"],
+        part("compiled"),
+        TEXT["per_leaf"] if parts["per_leaf"][1] else None,
+        part("per_leaf"),
+        TEXT["layouts"] if parts["layouts"][1] else None,
+        part("layouts"),
+        h.image("Dense step suite: time per step by tree and peer", "suite_time.png"),
+        h.image("Dense step suite: achieved bandwidth against the floor", "suite_bandwidth.png"),
+    )
 
 
-def _plot_grid(
-    methods: list[Method],
-    cases: list[Case],
-    value: Callable[[Method, Case], float | None],
-    ylabel: str,
-    title: str,
-    path: Path,
-    log: bool,
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tree_names = list(dict.fromkeys(case.tree for case in cases))
-    fig, axes = plt.subplots(len(tree_names), 1, figsize=(11, 3.4 * len(tree_names)), squeeze=False)
-    width = 0.8 / len(methods)
-    for ax, tree in zip(axes[:, 0], tree_names, strict=True):
-        tree_cases = [case for case in cases if case.tree == tree]
-        x = np.arange(len(tree_cases))
-        for i, method in enumerate(methods):
-            heights = [value(method, case) for case in tree_cases]
-            ax.bar(
-                x + (i - (len(methods) - 1) / 2) * width,
-                [h if h is not None else 0.0 for h in heights],
-                width,
-                label=method.label,
-                hatch="//" if method.name == "floor" else None,
-            )
-        ax.set_xticks(x, [f"{c.setting.name}\n{c.dtype}" for c in tree_cases], fontsize=8)
-        if log:
-            ax.set_yscale("log")
-        ax.set_ylabel(ylabel)
-        leaves, size = len(tree_cases[0].shapes), tree_cases[0].size
-        ax.set_title(
-            f"{TREE_LABELS[tree]}: {leaves:,} leaf(s), {size / 1e6:,.2f}M params", fontsize=10
-        )
-        ax.grid(True, axis="y", which="both", alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot(methods: list[Method], cases: list[Case], out: Path) -> None:
+def plot(methods: list[h.Method], cases: list[Case], out: Any) -> None:
     """``suite_time.png`` (ms per step) and ``suite_bandwidth.png`` (achieved GB/s)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print("matplotlib is not installed: no plots written (pip install matplotlib)")
-        return
-    print(f"writing {out / 'suite_time.png'} and {out / 'suite_bandwidth.png'}")
+    groups = {
+        tree: [c for c in cases if c.tree == tree] for tree in dict.fromkeys(c.tree for c in cases)
+    }
+    titles = {
+        tree: f"{TREE_LABELS[tree]}: {len(rows[0].shapes):,} leaf(s), "
+        f"{rows[0].size / 1e6:,.2f}M params"
+        for tree, rows in groups.items()
+    }
 
-    def ms(method: Method, case: Case) -> float | None:
-        t = method.times.get(case.key)
-        return None if t is None else t * 1e3
+    def series(value: Callable[[h.Method, Case, float], float]) -> list:
+        def of(m: h.Method) -> Callable[[Case], float | None]:
+            return lambda c: value(m, c, m.times[c.key]) if c.key in m.times else None
 
-    def gbs(method: Method, case: Case) -> float | None:
-        t = method.times.get(case.key)
-        return None if t is None else case.floor_bytes / t / 1e9
+        return [(m.label, of(m), m.name == "floor") for m in methods]
 
-    _plot_grid(
-        methods,
-        cases,
-        ms,
-        "ms per step (log)",
-        "Dense RMSprop step: time per step",
-        out / "suite_time.png",
+    common = {"xlabel": lambda c: f"{c.setting.name}\n{c.dtype}", "titles": titles}
+    h.bar_grid(
+        groups,
+        series(lambda m, c, t: t * 1e3),
+        ylabel="ms per step (log)",
+        title="Dense RMSprop step: time per step",
+        path=out / "suite_time.png",
         log=True,
+        **common,
     )
-    _plot_grid(
-        methods,
-        cases,
-        gbs,
-        "GB/s (floor bytes / time)",
-        "Dense RMSprop step: achieved bandwidth (hatched: the floor)",
-        out / "suite_bandwidth.png",
+    h.bar_grid(
+        groups,
+        series(lambda m, c, t: c.floor_bytes / t / 1e9),
+        ylabel="GB/s (floor bytes / time)",
+        title="Dense RMSprop step: achieved bandwidth (hatched: the floor)",
+        path=out / "suite_bandwidth.png",
         log=False,
+        **common,
     )
-
-
-def print_table(methods: list[Method], cases: list[Case]) -> None:
-    """The results as a plain-text table on stdout (ms per step)."""
-    ours_m, optax_m, floor_m = (_get(methods, n) for n in ("ours", "optax", "floor"))
-    header = f"{'tree / setting / params':<48}" + "".join(f"{m.name:>14}" for m in methods)
-    header += f"{'rj/optax':>10}{'floor/rj':>10}"
-    print(header)
-    print("-" * len(header))
-    for case in cases:
-        row = f"{case.tree + ' / ' + case.setting.name + ' / ' + case.dtype:<48}"
-        row += "".join(f"{_ms(m, case.key):>14}" for m in methods)
-        row += f"{_fmt(_ratio(ours_m, optax_m, case.key)):>10}"
-        row += f"{_fmt(_ratio(floor_m, ours_m, case.key)):>10}"
-        print(row)
-    print("\ncompile s (rj / optax), fusions (rj / optax):")
-    for case in cases:
-        a = ours_m.notes.get(case.key) if ours_m else None
-        b = optax_m.notes.get(case.key) if optax_m else None
-        if a and b:
-            print(
-                f"  {case.tree:<7} {case.setting.name:<24} {case.dtype:<9} "
-                f"{a['compile_s']:>7.2f} / {b['compile_s']:<7.2f} "
-                f"fusions {a['fusions']:>5} / {b['fusions']:<5} "
-                f"temp {a['temp_bytes']:,} / {b['temp_bytes']:,}"
-            )
-    for row in per_leaf_overhead(methods, cases):
-        print(
-            f"  per leaf: {row['setting']:<24} {row['dtype']:<9} {row['label']:<30} "
-            f"{row['per_leaf_us']:>8.2f} us, excess {_fmt(row['excess_us'], '.2f', ' us')}"
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Runs the suite and writes the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small trees: a smoke run")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--trees", nargs="+", choices=list(TREE_LABELS))
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS))
-    parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES))
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
-    parser.add_argument("--no-tf", action="store_true", help="skip tf_keras even if installed")
-    parser.add_argument(
+    """Runs the suite (or renders a saved run) and writes the report."""
+    cli = h.parser("suite.py", __doc__ or "", repeats=5)
+    cli.add_argument("--quick", action="store_true", help="small trees: a smoke run")
+    cli.add_argument("--trees", nargs="+", choices=list(TREE_LABELS))
+    cli.add_argument("--settings", nargs="+", choices=list(SETTINGS))
+    cli.add_argument("--dtypes", nargs="+", choices=list(DTYPES))
+    cli.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
+    cli.add_argument("--no-tf", action="store_true", help="skip tf_keras even if installed")
+    cli.add_argument(
         "--skip-bf16-peers", action="store_true", help="time torch and tf_keras on float32 only"
     )
-    parser.add_argument(
+    cli.add_argument(
         "--tf-max-leaves", type=int, default=2000, help="skip tf_keras on trees with more leaves"
     )
-    args = parser.parse_args(argv)
-
-    info = machine(peer_versions())
-    print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
-    methods = all_methods(
-        with_torch=torch_available() and not args.no_torch,
-        with_tf=tf_keras_available() and not args.no_tf,
+    args = cli.parse_args(argv)
+    data = h.data_path(args.out, "suite.py")
+    if args.render:
+        run, methods = h.load(data)
+        cases = [Case.from_record(r) for r in run["cases"]]
+    else:
+        info = h.machine(h.versions(PEERS))
+        print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
+        methods = all_methods(
+            with_torch=h.available("torch") and not args.no_torch,
+            with_tf=h.available("tensorflow", "tf_keras") and not args.no_tf,
+        )
+        timing = h.Timing(args.repeats, slow_step_seconds=SLOW_STEP_SECONDS)
+        all_trees, cases = trees(args.quick), []
+        for tree in args.trees or list(all_trees):
+            shapes = all_trees[tree]
+            params, grads = host_inputs(shapes)
+            tree_cases = [
+                Case(tree, shapes, SETTINGS[s], dtype, params, grads)
+                for s in args.settings or list(SETTINGS)
+                for dtype in args.dtypes or list(DTYPES)
+            ]
+            h.measure(methods, tree_cases, timing, skip_reason(args))
+            for case in tree_cases:
+                case.params, case.grads = [], []
+            del params, grads
+            gc.collect()
+            cases += tree_cases
+        given = " ".join(sys.argv[1:] if argv is None else argv)
+        given = re.sub(r"\s*--out(=|\s+)\S+", "", given)  # where it wrote is not how it ran
+        reduced = args.quick or args.trees or args.settings or args.dtypes or args.repeats < 5
+        run = {
+            "command": f"python benchmarks/suite.py {given}".strip(),
+            "machine": info,
+            "repeats": args.repeats,
+            "provisional": bool(reduced or args.no_torch or args.no_tf or args.skip_bf16_peers),
+            "cases": [c.record() for c in cases],
+        }
+        h.save(data, run, methods)
+    columns, rows = tables(methods, cases)["times"]
+    print("\n" + h.text_table(columns, rows))
+    h.finish(
+        args.out, SECTION, markdown(methods, cases, run), lambda: plot(methods, cases, args.out)
     )
-    all_trees = trees(args.quick)
-    cases_by_tree = []
-    for tree in args.trees or list(all_trees):
-        shapes = all_trees[tree]
-        params, grads = host_inputs(shapes)
-        tree_cases = [
-            Case(tree, shapes, SETTINGS[s], dtype, params, grads)
-            for s in args.settings or list(SETTINGS)
-            for dtype in args.dtypes or list(DTYPES)
-        ]
-        measure(methods, tree_cases, args)
-        cases_by_tree += tree_cases
-        del params, grads
-        for case in tree_cases:
-            case.params, case.grads = [], []
-        gc.collect()
-    cases = cases_by_tree
-    print()
-    print_table(methods, cases)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_section(args.out / "RESULTS.md", SECTION, markdown(methods, cases, info, args))
-    print(f"\nwrote {args.out / 'RESULTS.md'}")
-    plot(methods, cases, args.out)
 
 
 if __name__ == "__main__":
