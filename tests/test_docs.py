@@ -1,5 +1,7 @@
 """The documentation site: every public name has an API entry, the pages' code runs and gives
-the numbers the pages state, and ``mkdocs build --strict`` passes when mkdocs is installed."""
+the numbers the pages state, and the site that ``mkdocs build --strict`` writes (docs extra
+installed) shows each example script's code and loads nothing from the network (MathJax is
+served with it)."""
 
 from __future__ import annotations
 
