@@ -330,6 +330,9 @@ def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) ->
         f"`tf.function`. Median of {run['repeats']} repetitions after warm-up, microseconds per "
         "step.",
         parts["times"],
+        None
+        if h.by_name(methods, "tf_sparse")
+        else "TensorFlow was not installed for this run: no TF row, and the TF target is n/a.",
         "`rj keras (momentum 0.9)` and `rj lazy (momentum 0.9)` compile to the same program (with "
         "momentum, tf.keras leaves untouched rows alone), so the gap between their rows is the "
         "run-to-run noise of this machine. The floor row is the memory traffic alone: reading "

@@ -585,6 +585,22 @@ TEXT = {
 }
 
 
+def _missing_peers(methods: list[h.Method]) -> str | None:
+    """Which peers' columns are missing because they were not installed (or left out)."""
+    names = {m.name for m in methods}
+    missing = [
+        label
+        for label, present in (
+            ("torch", "torch_foreach" in names),
+            ("TensorFlow with tf_keras", "tf_keras" in names),
+        )
+        if not present
+    ]
+    if not missing:
+        return None
+    return f"Not installed for this run (or left out): {' and '.join(missing)}, so no column."
+
+
 def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) -> str:
     """The "Dense step suite" section of RESULTS.md."""
     sizes = {case.tree: (len(case.shapes), case.size) for case in cases}
@@ -617,6 +633,7 @@ def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) ->
         h.produced_by(run["command"], run["machine"], run["provisional"]),
         method_text,
         part("times"),
+        _missing_peers(methods),
         "Skipped: " + "; ".join(skipped) + "." if skipped else None,
         NOISE_NOTE,
         TEXT["bandwidth"],

@@ -144,3 +144,14 @@ def test_dense_suite_smoke_run_writes_its_section_and_renders_it_again(
     (tmp_path / "RESULTS.md").unlink()
     suite.main(["--render", "--out", str(tmp_path)])
     assert (tmp_path / "RESULTS.md").read_text() == written
+
+
+def test_results_md_is_what_the_harness_renders_from_the_saved_figures(bench: Any) -> None:
+    h, suite, sparse = bench
+    results = (BENCHMARKS / "RESULTS.md").read_text()
+    run, methods = h.load(BENCHMARKS / "results" / "suite.json")
+    cases = [suite.Case.from_record(r) for r in run["cases"]]
+    assert suite.markdown(methods, cases, run) in results
+    run, methods = h.load(BENCHMARKS / "results" / "sparse.json")
+    cases = [sparse.Case(**r) for r in run["cases"]]
+    assert sparse.markdown(methods, cases, run) in results
