@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,7 @@ def connect(argv: Sequence[str] | None = None) -> argparse.Namespace:
     namespace, rest = parser.parse_known_args(argv)
     namespace.rest = rest
 
+    sys.excepthook = _exit_on_error
     import jax
 
     jax.config.update("jax_platforms", "cpu")
@@ -181,8 +183,22 @@ def connect(argv: Sequence[str] | None = None) -> argparse.Namespace:
             process_id=namespace.process_id,
             initialization_timeout=120,
             heartbeat_timeout_seconds=30,
+            shutdown_timeout_seconds=30,
         )
     return namespace
+
+
+def _exit_on_error(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    """Prints the traceback and exits at once.
+
+    A plain exit would run ``jax.distributed``'s exit handler, which waits for every other
+    process at a shutdown barrier (``shutdown_timeout_seconds``): a worker that failed would
+    look hung instead of failed.
+    """
+    traceback.print_exception(kind, error, trace)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def report(namespace: argparse.Namespace, data: dict[str, Any]) -> None:
