@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental.shard_alike import shard_alike
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -33,6 +34,7 @@ __all__ = [
     "gather_sharding",
     "refill",
     "replicated_like",
+    "replicated_on_mesh",
     "rows_like",
     "scatter_sharding",
     "typed_sharding",
@@ -132,6 +134,33 @@ def replicated_like(params: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax
     if concrete is None:
         return jnp.full((), value, dtype)
     return jnp.full((), value, dtype, device=NamedSharding(concrete.mesh, PartitionSpec()))
+
+
+def replicated_on_mesh(params: Any, tree: Any) -> Any:
+    """``tree`` with its single-device leaves replicated over the mesh of concrete ``params``.
+
+    For state built by code outside this library (``optax.inject_hyperparams`` makes its step
+    counter and hyperparameters with ``jnp.asarray``): outside jit, with params on a mesh of
+    several devices, each concrete array of ``tree`` on one device becomes a global array
+    replicated over that mesh (the same value on every process, as every process computes
+    it). Arrays already on several devices, traced values and anything under jit are kept.
+    """
+    found = jax.tree.leaves(params)
+    if any(_is_tracer(leaf) for leaf in found):
+        return tree
+    concrete = next((s for s in map(_concrete_sharding, found) if s is not None), None)
+    if concrete is None:
+        return tree
+    replicated = NamedSharding(concrete.mesh, PartitionSpec())
+
+    def place(leaf: Any) -> Any:
+        if not isinstance(leaf, jax.Array) or _is_tracer(leaf):
+            return leaf
+        if len(leaf.sharding.device_set) > 1:
+            return leaf
+        return jax.device_put(np.asarray(leaf), replicated)
+
+    return jax.tree.map(place, tree)
 
 
 def full_of_type(like: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:

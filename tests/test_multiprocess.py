@@ -80,6 +80,10 @@ def test_every_state_leaf_is_a_global_array(runs: dict[str, Any]) -> None:
             assert got["init_not_global"] == [], (layout, mesh, config)
             assert got["state_not_global"] == [], (layout, mesh, config)
             assert got["restored_not_global"] == [], (layout, mesh, config)
+        # rj.inject_hyperparams(rj.rmsprop): optax's counter and hyperparameters as well
+        assert runs[layout][0]["inject_not_global"] == {"auto": [], "explicit": []}
+    # and Orbax saved and restored them before the first step
+    assert runs["2x4"][0]["inject_restored_equal"] == {"auto": True, "explicit": True}
 
 
 @pytest.mark.parametrize(("mesh", "config"), cases())

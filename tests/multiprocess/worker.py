@@ -229,6 +229,8 @@ def main() -> None:
         "local_devices": jax.local_device_count(),
         "collectives_implementation": jax.config.jax_cpu_collectives_implementation,
         "meshes": {},
+        "inject_not_global": {},
+        "inject_restored_equal": {},
     }
     checkpointer = ocp.StandardCheckpointer()
     for kind in kinds:
@@ -244,8 +246,14 @@ def main() -> None:
                     "init_not_global": global_leaves(run.state),
                     "collectives": run.step_collectives(),
                 }
+            # optax.inject_hyperparams makes its own counter and hyperparameters
+            some = runs[names[0]].params
+            injected = rj.inject_hyperparams(rj.rmsprop)(learning_rate=0.01, momentum=0.9)
+            injected_state = injected.init(some)
+            out["inject_not_global"][kind] = global_leaves(injected_state)
             if save_dir is not None:
                 first = {name: run.tree() for name, run in runs.items()}
+                first["injected"] = {"params": some, "state": injected_state}
                 checkpointer.save(save_dir / kind / "step0", first)
                 checkpointer.wait_until_finished()
             for run in runs.values():
@@ -271,6 +279,9 @@ def main() -> None:
                 )
             if save_dir is not None:
                 back = restore(checkpointer, save_dir / kind / "step0", first)
+                out["inject_restored_equal"][kind] = digest(back["injected"]) == digest(
+                    first["injected"]
+                )
                 for name in names:
                     section[name]["step0_restored_equal"] = digest(back[name]) == digest(
                         first[name]
