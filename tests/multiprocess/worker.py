@@ -4,7 +4,9 @@ Started by tests/multiprocess/launcher.py (``launch``), every process joins the 
 all processes' CPU devices, trains every config of ``CONFIGS`` on a mesh with automatic axes and
 on one with explicit axes, and writes a JSON report: the losses, a SHA-256 of the bytes of the
 final params and state (gathered with ``process_allgather``), the final params themselves, the
-collectives of the compiled step, and the checkpoint checks.
+collectives of the compiled step, and the checkpoint checks. Every config ends with
+``rj.materialize``; the state of ``rj.inject_hyperparams(rj.rmsprop)`` is built outside jit and
+checked (and saved) too.
 
 Model: ``((table[indices].sum(1) + x @ w_rows) @ w_cols + bias`` against targets, with the
 table's rows split over the mesh (its gradient a `SparseRows` from ``rj.value_and_sparse_grad``),
