@@ -189,6 +189,8 @@ def main() -> None:
         )
     lines += [
         "",
+        "![Multi-process step: time against one process of 8 devices](multi_process.png)",
+        "",
         f"When XLA gathers the table (1 x 8 devices, {GATHER_BATCH} x {GATHER_LOOKUPS} = "
         f"{GATHER_BATCH * GATHER_LOOKUPS} lookups, width {GATHER_WIDTH}, rows split over the 8 "
         "devices): the largest array a collective of the compiled step moves.",
