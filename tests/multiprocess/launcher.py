@@ -182,7 +182,9 @@ def connect(argv: Sequence[str] | None = None) -> argparse.Namespace:
             num_processes=namespace.num_processes,
             process_id=namespace.process_id,
             initialization_timeout=120,
-            heartbeat_timeout_seconds=30,
+            # the launcher, not the heartbeat, ends a run whose worker died; a long heartbeat
+            # keeps a worker starved of CPU on a busy machine from being declared dead
+            heartbeat_timeout_seconds=60,
             shutdown_timeout_seconds=30,
         )
     return namespace
