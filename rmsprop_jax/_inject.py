@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax.numpy as jnp
 import optax
+
+from ._sharding import replicated_on_mesh
 
 __all__ = ["inject_hyperparams"]
 
@@ -30,7 +33,9 @@ def inject_hyperparams(
 
     Returns:
       A function with ``inner_factory``'s arguments whose numeric arguments may be changed in
-      ``state.hyperparams`` between steps without recompiling.
+      ``state.hyperparams`` between steps without recompiling. Outside jit, with params on a
+      mesh of several devices, the state's counter and hyperparameters are replicated over it
+      (global arrays under ``jax.distributed``, as the other state leaves are).
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -39,6 +44,16 @@ def inject_hyperparams(
       >>> state.hyperparams["rho"]
       Array(0.999, dtype=float32)
     """
-    return optax.inject_hyperparams(
+    factory = optax.inject_hyperparams(
         inner_factory, static_args=static_args, hyperparam_dtype=hyperparam_dtype
     )
+
+    @functools.wraps(factory)
+    def build(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
+        tx = factory(*args, **kwargs)
+        # optax makes the counter and hyperparameters on one device; keep them on the params' mesh
+        return optax.GradientTransformationExtraArgs(
+            lambda params: replicated_on_mesh(params, tx.init(params)), tx.update
+        )
+
+    return build

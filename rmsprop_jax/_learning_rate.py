@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import as_compute, compute_dtype
+from ._sharding import replicated_like
 from ._tree import leaves, map_values
 from ._validation import check_bool, check_range, static_value
 
@@ -100,8 +101,7 @@ def scale_by_learning_rate(
     check_bool("flip_sign", flip_sign)
 
     def init_fn(params: optax.Params) -> ScaleByLearningRateState:
-        del params
-        return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32))
+        return ScaleByLearningRateState(count=replicated_like(params, 0, jnp.int32))
 
     def update_fn(
         updates: optax.Updates,

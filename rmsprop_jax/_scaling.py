@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import MOMENT_FORMS, MomentForm, as_compute, compute_dtype, rms_scale
-from ._sharding import filled_like
+from ._sharding import filled_like, replicated_like
 from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
@@ -60,7 +60,7 @@ def step_count(tables: list[jax.Array | None]) -> jax.Array | None:
     Without such tables the stage keeps no counter (None), so its compiled step has no scalar
     bookkeeping; the learning-rate stage counts steps for schedules.
     """
-    return jnp.zeros([], jnp.int32) if any(t is not None for t in tables) else None
+    return replicated_like(tables, 0, jnp.int32) if any(t is not None for t in tables) else None
 
 
 def check_sparse_arguments(sparse_mode: str) -> None:

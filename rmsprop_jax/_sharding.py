@@ -11,8 +11,11 @@ of JAX's sharding modes:
 - under jit on a mesh with automatic axes, by tying the buffer to its param with
   ``jax.experimental.shard_alike`` so that XLA's sharding propagation gives both the same sharding.
 
-Per-row bookkeeping (one entry per table row) is sharded like the table's rows. Nothing here
-moves data between devices: each helper only states where a new buffer lives.
+Per-row bookkeeping (one entry per table row) is sharded like the table's rows, and state that
+has no param of its own (the step counters) is replicated over the params' mesh. So every state
+leaf is a global array on the params' mesh: under ``jax.distributed`` none is a process-local
+array, which checkpointing libraries refuse to save from several processes. Nothing here moves
+data between devices: each helper only states where a new buffer lives.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental.shard_alike import shard_alike
 from jax.sharding import NamedSharding, PartitionSpec
 
 __all__ = [
     "filled_like",
+    "full_of_type",
     "gather_sharding",
     "refill",
+    "replicated_like",
+    "replicated_on_mesh",
     "rows_like",
     "scatter_sharding",
     "typed_sharding",
@@ -100,6 +107,77 @@ def rows_like(param: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
         return jnp.full(shape, value, dtype, out_sharding=rows)
     column = param[(slice(None),) + (0,) * (param.ndim - 1)]
     return shard_alike(column, jnp.full(shape, value, dtype))[1]
+
+
+def replicated_like(params: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
+    """A scalar ``value`` in ``dtype``, replicated over the mesh of ``params`` (a step counter).
+
+    Outside jit, with params on a mesh of several devices, the scalar is a global array on every
+    device of that mesh, not a single-device array of this process: under ``jax.distributed`` a
+    state holding it can be saved from every process (Orbax refuses process-local arrays) and
+    passed to a jitted step with the params. Under jit on an explicit mesh it is replicated in
+    its type; on an automatic mesh, or with params on one device, it is a plain scalar.
+
+    Args:
+      params: the params tree (or any tree whose leaves carry the mesh, e.g. per-row
+        bookkeeping); ``None`` leaves are ignored.
+      value: the fill value.
+      dtype: the dtype of the result.
+    """
+    found = jax.tree.leaves(params)
+    if any(_is_tracer(leaf) for leaf in found):
+        typed = next((s for s in map(typed_sharding, found) if s is not None), None)
+        if typed is None:
+            return jnp.full((), value, dtype)
+        return jnp.full((), value, dtype, out_sharding=NamedSharding(typed.mesh, PartitionSpec()))
+    concrete = next((s for s in map(_concrete_sharding, found) if s is not None), None)
+    if concrete is None:
+        return jnp.full((), value, dtype)
+    return jnp.full((), value, dtype, device=NamedSharding(concrete.mesh, PartitionSpec()))
+
+
+def replicated_on_mesh(params: Any, tree: Any) -> Any:
+    """``tree`` with its single-device leaves replicated over the mesh of concrete ``params``.
+
+    For state built by code outside this library (``optax.inject_hyperparams`` makes its step
+    counter and hyperparameters with ``jnp.asarray``): outside jit, with params on a mesh of
+    several devices, each concrete array of ``tree`` on one device becomes a global array
+    replicated over that mesh (the same value on every process, as every process computes
+    it). Arrays already on several devices, traced values and anything under jit are kept.
+    """
+    found = jax.tree.leaves(params)
+    if any(_is_tracer(leaf) for leaf in found):
+        return tree
+    concrete = next((s for s in map(_concrete_sharding, found) if s is not None), None)
+    if concrete is None:
+        return tree
+    replicated = NamedSharding(concrete.mesh, PartitionSpec())
+
+    def place(leaf: Any) -> Any:
+        if not isinstance(leaf, jax.Array) or _is_tracer(leaf):
+            return leaf
+        if len(leaf.sharding.device_set) > 1:
+            return leaf
+        return jax.device_put(np.asarray(leaf), replicated)
+
+    return jax.tree.map(place, tree)
+
+
+def full_of_type(like: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
+    """``jnp.full(like.shape, value, dtype)`` with the sharding in ``like``'s type, if any.
+
+    For abstract values under jit (``jax.eval_shape``'s ``ShapeDtypeStruct``): on a mesh with
+    explicit axes the sharding is part of the type, and ``jax.lax.cond`` needs both branches to
+    agree on it; on other meshes the array is left to XLA's propagation.
+    """
+    sharding = getattr(like, "sharding", None)
+    if (
+        isinstance(sharding, NamedSharding)
+        and not sharding.mesh.empty
+        and sharding.mesh.are_all_axes_explicit
+    ):
+        return jnp.full(like.shape, value, dtype, out_sharding=sharding)
+    return jnp.full(like.shape, value, dtype)
 
 
 def refill(like: jax.Array, value: jax.typing.ArrayLike) -> jax.Array:

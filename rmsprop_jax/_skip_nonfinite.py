@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._sharding import full_of_type, replicated_like
 from ._sparse_rows import SparseRows, is_sparse
 from ._tree import leaves
 
@@ -49,11 +50,11 @@ def _neutral(like: Any) -> Any:
         if is_sparse(shape):
             assert isinstance(shape, SparseRows)
             _, aux = shape.tree_flatten()
-            indices = jnp.full(shape.indices.shape, shape.num_rows, shape.indices.dtype)
+            indices = full_of_type(shape.indices, shape.num_rows, shape.indices.dtype)
             return SparseRows.tree_unflatten(aux, (indices, leaf(shape.values)))
         if jnp.issubdtype(shape.dtype, jnp.inexact):
-            return jnp.full(shape.shape, -0.0, shape.dtype)
-        return jnp.zeros(shape.shape, shape.dtype)
+            return full_of_type(shape, -0.0, shape.dtype)
+        return full_of_type(shape, 0, shape.dtype)
 
     return jax.tree_util.tree_map(leaf, like, is_leaf=is_sparse)
 
@@ -108,7 +109,9 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
     inner = optax.with_extra_args_support(tx)
 
     def init_fn(params: optax.Params) -> SkipNonfiniteState:
-        return SkipNonfiniteState(inner_state=inner.init(params), skipped=jnp.zeros([], jnp.int32))
+        return SkipNonfiniteState(
+            inner_state=inner.init(params), skipped=replicated_like(params, 0, jnp.int32)
+        )
 
     def update_fn(
         updates: optax.Updates,

@@ -31,7 +31,10 @@ class SparseRows:
 
     Indices outside ``[0, shape[0])`` never wrap around and never touch another row: outside
     ``jax.jit`` they raise a ValueError here; under ``jax.jit`` the stages drop them (wrap a step
-    in ``jax.experimental.checkify`` with `check_indices` to turn that into an error).
+    in ``jax.experimental.checkify`` with `check_indices` to turn that into an error). Indices
+    that span several processes (a global array under ``jax.distributed`` that is not fully
+    addressable) cannot be read on one host, so they are not checked here either: they are
+    dropped as under ``jax.jit``.
 
     Args:
       indices: int32 or int64 row indices, shape ``[k]``, in any order, duplicates allowed.
@@ -82,7 +85,7 @@ class SparseRows:
                 f"{[indices.shape[0], *shape[1:]]} for a table of shape {list(shape)}. "
                 f"Received: values of shape {list(values.shape)}."
             )
-        if _is_concrete(indices):
+        if _is_concrete(indices) and indices.is_fully_addressable:
             host = np.asarray(indices)
             bad = np.flatnonzero((host < 0) | (host >= shape[0]))
             if bad.size:

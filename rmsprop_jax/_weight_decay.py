@@ -10,6 +10,7 @@ import optax
 
 from ._learning_rate import LearningRate, check_learning_rate, learning_rate_at, tree_compute_dtype
 from ._numerics import as_compute, compute_dtype
+from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
 from ._tree import check_matching_tree, leaves
 from ._validation import check_range
@@ -105,8 +106,7 @@ def add_decoupled_weight_decay(
     check_learning_rate(learning_rate, decay)
 
     def init_fn(params: optax.Params) -> DecoupledWeightDecayState:
-        del params
-        return DecoupledWeightDecayState(count=jnp.zeros([], jnp.int32))
+        return DecoupledWeightDecayState(count=replicated_like(params, 0, jnp.int32))
 
     def update_fn(
         updates: optax.Updates,

@@ -26,7 +26,8 @@ def load(name: str) -> ModuleType:
 def test_every_example_is_tested_and_takes_steps() -> None:
     scripts = sorted(p.stem for p in EXAMPLES.glob("*.py"))
     tested = {"flax_linen", "flax_nnx", "recommender", "resume_tf_keras"}
-    others = {"data_parallel"}  # documented and tested with the multi-device guide
+    # documented and tested with the multi-device guide (test_sharding, test_multiprocess)
+    others = {"data_parallel", "multi_process"}
     assert set(scripts) - others == tested
     for name in tested:
         assert "--steps" in (EXAMPLES / f"{name}.py").read_text()
