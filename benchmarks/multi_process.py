@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import machine, write_section
+    from _harness import machine, write_section
 
     results = {}
     for processes, devices in LAYOUTS:
