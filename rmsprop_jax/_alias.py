@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,15 +10,55 @@ import optax
 
 from ._centering import scale_by_centered_rms
 from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from ._conventions import ConventionName, get_convention
+from ._conventions import (
+    Convention,
+    ConventionName,
+    SparseModeName,
+    complex_conventions,
+    get_convention,
+)
 from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
 from ._momentum import trace_momentum
 from ._scaling import scale_by_rms
 from ._sign import negate_updates
-from ._validation import check_bool, check_choice, check_range, static_value
+from ._sparse_rows import is_sparse
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_leaf_dtypes,
+    check_range,
+    static_value,
+    suggest_keywords,
+)
 from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
 
 __all__ = ["rmsprop"]
+
+
+# Other frameworks' spellings of this function's arguments, and what to write instead.
+_RENAMES = {
+    "alpha": "PyTorch's `alpha` is `rho` here: write rho=... (the decay of the mean square).",
+    "eps": "PyTorch's and Optax's `eps` is `epsilon` here: write epsilon=...",
+    "lr": "Write learning_rate=... (`lr` is tf.keras's deprecated name).",
+    "beta": "The decay of the mean square is `rho` here: write rho=...",
+    "initial_scale": (
+        "rmsprop has no `initial_scale`: convention='tf1' starts the mean square at 1, the "
+        "others at 0; for any other start use rj.scale_by_rms(initial_scale=...)."
+    ),
+    "eps_in_sqrt": (
+        "Epsilon's place follows the convention: convention='optax' (inside the root, Optax's "
+        "default) or 'torch' (outside); see docs/conventions.md."
+    ),
+    "weight_decouple": "Decoupling follows the convention; write weight_decay=... .",
+}
+
+_OPTAX_DECAY = (
+    "Under convention='optax', `decay` is not optax.rmsprop's `decay`: optax's `decay` is the "
+    "mean square's decay, which is `rho` here (write rho=...), while this function's `decay` is "
+    "Keras's inverse-time learning-rate decay, lr / (1 + decay * t). Received: decay={decay!r}. "
+    "Write rho=... for optax's meaning; for an inverse-time learning rate with Optax's "
+    "numerics pass a schedule, learning_rate=lambda t: lr / (1 + k * t)."
+)
 
 
 def _is_off(value: jax.typing.ArrayLike | None) -> bool:
@@ -26,10 +66,61 @@ def _is_off(value: jax.typing.ArrayLike | None) -> bool:
     return value is None or static_value(value) == 0.0
 
 
+def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | None:
+    """None if complex params are accepted, else the sentence saying why not and what works."""
+    supported = ", ".join(repr(name) for name in complex_conventions())
+    if conv.complex_square is None:
+        return (
+            f"convention={convention!r} ({conv.reference}) has no complex RMSprop, so complex "
+            f"params are refused rather than losing their imaginary part. The conventions that "
+            f"support complex params are {supported}."
+        )
+    if state_dtype is not None:
+        return (
+            f"Complex params need a complex state, but state_dtype={state_dtype!r} is real and "
+            "would drop the imaginary part. Use state_dtype=None (the param's dtype)."
+        )
+    return None
+
+
+def _check_dtypes(
+    tx: optax.GradientTransformation, *, stage: str, complex_rule: str | None
+) -> optax.GradientTransformationExtraArgs:
+    """``tx`` with its params and gradients checked when ``init`` runs and a step is traced.
+
+    Integer params or gradients (and complex ones where ``complex_rule`` refuses them) are a
+    TypeError naming the leaf and its dtype, raised before anything is computed. The state is
+    ``tx``'s own, unchanged.
+    """
+
+    def check(tree: Any, what: str) -> None:
+        check_leaf_dtypes(
+            tree, what=what, stage=stage, complex_support=complex_rule, is_leaf=is_sparse
+        )
+
+    def init_fn(params: optax.Params) -> optax.OptState:
+        check(params, "param")
+        return tx.init(params)
+
+    def update_fn(
+        updates: optax.Updates,
+        state: optax.OptState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, optax.OptState]:
+        check(updates, "gradient")
+        if params is not None:
+            check(params, "param")
+        return tx.update(updates, state, params, **extra_args)  # type: ignore[call-arg]
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+
+
+@suggest_keywords(_RENAMES)
 def rmsprop(
     learning_rate: LearningRate = 1e-3,
     rho: jax.typing.ArrayLike = 0.9,
-    momentum: jax.typing.ArrayLike = 0.0,
+    momentum: jax.typing.ArrayLike | None = None,
     epsilon: jax.typing.ArrayLike = 1e-7,
     centered: bool = False,
     *,
@@ -42,7 +133,7 @@ def rmsprop(
     maximize: bool = False,
     state_dtype: jnp.dtype | None = None,
     convention: ConventionName = "keras",
-    sparse_mode: Literal["keras", "lazy", "dense"] = "keras",
+    sparse_mode: SparseModeName | None = None,
     sparse_tables: Any = None,
 ) -> optax.GradientTransformation:
     r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
@@ -144,8 +235,13 @@ def rmsprop(
     conv = get_convention(convention)
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
-    check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
+    if momentum is not None:
+        check_range(
+            "momentum", momentum, low=0.0, high=1.0, hint="Use None or 0.0 to switch momentum off."
+        )
     check_learning_rate(learning_rate, decay)
+    if convention == "optax" and static_value(decay) not in (None, 0.0):
+        raise ValueError(_OPTAX_DECAY.format(decay=decay))
     for name, value in (
         ("clipnorm", clipnorm),
         ("clipvalue", clipvalue),
@@ -163,13 +259,21 @@ def rmsprop(
     has_momentum = not _is_off(momentum)
     if nesterov and not has_momentum:
         raise ValueError(
-            "`nesterov=True` needs momentum > 0. Received: momentum=0.0. "
+            f"`nesterov=True` needs momentum > 0. Received: momentum={momentum!r}. "
             "Set momentum (e.g. 0.9) or nesterov=False."
         )
     numerics = conv.numerics(has_momentum)
+    if sparse_mode is None:
+        sparse_mode = conv.sparse_mode
     check_choice("sparse_mode", sparse_mode, ["keras", "lazy", "dense"])
     lr_changes = callable(learning_rate) or not _is_off(decay)
-    if sparse_mode == "dense" and has_momentum and not conv.lr_before_momentum and lr_changes:
+    if (
+        sparse_mode == "dense"
+        and sparse_tables is not None  # without tables no SparseRows can take the dense path
+        and has_momentum
+        and not conv.lr_before_momentum
+        and lr_changes
+    ):
         raise ValueError(
             f"sparse_mode='dense' with momentum under convention={convention!r} needs a constant "
             "learning rate: the learning rate multiplies the momentum buffer afterwards, so each "
@@ -203,6 +307,8 @@ def rmsprop(
         "state_dtype": state_dtype,
         "sparse_mode": scaling_mode,
         "sparse_tables": sparse_tables,
+        "rho_complement": conv.rho_complement,
+        "complex_square": conv.complex_square or "abs",  # None: refused by _check_dtypes
     }
     if centered:
         stages.append(scale_by_centered_rms(rho, epsilon, mg_form=numerics.mg_form, **rms_options))
@@ -213,7 +319,7 @@ def rmsprop(
         stages.append(scale_by_learning_rate(learning_rate, decay=decay))
     else:
         buffer = trace_momentum(
-            momentum,
+            momentum,  # type: ignore[arg-type]
             nesterov=nesterov,
             state_dtype=state_dtype,
             sparse_mode=momentum_mode,
@@ -231,4 +337,8 @@ def rmsprop(
 
     if decays_weights and conv.weight_decay == "decoupled":
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
-    return optax.chain(*stages)
+    return _check_dtypes(
+        optax.chain(*stages),
+        stage=f"rmsprop(convention={convention!r})",
+        complex_rule=_complex_rule(conv, convention, state_dtype),
+    )

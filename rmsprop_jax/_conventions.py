@@ -1,8 +1,9 @@
 """Conventions: whose RMSprop numerics to reproduce, written down as data.
 
-A convention says where epsilon sits, in which floating-point order each accumulator moves, what
-the mean square starts at, whether the learning rate enters before the momentum buffer or after
-it, and how ``weight_decay`` couples. `rmsprop_jax.rmsprop` reads these records to pick and order
+A convention says where epsilon sits, in which floating-point order each accumulator moves, how
+``1 - rho`` is rounded, what the mean square starts at, whether the learning rate enters before
+the momentum buffer or after it, how ``weight_decay`` couples, what complex params do, and what a
+`SparseRows` gradient does to untouched rows by default. `rmsprop_jax.rmsprop` reads these records to pick and order
 its stages; no stage knows about frameworks.
 """
 
@@ -11,12 +12,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ._numerics import MomentForm
+from ._numerics import ComplexSquare, MomentForm, RhoComplement
 from ._validation import check_choice
 
-__all__ = ["CONVENTIONS", "Convention", "ConventionName", "RmsNumerics", "get_convention"]
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "ConventionName",
+    "RmsNumerics",
+    "SparseModeName",
+    "complex_conventions",
+    "get_convention",
+]
 
 ConventionName = Literal["keras", "keras3", "tf1", "torch", "optax"]
+SparseModeName = Literal["keras", "lazy", "dense"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +40,27 @@ class RmsNumerics:
 
 @dataclasses.dataclass(frozen=True)
 class Convention:
-    """One framework's RMSprop, as the few facts that change its numbers."""
+    r"""One framework's RMSprop, as the few facts that change its numbers.
+
+    ``rho_complement`` is the rounding rule of the weight :math:`w = 1 - \rho` of the new value
+    in every running mean (``fl`` rounds to the compute dtype):
+
+    .. math::
+
+      \text{"exact"}: w = \mathrm{fl}(1 - \rho), \qquad
+      \text{"rounded"}: w = \mathrm{fl}(1 - \mathrm{fl}(\rho)).
+
+    PyTorch, Optax and Keras 3 subtract in Python (float64) and round once; TF's kernels and
+    tf.keras subtract in the variable's dtype after rounding ``rho``. Every other scalar the
+    frameworks derive from a hyperparameter rounds the same way in all of them: ``-lr`` is exact,
+    ``momentum * m``, ``lr * g`` and ``w * wd * lr`` are products of values each rounded once,
+    schedules are evaluated in float32, and Keras's ``lr / (1 + decay * t)`` is float32 in TF.
+    Only ``1 - rho`` (and PyTorch's ``lerp`` weight, the same ``1 - alpha``) differs.
+
+    ``complex_square`` says what the mean square of a complex gradient is (see
+    `rmsprop_jax._numerics.ComplexSquare`); None means the framework has no complex RMSprop and
+    complex params are refused.
+    """
 
     name: str
     reference: str  # the framework API reproduced
@@ -39,6 +69,9 @@ class Convention:
     initial_ms: float  # the mean square's starting value
     lr_before_momentum: bool  # lr * step enters the buffer (TF, Keras, Optax) or scales it (torch)
     weight_decay: Literal["decoupled", "coupled"]  # var -= lr*wd*var, or g += wd*var
+    rho_complement: RhoComplement  # "exact": fl(1 - rho); "rounded": fl(1 - fl(rho))
+    complex_square: ComplexSquare | None  # complex params: |g|^2, g*g, split parts, or refused
+    sparse_mode: SparseModeName  # what SparseRows do to untouched rows unless sparse_mode= says
 
     def numerics(self, has_momentum: bool) -> RmsNumerics:
         """The numerics of the path the framework takes with or without momentum."""
@@ -59,6 +92,9 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="rounded",
+            complex_square="square",
+            sparse_mode="keras",
         ),
         Convention(
             name="keras3",
@@ -68,6 +104,9 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="exact",
+            complex_square=None,
+            sparse_mode="dense",
         ),
         Convention(
             name="tf1",
@@ -77,6 +116,9 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=1.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="rounded",
+            complex_square="square",
+            sparse_mode="lazy",
         ),
         Convention(
             name="torch",
@@ -86,6 +128,9 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=False,
             weight_decay="coupled",
+            rho_complement="exact",
+            complex_square="split",
+            sparse_mode="dense",
         ),
         Convention(
             name="optax",
@@ -95,9 +140,17 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="exact",
+            complex_square="abs",
+            sparse_mode="dense",
         ),
     )
 }
+
+
+def complex_conventions() -> list[str]:
+    """The names of the conventions whose framework supports complex params."""
+    return [name for name, conv in CONVENTIONS.items() if conv.complex_square is not None]
 
 
 def get_convention(name: str) -> Convention:
