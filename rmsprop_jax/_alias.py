@@ -233,6 +233,11 @@ def rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (centered).
     """
     conv = get_convention(convention)
+    learning_rate = conv.round_hyperparameter("learning_rate", learning_rate)
+    rho = conv.round_hyperparameter("rho", rho)
+    momentum = conv.round_hyperparameter("momentum", momentum)
+    epsilon = conv.round_hyperparameter("epsilon", epsilon)
+    decay = conv.round_hyperparameter("decay", decay)
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
     if momentum is not None:

@@ -10,10 +10,12 @@ its stages; no stage knows about frameworks.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from ._numerics import ComplexSquare, MomentForm, RhoComplement
-from ._validation import check_choice
+from ._validation import check_choice, is_static
 
 __all__ = [
     "CONVENTIONS",
@@ -57,6 +59,10 @@ class Convention:
     schedules are evaluated in float32, and Keras's ``lr / (1 + decay * t)`` is float32 in TF.
     Only ``1 - rho`` (and PyTorch's ``lerp`` weight, the same ``1 - alpha``) differs.
 
+    ``float32_hyperparameters`` names the hyperparameters a framework holds in float32 whatever
+    the params' dtype (TF's hyperparameter tensors): with float64 params they are rounded to
+    float32 first, and ``1 - rho`` is then ``fl64(1 - fl32(rho))``.
+
     ``complex_square`` says what the mean square of a complex gradient is (see
     `rmsprop_jax._numerics.ComplexSquare`); None means the framework has no complex RMSprop and
     complex params are refused.
@@ -72,6 +78,19 @@ class Convention:
     rho_complement: RhoComplement  # "exact": fl(1 - rho); "rounded": fl(1 - fl(rho))
     complex_square: ComplexSquare | None  # complex params: |g|^2, g*g, split parts, or refused
     sparse_mode: SparseModeName  # what SparseRows do to untouched rows unless sparse_mode= says
+    float32_hyperparameters: tuple[str, ...]  # held as float32 whatever the param dtype
+
+    def round_hyperparameter(self, name: str, value: Any) -> Any:
+        """``value`` as the framework holds it: rounded to float32 if it is a float32 slot.
+
+        TF keeps hyperparameters in float32 tensors (tf.keras's ``_set_hyper`` variables, TF1's
+        ``convert_to_tensor``) and casts them to the variable's dtype afterwards, so float64
+        params see ``float64(float32(rho))``; Keras 3 does so for the learning rate only. A
+        static value is rounded here; arrays and schedules pass unchanged.
+        """
+        if name in self.float32_hyperparameters and is_static(value):
+            return np.float32(value)
+        return value
 
     def numerics(self, has_momentum: bool) -> RmsNumerics:
         """The numerics of the path the framework takes with or without momentum."""
@@ -95,6 +114,7 @@ CONVENTIONS: dict[str, Convention] = {
             rho_complement="rounded",
             complex_square="square",
             sparse_mode="keras",
+            float32_hyperparameters=("learning_rate", "rho", "momentum"),
         ),
         Convention(
             name="keras3",
@@ -105,8 +125,9 @@ CONVENTIONS: dict[str, Convention] = {
             lr_before_momentum=True,
             weight_decay="decoupled",
             rho_complement="exact",
-            complex_square=None,
+            complex_square="square",
             sparse_mode="dense",
+            float32_hyperparameters=("learning_rate",),
         ),
         Convention(
             name="tf1",
@@ -119,6 +140,7 @@ CONVENTIONS: dict[str, Convention] = {
             rho_complement="rounded",
             complex_square="square",
             sparse_mode="lazy",
+            float32_hyperparameters=("learning_rate", "rho", "momentum", "epsilon"),
         ),
         Convention(
             name="torch",
@@ -131,6 +153,7 @@ CONVENTIONS: dict[str, Convention] = {
             rho_complement="exact",
             complex_square="split",
             sparse_mode="dense",
+            float32_hyperparameters=(),
         ),
         Convention(
             name="optax",
@@ -143,6 +166,7 @@ CONVENTIONS: dict[str, Convention] = {
             rho_complement="exact",
             complex_square="abs",
             sparse_mode="dense",
+            float32_hyperparameters=(),
         ),
     )
 }
