@@ -21,22 +21,10 @@ import pytest
 
 import rmsprop_jax as rj
 from tests.reference import long_gradients as lg
+from tests.conformance.tolerance import ATOL, RTOL, assert_close_along_path, path_length
 from tests.reference import recorded
 
-RTOL, ATOL = 1e-5, 1e-6  # the issue's bar for float32
 RTOL64 = 1e-12  # float64 runs: round-off of 200 float64 steps
-
-
-def _path_length(trajectory: np.ndarray, params0: np.ndarray) -> np.ndarray:
-    """Per element, the distance travelled so far: the sum of |step| up to each step.
-
-    A param is a sum of its steps, so its round-off grows with that sum, not with its value: a
-    param that crosses zero after 100 steps of 0.05 carries the round-off of 5.0. Under jit XLA
-    fuses multiply-adds (one rounding where the framework rounds twice), and with momentum 0.9
-    each step's difference is carried ten times; the float32 bound is RTOL of the distance.
-    """
-    steps = np.abs(np.diff(np.concatenate([params0[None], trajectory]), axis=0))
-    return np.cumsum(steps, axis=0)
 
 
 @functools.cache
@@ -116,16 +104,13 @@ def test_long_run_matches_the_recorded_framework(case: dict[str, Any]) -> None:
             trajectory, state = _sparse_run(tx, params0)
         else:
             trajectory, state = _dense_run(tx, params0, dtype)
-        path = _path_length(trajectory, params0)
+        path = path_length(trajectory, params0)
         for step, want in case["params"].items():
             k = int(step) - 1
-            expected = _decode(want, dtype)
-            error = np.abs(trajectory[k] - expected)
-            bound = atol + rtol * (np.abs(expected) + path[k])
-            assert np.all(error <= bound), (
-                f"params after step {step}: {trajectory[k]} != {expected}, "
-                f"error / bound up to {np.max(error / bound):.3g}"
-            )
+            assert_close_along_path(
+                trajectory[k], _decode(want, dtype), path[k], rtol=rtol, atol=atol,
+                what=f"params after step {step}",
+            )  # fmt: skip
         ours = _slots(state)
         assert set(ours) == set(case["slots"])
         for slot, want in case["slots"].items():
