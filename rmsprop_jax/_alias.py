@@ -174,14 +174,29 @@ def rmsprop(
       place with momentum (``convention="keras"``). Pick the convention of the code you port.
 
     Warning:
-      With ``convention="keras"``, a momentum given as a JAX array (as
-      ``optax.inject_hyperparams`` does) always follows TF's momentum kernel, Keras's path for
-      momentum > 0. Pass a Python ``0.0`` to get Keras's path without momentum.
+      With ``convention="keras"``, a momentum given as a JAX array (an injected momentum, even
+      0.0) always follows TF's momentum kernel, Keras's path for momentum > 0 (epsilon inside
+      the root, a momentum buffer in the state). ``momentum`` defaults to None (no momentum), so
+      ``rj.inject_hyperparams`` and ``optax.inject_hyperparams`` inject it only when it is passed.
+
+    Warning:
+      ``1 - rho`` is rounded as the framework rounds it (`rmsprop_jax.Convention`): PyTorch,
+      Optax and Keras 3 compute it in float64 from the Python float and round once, TF and
+      tf.keras compute it in float32 from the rounded ``rho``; at ``rho=0.999`` the two differ by
+      1.3e-5 relative every step. An injected (array) ``rho`` is already rounded, so
+      ``optax.inject_hyperparams``, which injects the default ``rho`` too, gives the rounded
+      value for every convention; ``rj.inject_hyperparams`` injects only what is passed.
+
+    Warning:
+      ``decay`` is Keras's inverse-time learning-rate decay, not optax.rmsprop's ``decay`` (the
+      mean square's decay, ``rho`` here): ``decay=`` with ``convention="optax"`` is refused.
+      Other frameworks' names (``alpha``, ``eps``, ``lr``) are refused with the name to write.
 
     Args:
       learning_rate: a non-negative number or an optax schedule of the step count.
       rho: decay of the running means, in [0, 1].
-      momentum: momentum coefficient in [0, 1]; a static 0 keeps no momentum buffer.
+      momentum: momentum coefficient in [0, 1]; None (the default) or a static 0 keeps no
+        momentum buffer.
       epsilon: added to the denominator, >= 0.
       centered: divide by the root of the variance ``ms - mg**2`` instead of ``ms``.
       nesterov: Nesterov momentum (needs momentum > 0).
@@ -196,9 +211,12 @@ def rmsprop(
         keeps each param's dtype.
       convention: whose numerics to reproduce: ``"keras"``, ``"keras3"``, ``"tf1"``,
         ``"torch"`` or ``"optax"``.
-      sparse_mode: what `SparseRows` gradients do to the rows they do not touch:
-        ``"keras"`` (tf.keras: without momentum ``ms`` and ``mg`` decay on every row while only
-        touched rows of the params move; with momentum nothing untouched changes),
+      sparse_mode: what `SparseRows` gradients do to the rows they do not touch; None (the
+        default) picks the convention's framework: ``"keras"`` for keras, ``"lazy"`` for tf1,
+        ``"dense"`` for keras3, torch and optax (no sparse RMSprop there: what the densified
+        gradient would do). ``"keras"`` (tf.keras: without momentum ``ms`` and ``mg`` decay on
+        every row while only touched rows of the params move; with momentum nothing untouched
+        changes),
         ``"lazy"`` (nothing untouched changes; TF1's sparse kernels; the cheapest) or
         ``"dense"`` (exactly the dense algorithm fed zero gradient rows: untouched rows decay
         and keep moving with momentum). Deferred work is applied when a row is touched again or
@@ -213,10 +231,18 @@ def rmsprop(
 
     Raises:
       ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
+        ``decay`` under ``convention="optax"``,
         ``clipnorm`` together with ``global_clipnorm``, or ``sparse_mode="dense"`` with momentum
         under the torch convention and a learning rate that changes over time (the deferred
         momentum steps would each need their own learning rate).
-      TypeError: for an argument of the wrong type or an unknown keyword.
+      TypeError: for an argument of the wrong type or an unknown keyword (other frameworks'
+        spellings name the argument to write). When ``init`` runs or a step is traced: for
+        integer or boolean params or gradients (naming the leaf and its dtype), and for complex
+        params with a real ``state_dtype``.
+
+    Complex params follow the framework (``|g|**2`` for optax, real and imaginary parts apart
+    for torch, the complex ``g*g`` of TF's kernels for keras, keras3 and tf1); see
+    docs/conventions.md.
 
     Example:
       The tf.keras documentation's example: one step on ``loss = var**2 / 2`` from ``var = 10``.
