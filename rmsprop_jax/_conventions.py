@@ -3,8 +3,8 @@
 A convention says where epsilon sits, in which floating-point order each accumulator moves, how
 ``1 - rho`` is rounded, what the mean square starts at, whether the learning rate enters before
 the momentum buffer or after it, how ``weight_decay`` couples, what complex params do, and what a
-`SparseRows` gradient does to untouched rows by default. `rmsprop_jax.rmsprop` reads these records to pick and order
-its stages; no stage knows about frameworks.
+`SparseRows` gradient does to untouched rows by default. `rmsprop_jax.rmsprop` reads these
+records to pick and order its stages; no stage knows about frameworks.
 """
 
 from __future__ import annotations

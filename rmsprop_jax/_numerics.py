@@ -235,9 +235,6 @@ def rms_scale(
       TypeError: for integer arrays, or a complex gradient with a real state where the state
         must hold both parts.
     """
-    options = dict(
-        eps_in_sqrt=eps_in_sqrt, ms_form=ms_form, mg_form=mg_form, rho_complement=rho_complement
-    )
     dtypes = [grad.dtype, ms.dtype] + ([] if mg is None else [mg.dtype])
     dtype = compute_dtype(*dtypes)
     if jnp.issubdtype(grad.dtype, jnp.complexfloating):
@@ -250,10 +247,20 @@ def rms_scale(
             )
         if complex_square == "split":
             # PyTorch's view_as_real: real and imaginary parts are two independent reals.
-            re = rms_scale(jnp.real(grad), jnp.real(ms), None if mg is None else jnp.real(mg),
-                           rho, epsilon, **options)  # fmt: skip
-            im = rms_scale(jnp.imag(grad), jnp.imag(ms), None if mg is None else jnp.imag(mg),
-                           rho, epsilon, **options)  # fmt: skip
+            re, im = (
+                rms_scale(
+                    part(grad),
+                    part(ms),
+                    None if mg is None else part(mg),
+                    rho,
+                    epsilon,
+                    eps_in_sqrt=eps_in_sqrt,
+                    ms_form=ms_form,
+                    mg_form=mg_form,
+                    rho_complement=rho_complement,
+                )
+                for part in (jnp.real, jnp.imag)
+            )
             join = lambda a, b, like: jax.lax.complex(a, b).astype(like.dtype)  # noqa: E731
             return (
                 join(re[0], im[0], grad),
@@ -261,7 +268,18 @@ def rms_scale(
                 None if mg is None else join(re[2], im[2], mg),
             )
         if complex_square == "abs":
-            return _abs_square_scale(grad, ms, mg, rho, epsilon, dtype=dtype, **options)  # type: ignore[arg-type]
+            return _abs_square_scale(
+                grad,
+                ms,
+                mg,
+                rho,
+                epsilon,
+                dtype=dtype,
+                eps_in_sqrt=eps_in_sqrt,
+                ms_form=ms_form,
+                mg_form=mg_form,
+                rho_complement=rho_complement,
+            )
     g = grad.astype(dtype)
     rho, weight = decay_and_complement(rho, dtype, rho_complement)
     # The denominator reads the accumulators as stored (rounded to their dtype, a no-op for

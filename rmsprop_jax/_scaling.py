@@ -120,9 +120,17 @@ def rms_transformation(
     def step(grad: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         ms, mg = accumulators if centered else (accumulators[0], None)
         update, new_ms, new_mg = rms_scale(
-            grad, ms, mg, rho, epsilon, eps_in_sqrt=eps_in_sqrt, ms_form=ms_form, mg_form=mg_form,
-            rho_complement=rho_complement, complex_square=complex_square,
-        )  # fmt: skip
+            grad,
+            ms,
+            mg,
+            rho,
+            epsilon,
+            eps_in_sqrt=eps_in_sqrt,
+            ms_form=ms_form,
+            mg_form=mg_form,
+            rho_complement=rho_complement,
+            complex_square=complex_square,
+        )
         return update, (new_ms, new_mg) if centered else (new_ms,)
 
     def catch_up(accumulators: tuple[jax.Array, ...], missed: jax.Array) -> Any:

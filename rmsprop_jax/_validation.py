@@ -18,13 +18,13 @@ import numpy as np
 
 __all__ = [
     "check_bool",
-    "check_leaf_dtypes",
-    "suggest_keywords",
     "check_choice",
     "check_float_dtype",
+    "check_leaf_dtypes",
     "check_range",
     "is_static",
     "static_value",
+    "suggest_keywords",
 ]
 
 
@@ -172,9 +172,7 @@ def check_leaf_dtypes(
                 "respect to floating params."
             )
         if complex_support is not None and jnp.issubdtype(dtype, jnp.complexfloating):
-            raise TypeError(
-                f"{stage}: the {what} at {where} has dtype {dtype}. {complex_support}"
-            )
+            raise TypeError(f"{stage}: the {what} at {where} has dtype {dtype}. {complex_support}")
 
 
 _P = ParamSpec("_P")

@@ -365,9 +365,14 @@ def test_momentum_none_means_no_momentum() -> None:
 
 @pytest.mark.parametrize(
     "keyword,advice",
-    [("alpha", r"write rho="), ("eps", r"write epsilon="), ("lr", r"Write learning_rate="),
-     ("initial_scale", r"convention='tf1'"), ("betas", r"Its arguments are: learning_rate, rho")],
-)  # fmt: skip
+    [
+        ("alpha", r"write rho="),
+        ("eps", r"write epsilon="),
+        ("lr", r"Write learning_rate="),
+        ("initial_scale", r"convention='tf1'"),
+        ("betas", r"Its arguments are: learning_rate, rho"),
+    ],
+)
 def test_other_frameworks_keywords_say_what_to_write(keyword: str, advice: str) -> None:
     with pytest.raises(TypeError, match=rf"unexpected keyword argument '{keyword}'\. .*{advice}"):
         rj.rmsprop(**{keyword: 0.9})

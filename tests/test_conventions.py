@@ -184,9 +184,7 @@ def test_each_convention_records_its_rounding_rule() -> None:
 
 def test_torch_and_rj_agree_after_fifty_steps_at_alpha_0999() -> None:
     """The issue's drift: 50 steps at alpha=0.999 were 2e-4 apart; now float32 round-off."""
-    case = next(
-        c for c in _long_cases("torch_long") if c["name"] == "torch alpha 0.999 float32"
-    )
+    case = next(c for c in _long_cases("torch_long") if c["name"] == "torch alpha 0.999 float32")
     tx = rj.rmsprop(**case["config"])
     params = jnp.asarray(case["params0"], jnp.float32)
     state = tx.init(params)
@@ -269,9 +267,15 @@ def test_integer_arrays_reaching_a_stage_alone_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "convention,mode", [("keras", "keras"), ("tf1", "lazy"), ("keras3", "dense"),
-                        ("torch", "dense"), ("optax", "dense")]
-)  # fmt: skip
+    "convention,mode",
+    [
+        ("keras", "keras"),
+        ("tf1", "lazy"),
+        ("keras3", "dense"),
+        ("torch", "dense"),
+        ("optax", "dense"),
+    ],
+)
 def test_default_sparse_mode_is_the_framework_s(convention: str, mode: str) -> None:
     assert get_convention(convention).sparse_mode == mode
 

@@ -49,6 +49,9 @@ def test_correctness_with_golden() -> None:
 
 def test_clip_norm_and_value() -> None:
     grad = jnp.array([100.0, 100.0])
-    for clip, want in ((rj.clip_by_norm(1.0), [2**0.5 / 2] * 2), (rj.clip_by_value(1.0), [1.0, 1.0])):
+    for clip, want in (
+        (rj.clip_by_norm(1.0), [2**0.5 / 2] * 2),
+        (rj.clip_by_value(1.0), [1.0, 1.0]),
+    ):
         clipped, _ = clip.update(grad, clip.init(grad))
         np.testing.assert_allclose(clipped, want, rtol=1e-6)

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import rmsprop_jax as rj
-from tests.reference import long_gradients as lg
 from tests.conformance.tolerance import ATOL, RTOL, assert_close_along_path, path_length
+from tests.reference import long_gradients as lg
 from tests.reference import recorded
 
 RTOL64 = 1e-12  # float64 runs: round-off of 200 float64 steps
@@ -59,10 +59,14 @@ def _slots(state: Any) -> dict[str, Any]:
 
 
 def _dense_run(tx: Any, params0: np.ndarray, dtype: str) -> tuple[np.ndarray, Any]:
-    grads = np.stack([
-        (lg.dense(t, 0) + 1j * lg.dense(t, 1)) if dtype.startswith("complex") else lg.dense(t, 0)
-        for t in range(lg.STEPS)
-    ]).astype(dtype)  # fmt: skip
+    grads = np.stack(
+        [
+            (lg.dense(t, 0) + 1j * lg.dense(t, 1))
+            if dtype.startswith("complex")
+            else lg.dense(t, 0)
+            for t in range(lg.STEPS)
+        ]
+    ).astype(dtype)
 
     @jax.jit
     def run(params: jax.Array, grads: jax.Array) -> tuple[jax.Array, Any]:
@@ -108,13 +112,20 @@ def test_long_run_matches_the_recorded_framework(case: dict[str, Any]) -> None:
         for step, want in case["params"].items():
             k = int(step) - 1
             assert_close_along_path(
-                trajectory[k], _decode(want, dtype), path[k], rtol=rtol, atol=atol,
+                trajectory[k],
+                _decode(want, dtype),
+                path[k],
+                rtol=rtol,
+                atol=atol,
                 what=f"params after step {step}",
-            )  # fmt: skip
+            )
         ours = _slots(state)
         assert set(ours) == set(case["slots"])
         for slot, want in case["slots"].items():
             np.testing.assert_allclose(
-                np.asarray(ours[slot]), _decode(want, dtype), rtol=rtol, atol=atol,
+                np.asarray(ours[slot]),
+                _decode(want, dtype),
+                rtol=rtol,
+                atol=atol,
                 err_msg=f"{slot} after {lg.STEPS} steps",
-            )  # fmt: skip
+            )

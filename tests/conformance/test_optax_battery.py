@@ -188,6 +188,4 @@ def test_scalers_and_abstract_init(config: dict[str, Any]) -> None:
     chex.assert_trees_all_equal_shapes(params, updates)
     # sharding_test.py's test_init_with_abstract_input
     abstract = jax.ShapeDtypeStruct(shape=(2, 4, 8), dtype=jnp.float32)
-    chex.assert_trees_all_equal_shapes_and_dtypes(
-        tx.init(abstract), tx.init(jnp.zeros((2, 4, 8)))
-    )
+    chex.assert_trees_all_equal_shapes_and_dtypes(tx.init(abstract), tx.init(jnp.zeros((2, 4, 8))))

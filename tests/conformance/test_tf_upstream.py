@@ -50,7 +50,7 @@ def _wide(dtype: Any) -> bool:
     return np.dtype(dtype) in (np.float64, np.complex128)
 
 
-def _keras_numpy(var, g, mg, rms, mom, lr, rho, momentum, epsilon, centered):  # noqa: ANN001, ANN202
+def _keras_numpy(var, g, mg, rms, mom, lr, rho, momentum, epsilon, centered):
     """tf_keras's ``_rmsprop_update_numpy``: epsilon outside the root without momentum."""
     rms = rms * rho + (1 - rho) * g * g
     if centered:
@@ -66,7 +66,7 @@ def _keras_numpy(var, g, mg, rms, mom, lr, rho, momentum, epsilon, centered):  #
     return var, mg, rms, mom
 
 
-def _tf1_numpy(var, g, mg, rms, mom, lr, decay, momentum, epsilon, centered):  # noqa: ANN001, ANN202
+def _tf1_numpy(var, g, mg, rms, mom, lr, decay, momentum, epsilon, centered):
     """TF1's ``_rmsprop_update_numpy``: epsilon inside the root, always a momentum slot."""
     rms = rms * decay + (1 - decay) * g * g
     denom = rms + epsilon
@@ -97,9 +97,14 @@ def _run_against_numpy(
     ms0 = 1.0 if convention == "tf1" else 0.0
     with jax.enable_x64(_wide(dtype)):
         tx = rj.rmsprop(
-            lr, rho=rho, momentum=momentum, epsilon=epsilon, centered=centered,
-            convention=convention, sparse_tables=[True, True] if sparse else None,
-        )  # fmt: skip
+            lr,
+            rho=rho,
+            momentum=momentum,
+            epsilon=epsilon,
+            centered=centered,
+            convention=convention,
+            sparse_tables=[True, True] if sparse else None,
+        )
         vars_np = [np.array([1.0, 2.0], dtype), np.array([3.0, 4.0], dtype)]
         if sparse:  # one element of each var: index 0 of var0, index 1 of var1
             grads_np = [np.array([0.1], dtype), np.array([0.01], dtype)]
@@ -108,16 +113,23 @@ def _run_against_numpy(
             grads_np = [np.array([0.1, 0.2], dtype), np.array([0.01, 0.2], dtype)]
         params = [jnp.asarray(v) for v in vars_np]
         grads: list[Any] = (
-            [rj.SparseRows(jnp.array([i]), jnp.asarray(g), (2,)) for i, g in zip(indices, grads_np)]
+            [
+                rj.SparseRows(jnp.array([i]), jnp.asarray(g), (2,))
+                for i, g in zip(indices, grads_np, strict=True)
+            ]
             if sparse
             else [jnp.asarray(g) for g in grads_np]
         )
         state = tx.init(params)
         ref = [
-            {"var": v.copy(), "mg": np.zeros(2, dtype), "rms": np.full(2, ms0, dtype),
-             "mom": np.zeros(2, dtype)}
+            {
+                "var": v.copy(),
+                "mg": np.zeros(2, dtype),
+                "rms": np.full(2, ms0, dtype),
+                "mom": np.zeros(2, dtype),
+            }
             for v in vars_np
-        ]  # fmt: skip
+        ]
         tol = _tolerance(dtype)
         for _ in range(steps):
             updates, state = tx.update(grads, state, params)
@@ -126,9 +138,19 @@ def _run_against_numpy(
                 rows = [indices[k]] if sparse else [0, 1]
                 g_full = np.zeros(2, dtype)
                 g_full[rows] = grads_np[k]
-                new = reference(r["var"], g_full, r["mg"], r["rms"], r["mom"], lr, rho,
-                                momentum, epsilon, centered)  # fmt: skip
-                for name, value in zip(("var", "mg", "rms", "mom"), new):
+                new = reference(
+                    r["var"],
+                    g_full,
+                    r["mg"],
+                    r["rms"],
+                    r["mom"],
+                    lr,
+                    rho,
+                    momentum,
+                    epsilon,
+                    centered,
+                )
+                for name, value in zip(("var", "mg", "rms", "mom"), new, strict=True):
                     r[name][rows] = np.asarray(value, dtype)[rows]  # sparse: touched rows only
             slots = _slots(state)
             for k, r in enumerate(ref):
@@ -171,15 +193,25 @@ def test_tf_keras_inverse_time_decay() -> None:
             updates, state = tx.update(grads, state, params)
             params = rj.apply_updates(params, updates)
             for k in range(2):
-                ref[k], _, rms[k], _ = _keras_numpy(ref[k], np.asarray(grads[k]), 0.0, rms[k],
-                                                    0.0, 0.01 / (1 + 0.5 * t), 0.9, 0.0, 1e-7,
-                                                    False)  # fmt: skip
+                ref[k], _, rms[k], _ = _keras_numpy(
+                    ref[k],
+                    np.asarray(grads[k]),
+                    0.0,
+                    rms[k],
+                    0.0,
+                    0.01 / (1 + 0.5 * t),
+                    0.9,
+                    0.0,
+                    1e-7,
+                    False,
+                )
                 np.testing.assert_allclose(params[k], ref[k], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("centered,epsilon,expected", [(False, 0.0, [[0.0, 1.0]]),
-                                                       (True, 1.0, [[-111.0, -138.0]])])  # fmt: skip
+@pytest.mark.parametrize(
+    "centered,epsilon,expected", [(False, 0.0, [[0.0, 1.0]]), (True, 1.0, [[-111.0, -138.0]])]
+)
 def test_tf_keras_minimize_sparse_variable(
     dtype: Any, centered: bool, epsilon: float, expected: list[list[float]]
 ) -> None:
@@ -187,8 +219,9 @@ def test_tf_keras_minimize_sparse_variable(
     with jax.enable_x64(_wide(dtype)):
         var = jnp.array([[1.0, 2.0]], dtype)
         x = jnp.array([[4.0], [5.0]], dtype)
-        tx = rj.rmsprop(1.0, rho=0.0, momentum=0.0, epsilon=epsilon, centered=centered,
-                        sparse_tables=True)  # fmt: skip
+        tx = rj.rmsprop(
+            1.0, rho=0.0, momentum=0.0, epsilon=epsilon, centered=centered, sparse_tables=True
+        )
         loss, (grad,) = rj.value_and_sparse_grad(
             lambda rows: jnp.sum((rows @ x) ** 2), var, jnp.array([0])
         )
@@ -214,8 +247,10 @@ def test_tf_keras_callable_hyperparameters_take_the_momentum_kernel(dtype: Any) 
         np.testing.assert_allclose(params[1], [3.0 - first[1], 4.0 - first[1]], rtol=tol)
         updates, state = tx.update(grads, state, params)
         params = rj.apply_updates(params, updates)
-        second = [0.1 * 2.0 / math.sqrt(0.001 * 0.9 + 0.001 + 1.0),
-                  0.01 * 2.0 / math.sqrt(0.00001 * 0.9 + 1e-5 + 1.0)]  # fmt: skip
+        second = [
+            0.1 * 2.0 / math.sqrt(0.001 * 0.9 + 0.001 + 1.0),
+            0.01 * 2.0 / math.sqrt(0.00001 * 0.9 + 1e-5 + 1.0),
+        ]
         np.testing.assert_allclose(
             params[0], [1.0 - first[0] - second[0], 2.0 - first[0] - second[0]], rtol=tol
         )

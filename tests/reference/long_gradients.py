@@ -1,4 +1,4 @@
-"""Gradients of the long recorded runs (``*_long.json``), rebuilt identically by record.py and tests.
+"""Gradients of the long recorded runs (``*_long.json``), rebuilt alike by record.py and tests.
 
 Every value is an exact integer ratio times a decimal literal, each operation correctly rounded
 in float64 and then once to the run's dtype, so the same gradients come out on every machine
@@ -35,7 +35,7 @@ def params0(salt: int = 0) -> np.ndarray:
 
 
 def sparse(step: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows (int32, two distinct) and float64 values (2, 2) of step ``step``'s table gradient."""
+    """The rows (int32, two distinct) and float64 values (2, 2) of step ``step``'s gradient."""
     rows = np.asarray([step % TABLE_ROWS, (3 * step + 1) % TABLE_ROWS], np.int32)
     values = _ratio(step, np.arange(4, dtype=np.int64), 3).reshape(2, 2)
     return rows, values * np.asarray([[1e-2], [1.0]])

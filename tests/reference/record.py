@@ -1306,8 +1306,12 @@ def long_inputs(dtype):
 def write_long(framework, versions, cases):
     lg = _long_gradients()
     sep = (",", ":")
-    head = {"framework": framework, "versions": versions, "steps": lg.STEPS,
-            "checkpoints": list(lg.CHECKPOINTS)}  # fmt: skip
+    head = {
+        "framework": framework,
+        "versions": versions,
+        "steps": lg.STEPS,
+        "checkpoints": list(lg.CHECKPOINTS),
+    }
     body = ",\n".join(json.dumps(c, separators=sep) for c in cases)
     text = json.dumps(head, separators=sep)[:-1] + ',"cases":[\n' + body + "\n]}\n"
     path = HERE / f"{framework}.json"
@@ -1324,15 +1328,19 @@ TORCH_LONG = [
     ("centered", {"weight_decay": 0.1, "centered": True}),
     ("maximize, weight_decay", {"maximize": True, "weight_decay": 0.1}),
     ("momentum", {"weight_decay": 0.1, "centered": True, "momentum": 0.1}),
-    ("maximize, centered, weight_decay, w/ momentum",
-     {"weight_decay": 0.1, "centered": True, "momentum": 0.1, "maximize": True}),
+    (
+        "maximize, centered, weight_decay, w/ momentum",
+        {"weight_decay": 0.1, "centered": True, "momentum": 0.1, "maximize": True},
+    ),
     # rho corners and weight decay
     ("alpha 0.999", {"alpha": 0.999}),
     ("alpha 0.9999", {"alpha": 0.9999}),
     ("alpha 0.999, momentum 0.9", {"alpha": 0.999, "momentum": 0.9}),
-    ("alpha 0.9999, centered, momentum 0.9, weight_decay 0.01",
-     {"alpha": 0.9999, "centered": True, "momentum": 0.9, "weight_decay": 0.01}),
-]  # fmt: skip
+    (
+        "alpha 0.9999, centered, momentum 0.9, weight_decay 0.01",
+        {"alpha": 0.9999, "centered": True, "momentum": 0.9, "weight_decay": 0.01},
+    ),
+]
 
 
 def record_torch_long():
@@ -1340,24 +1348,41 @@ def record_torch_long():
 
     lg = _long_gradients()
     torch.use_deterministic_algorithms(True)
-    defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
-                "centered": False, "maximize": False}  # fmt: skip
+    defaults = {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+        "maximize": False,
+    }
     complex_descs = ("default", "maximize, centered, weight_decay, w/ momentum", "alpha 0.999")
     cases = []
     for desc, kwargs in TORCH_LONG:
         hp = {**defaults, **kwargs}
         config = {
-            "convention": "torch", "learning_rate": hp["lr"], "rho": hp["alpha"],
-            "epsilon": hp["eps"], "momentum": hp["momentum"], "centered": hp["centered"],
-            "weight_decay": hp["weight_decay"] or None, "maximize": hp["maximize"],
-        }  # fmt: skip
+            "convention": "torch",
+            "learning_rate": hp["lr"],
+            "rho": hp["alpha"],
+            "epsilon": hp["eps"],
+            "momentum": hp["momentum"],
+            "centered": hp["centered"],
+            "weight_decay": hp["weight_decay"] or None,
+            "maximize": hp["maximize"],
+        }
         dtypes = ["float32", "float64"] + (["complex64"] if desc in complex_descs else [])
         for dtype in dtypes:
             p0, grads = long_inputs(dtype)
             param = torch.tensor(p0, requires_grad=True)
             opt = torch.optim.RMSprop([param], foreach=False, **hp)
-            case = {"name": f"torch {desc} {dtype}", "config": config, "dtype": dtype,
-                    "params0": encode(p0), "params": {}}  # fmt: skip
+            case = {
+                "name": f"torch {desc} {dtype}",
+                "config": config,
+                "dtype": dtype,
+                "params0": encode(p0),
+                "params": {},
+            }
             for step, g in enumerate(grads, start=1):
                 param.grad = torch.tensor(g)
                 opt.step()
@@ -1393,12 +1418,19 @@ def record_tf_long():
     def run(framework, make_opt, dtype, rho, setting, kwargs):
         p0, grads = long_inputs(dtype)
         conv = {"tf_keras": "keras", "tf1": "tf1", "keras3": "keras3"}[framework]
-        config = {"convention": conv, "learning_rate": 1e-2, "rho": rho, "epsilon": 1e-7,
-                  **kwargs}  # fmt: skip
-        case = {"name": f"{framework} rho{rho:g} {setting} {dtype}", "config": config,
-                "dtype": dtype, "params0": encode(p0), "params": {}}  # fmt: skip
-        var = (keras.Variable(p0, dtype=dtype) if framework == "keras3"
-               else tf.Variable(p0, dtype=dtype))  # fmt: skip
+        config = {"convention": conv, "learning_rate": 1e-2, "rho": rho, "epsilon": 1e-7, **kwargs}
+        case = {
+            "name": f"{framework} rho{rho:g} {setting} {dtype}",
+            "config": config,
+            "dtype": dtype,
+            "params0": encode(p0),
+            "params": {},
+        }
+        var = (
+            keras.Variable(p0, dtype=dtype)
+            if framework == "keras3"
+            else tf.Variable(p0, dtype=dtype)
+        )
         opt = make_opt(rho, **kwargs)
         for step, g in enumerate(grads, start=1):
             opt.apply_gradients([(tf.constant(g, dtype=dtype), var)])
@@ -1443,22 +1475,36 @@ def record_tf_long():
     # ms, mg and mom do not change.
     t0 = lg.table0().astype(np.float32)
     for rho in (0.9, 0.999):
-        for setting, kwargs in [("plain", {"momentum": 0.0, "centered": False}),
-                                ("momentum", {"momentum": 0.9, "centered": False}),
-                                ("centered", {"momentum": 0.0, "centered": True}),
-                                ("centered momentum", {"momentum": 0.9, "centered": True})]:  # fmt: skip
-            config = {"convention": "tf1", "learning_rate": 1e-2, "rho": rho, "epsilon": 1e-7,
-                      **kwargs}  # fmt: skip
-            case = {"name": f"tf1 sparse rho{rho:g} {setting} float32", "config": config,
-                    "dtype": "float32", "sparse": True, "params0": encode(t0), "params": {}}  # fmt: skip
+        for setting, kwargs in [
+            ("plain", {"momentum": 0.0, "centered": False}),
+            ("momentum", {"momentum": 0.9, "centered": False}),
+            ("centered", {"momentum": 0.0, "centered": True}),
+            ("centered momentum", {"momentum": 0.9, "centered": True}),
+        ]:
+            config = {
+                "convention": "tf1",
+                "learning_rate": 1e-2,
+                "rho": rho,
+                "epsilon": 1e-7,
+                **kwargs,
+            }
+            case = {
+                "name": f"tf1 sparse rho{rho:g} {setting} float32",
+                "config": config,
+                "dtype": "float32",
+                "sparse": True,
+                "params0": encode(t0),
+                "params": {},
+            }
             var = tf.Variable(t0)
             opt = makers["tf1"](rho, **kwargs)
             for step in range(1, lg.STEPS + 1):
                 rows, values = lg.sparse(step - 1)
                 grad = tf.IndexedSlices(
-                    tf.constant(values.astype(np.float32)), tf.constant(rows),
+                    tf.constant(values.astype(np.float32)),
+                    tf.constant(rows),
                     tf.constant([lg.TABLE_ROWS, 2]),
-                )  # fmt: skip
+                )
                 opt.apply_gradients([(grad, var)])
                 if step in lg.CHECKPOINTS:
                     case["params"][str(step)] = encode(var.numpy())
@@ -1470,8 +1516,13 @@ def record_tf_long():
             case["slots"] = slots
             cases.append(case)
 
-    versions = {**base_versions(), "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
-                "keras": keras.__version__, "keras_backend": keras.backend.backend()}  # fmt: skip
+    versions = {
+        **base_versions(),
+        "tensorflow": tf.__version__,
+        "tf_keras": tf_keras.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+    }
     write_long("tf_long", versions, cases)
 
 
