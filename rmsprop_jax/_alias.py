@@ -259,11 +259,6 @@ def rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (centered).
     """
     conv = get_convention(convention)
-    learning_rate = conv.round_hyperparameter("learning_rate", learning_rate)
-    rho = conv.round_hyperparameter("rho", rho)
-    momentum = conv.round_hyperparameter("momentum", momentum)
-    epsilon = conv.round_hyperparameter("epsilon", epsilon)
-    decay = conv.round_hyperparameter("decay", decay)
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
     if momentum is not None:
@@ -287,6 +282,14 @@ def rmsprop(
             f"Received: clipnorm={clipnorm!r}, global_clipnorm={global_clipnorm!r}. "
             "Keep one of them."
         )
+    check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
+    check_range("epsilon", epsilon, low=0.0, hint="A small positive number such as 1e-7.")
+    # Checked as given, then held as the framework holds them (float32 slots in TF).
+    learning_rate = conv.round_hyperparameter("learning_rate", learning_rate)
+    rho = conv.round_hyperparameter("rho", rho)
+    momentum = conv.round_hyperparameter("momentum", momentum)
+    epsilon = conv.round_hyperparameter("epsilon", epsilon)
+    decay = conv.round_hyperparameter("decay", decay)
     has_momentum = not _is_off(momentum)
     if nesterov and not has_momentum:
         raise ValueError(
