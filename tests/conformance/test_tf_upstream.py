@@ -167,8 +167,6 @@ def _run_against_numpy(
 def test_tf_keras_dense_and_sparse_against_its_numpy_reference(
     dtype: Any, hyper: tuple[Any, ...], sparse: bool
 ) -> None:
-    if sparse and np.iscomplexobj(np.zeros(1, dtype)):
-        pytest.skip("SparseRows of complex values are not part of TF's sparse tests here")
     _run_against_numpy("keras", dtype, hyper, sparse=sparse, steps=3)
 
 
