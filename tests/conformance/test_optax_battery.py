@@ -120,6 +120,9 @@ def test_accepts_extra_args_inject_and_multisteps(config: dict[str, Any]) -> Non
         lambda g, s, p: tx.update(g, s, p, unexpected_extra_args_your_optimizer_doesnt_expect=1)
     )(grads, jax.jit(tx.init)(params), params)
 
+    # test_optimization's "tree_map_params works": a no-op map over the state's params
+    chex.assert_trees_all_equal(optax.tree.map_params(tx, lambda v: v, state), state)
+
     # test_optimizers_can_be_wrapped_in_inject_hyperparams, with both injectors
     for inject in (rj.inject_hyperparams, optax.inject_hyperparams):
         injected = inject(rj.rmsprop)(learning_rate=5e-3, **config)
