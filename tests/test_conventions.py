@@ -12,7 +12,6 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
-from rmsprop_jax._conventions import get_convention
 from tests.reference import long_gradients, recorded
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 round-off after 8 steps, as the issue requires
@@ -174,9 +173,9 @@ def test_one_minus_rho_rounds_as_the_framework_does(convention: str, expected: f
 
 
 def test_each_convention_records_its_rounding_rule() -> None:
-    rules = {name: get_convention(name).rho_complement for name in recorded.FRAMEWORKS}
+    rules = {name: rj.CONVENTIONS[name].rho_complement for name in recorded.FRAMEWORKS}
     assert rules == {"keras": "rounded", "keras3": "exact", "tf1": "rounded", "torch": "exact"}
-    assert get_convention("optax").rho_complement == "exact"
+    assert rj.CONVENTIONS["optax"].rho_complement == "exact"
     w = float(np.float32(1 - 0.999))
     assert w == pytest.approx(0.0010000000475, abs=1e-13)  # fl(1 - rho)
     assert float(np.float32(1) - np.float32(0.999)) == pytest.approx(0.0009999871254, abs=1e-13)
@@ -207,7 +206,7 @@ def test_complex_params_keep_their_imaginary_part(convention: str) -> None:
     assert updates.dtype == jnp.complex64
     assert all(leaf.dtype == jnp.complex64 for leaf in jax.tree.leaves(_slots(state)))
     g = 1 - 1j
-    rule = get_convention(convention).complex_square
+    rule = rj.CONVENTIONS[convention].complex_square
     if rule == "abs":  # optax: g / sqrt((1 - rho)|g|^2 + eps)
         want = -0.1 * g / np.sqrt(0.1 * abs(g) ** 2 + 1e-7)
     elif rule == "split":  # torch: each part alone, -lr * sign(part) / sqrt(1 - rho)
@@ -277,7 +276,7 @@ def test_integer_arrays_reaching_a_stage_alone_are_refused() -> None:
     ],
 )
 def test_default_sparse_mode_is_the_framework_s(convention: str, mode: str) -> None:
-    assert get_convention(convention).sparse_mode == mode
+    assert rj.CONVENTIONS[convention].sparse_mode == mode
 
 
 def test_tf1_sparse_rows_leave_untouched_rows_alone_by_default() -> None:

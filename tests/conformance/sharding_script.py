@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 
 import rmsprop_jax as rj
-from rmsprop_jax._conventions import CONVENTIONS
 
 MOMENTA = {
     "plain": {},
@@ -34,7 +33,7 @@ def main() -> None:
     report = {"devices": jax.device_count(), "cases": {}}
     with jax.set_mesh(mesh):
         params = jnp.zeros((2, 8, 4), dtype=jnp.float16, out_sharding=sharding)
-        for convention in CONVENTIONS:
+        for convention in rj.CONVENTIONS:
             for name, kwargs in MOMENTA.items():
                 for centered in (False, True):
                     tx = rj.rmsprop(1.0, convention=convention, centered=centered, **kwargs)

@@ -20,7 +20,6 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
-from rmsprop_jax._conventions import CONVENTIONS
 
 MOMENTA = {
     "plain": {},
@@ -32,7 +31,7 @@ CONFIGS = [
         {"convention": convention, "centered": centered, **kwargs},
         id=f"{convention}-{name}{'-centered' if centered else ''}",
     )
-    for convention in CONVENTIONS
+    for convention in rj.CONVENTIONS
     for name, kwargs in MOMENTA.items()
     for centered in (False, True)
 ]
@@ -71,7 +70,7 @@ def _converges_on_complex(convention: str) -> bool:
     """TF's complex kernels divide g by sqrt(mean of the complex g*g), a rotation, not a scale:
     that is TF's behaviour (checked against recorded TF runs in test_long_recorded.py), and it
     does not descend a complex objective, so convergence is only asked of the other rules."""
-    return CONVENTIONS[convention].complex_square in ("abs", "split")
+    return rj.CONVENTIONS[convention].complex_square in ("abs", "split")
 
 
 @pytest.mark.slow  # 120 compiled 10,000-step runs: about 100 s on 2 cores
