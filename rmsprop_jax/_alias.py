@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,15 +10,55 @@ import optax
 
 from ._centering import scale_by_centered_rms
 from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from ._conventions import ConventionName, get_convention
+from ._conventions import (
+    Convention,
+    ConventionName,
+    SparseModeName,
+    complex_conventions,
+    get_convention,
+)
 from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
 from ._momentum import trace_momentum
 from ._scaling import scale_by_rms
 from ._sign import negate_updates
-from ._validation import check_bool, check_choice, check_range, static_value
+from ._sparse_rows import is_sparse
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_leaf_dtypes,
+    check_range,
+    static_value,
+    suggest_keywords,
+)
 from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
 
 __all__ = ["rmsprop"]
+
+
+# Other frameworks' spellings of this function's arguments, and what to write instead.
+_RENAMES = {
+    "alpha": "PyTorch's `alpha` is `rho` here: write rho=... (the decay of the mean square).",
+    "eps": "PyTorch's and Optax's `eps` is `epsilon` here: write epsilon=...",
+    "lr": "Write learning_rate=... (`lr` is tf.keras's deprecated name).",
+    "beta": "The decay of the mean square is `rho` here: write rho=...",
+    "initial_scale": (
+        "rmsprop has no `initial_scale`: convention='tf1' starts the mean square at 1, the "
+        "others at 0; for any other start use rj.scale_by_rms(initial_scale=...)."
+    ),
+    "eps_in_sqrt": (
+        "Epsilon's place follows the convention: convention='optax' (inside the root, Optax's "
+        "default) or 'torch' (outside); see docs/conventions.md."
+    ),
+    "weight_decouple": "Decoupling follows the convention; write weight_decay=... .",
+}
+
+_OPTAX_DECAY = (
+    "Under convention='optax', `decay` is not optax.rmsprop's `decay`: optax's `decay` is the "
+    "mean square's decay, which is `rho` here (write rho=...), while this function's `decay` is "
+    "Keras's inverse-time learning-rate decay, lr / (1 + decay * t). Received: decay={decay!r}. "
+    "Write rho=... for optax's meaning; for an inverse-time learning rate with Optax's "
+    "numerics pass a schedule, learning_rate=lambda t: lr / (1 + k * t)."
+)
 
 
 def _is_off(value: jax.typing.ArrayLike | None) -> bool:
@@ -26,10 +66,61 @@ def _is_off(value: jax.typing.ArrayLike | None) -> bool:
     return value is None or static_value(value) == 0.0
 
 
+def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | None:
+    """None if complex params are accepted, else the sentence saying why not and what works."""
+    supported = ", ".join(repr(name) for name in complex_conventions())
+    if conv.complex_square is None:
+        return (
+            f"convention={convention!r} ({conv.reference}) has no complex RMSprop, so complex "
+            f"params are refused rather than losing their imaginary part. The conventions that "
+            f"support complex params are {supported}."
+        )
+    if state_dtype is not None:
+        return (
+            f"Complex params need a complex state, but state_dtype={state_dtype!r} is real and "
+            "would drop the imaginary part. Use state_dtype=None (the param's dtype)."
+        )
+    return None
+
+
+def _check_dtypes(
+    tx: optax.GradientTransformation, *, stage: str, complex_rule: str | None
+) -> optax.GradientTransformationExtraArgs:
+    """``tx`` with its params and gradients checked when ``init`` runs and a step is traced.
+
+    Integer params or gradients (and complex ones where ``complex_rule`` refuses them) are a
+    TypeError naming the leaf and its dtype, raised before anything is computed. The state is
+    ``tx``'s own, unchanged.
+    """
+
+    def check(tree: Any, what: str) -> None:
+        check_leaf_dtypes(
+            tree, what=what, stage=stage, complex_support=complex_rule, is_leaf=is_sparse
+        )
+
+    def init_fn(params: optax.Params) -> optax.OptState:
+        check(params, "param")
+        return tx.init(params)
+
+    def update_fn(
+        updates: optax.Updates,
+        state: optax.OptState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, optax.OptState]:
+        check(updates, "gradient")
+        if params is not None:
+            check(params, "param")
+        return tx.update(updates, state, params, **extra_args)  # type: ignore[call-arg]
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+
+
+@suggest_keywords(_RENAMES)
 def rmsprop(
     learning_rate: LearningRate = 1e-3,
     rho: jax.typing.ArrayLike = 0.9,
-    momentum: jax.typing.ArrayLike = 0.0,
+    momentum: jax.typing.ArrayLike | None = None,
     epsilon: jax.typing.ArrayLike = 1e-7,
     centered: bool = False,
     *,
@@ -42,7 +133,7 @@ def rmsprop(
     maximize: bool = False,
     state_dtype: jnp.dtype | None = None,
     convention: ConventionName = "keras",
-    sparse_mode: Literal["keras", "lazy", "dense"] = "keras",
+    sparse_mode: SparseModeName | None = None,
     sparse_tables: Any = None,
 ) -> optax.GradientTransformation:
     r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
@@ -83,14 +174,29 @@ def rmsprop(
       place with momentum (``convention="keras"``). Pick the convention of the code you port.
 
     Warning:
-      With ``convention="keras"``, a momentum given as a JAX array (as
-      ``optax.inject_hyperparams`` does) always follows TF's momentum kernel, Keras's path for
-      momentum > 0. Pass a Python ``0.0`` to get Keras's path without momentum.
+      With ``convention="keras"``, a momentum given as a JAX array (an injected momentum, even
+      0.0) always follows TF's momentum kernel, Keras's path for momentum > 0 (epsilon inside
+      the root, a momentum buffer in the state). ``momentum`` defaults to None (no momentum), so
+      ``rj.inject_hyperparams`` and ``optax.inject_hyperparams`` inject it only when it is passed.
+
+    Warning:
+      ``1 - rho`` is rounded as the framework rounds it (`rmsprop_jax.Convention`): PyTorch,
+      Optax and Keras 3 compute it in float64 from the Python float and round once, TF and
+      tf.keras compute it in float32 from the rounded ``rho``; at ``rho=0.999`` the two differ by
+      1.3e-5 relative every step. An injected (array) ``rho`` is already rounded, so
+      ``optax.inject_hyperparams``, which injects the default ``rho`` too, gives the rounded
+      value for every convention; ``rj.inject_hyperparams`` injects only what is passed.
+
+    Warning:
+      ``decay`` is Keras's inverse-time learning-rate decay, not optax.rmsprop's ``decay`` (the
+      mean square's decay, ``rho`` here): ``decay=`` with ``convention="optax"`` is refused.
+      Other frameworks' names (``alpha``, ``eps``, ``lr``) are refused with the name to write.
 
     Args:
       learning_rate: a non-negative number or an optax schedule of the step count.
       rho: decay of the running means, in [0, 1].
-      momentum: momentum coefficient in [0, 1]; a static 0 keeps no momentum buffer.
+      momentum: momentum coefficient in [0, 1]; None (the default) or a static 0 keeps no
+        momentum buffer.
       epsilon: added to the denominator, >= 0.
       centered: divide by the root of the variance ``ms - mg**2`` instead of ``ms``.
       nesterov: Nesterov momentum (needs momentum > 0).
@@ -105,9 +211,12 @@ def rmsprop(
         keeps each param's dtype.
       convention: whose numerics to reproduce: ``"keras"``, ``"keras3"``, ``"tf1"``,
         ``"torch"`` or ``"optax"``.
-      sparse_mode: what `SparseRows` gradients do to the rows they do not touch:
-        ``"keras"`` (tf.keras: without momentum ``ms`` and ``mg`` decay on every row while only
-        touched rows of the params move; with momentum nothing untouched changes),
+      sparse_mode: what `SparseRows` gradients do to the rows they do not touch; None (the
+        default) picks the convention's framework: ``"keras"`` for keras, ``"lazy"`` for tf1,
+        ``"dense"`` for keras3, torch and optax (no sparse RMSprop there: what the densified
+        gradient would do). ``"keras"`` (tf.keras: without momentum ``ms`` and ``mg`` decay on
+        every row while only touched rows of the params move; with momentum nothing untouched
+        changes),
         ``"lazy"`` (nothing untouched changes; TF1's sparse kernels; the cheapest) or
         ``"dense"`` (exactly the dense algorithm fed zero gradient rows: untouched rows decay
         and keep moving with momentum). Deferred work is applied when a row is touched again or
@@ -122,10 +231,18 @@ def rmsprop(
 
     Raises:
       ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
+        ``decay`` under ``convention="optax"``,
         ``clipnorm`` together with ``global_clipnorm``, or ``sparse_mode="dense"`` with momentum
         under the torch convention and a learning rate that changes over time (the deferred
         momentum steps would each need their own learning rate).
-      TypeError: for an argument of the wrong type or an unknown keyword.
+      TypeError: for an argument of the wrong type or an unknown keyword (other frameworks'
+        spellings name the argument to write). When ``init`` runs or a step is traced: for
+        integer or boolean params or gradients (naming the leaf and its dtype), and for complex
+        params with a real ``state_dtype``.
+
+    Complex params follow the framework (``|g|**2`` for optax, real and imaginary parts apart
+    for torch, the complex ``g*g`` of TF's kernels for keras, keras3 and tf1); see
+    docs/conventions.md.
 
     Example:
       The tf.keras documentation's example: one step on ``loss = var**2 / 2`` from ``var = 10``.
@@ -144,8 +261,13 @@ def rmsprop(
     conv = get_convention(convention)
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
-    check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
+    if momentum is not None:
+        check_range(
+            "momentum", momentum, low=0.0, high=1.0, hint="Use None or 0.0 to switch momentum off."
+        )
     check_learning_rate(learning_rate, decay)
+    if convention == "optax" and static_value(decay) not in (None, 0.0):
+        raise ValueError(_OPTAX_DECAY.format(decay=decay))
     for name, value in (
         ("clipnorm", clipnorm),
         ("clipvalue", clipvalue),
@@ -160,16 +282,32 @@ def rmsprop(
             f"Received: clipnorm={clipnorm!r}, global_clipnorm={global_clipnorm!r}. "
             "Keep one of them."
         )
+    check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
+    check_range("epsilon", epsilon, low=0.0, hint="A small positive number such as 1e-7.")
+    # Checked as given, then held as the framework holds them (float32 slots in TF).
+    learning_rate = conv.round_hyperparameter("learning_rate", learning_rate)
+    rho = conv.round_hyperparameter("rho", rho)
+    momentum = conv.round_hyperparameter("momentum", momentum)
+    epsilon = conv.round_hyperparameter("epsilon", epsilon)
+    decay = conv.round_hyperparameter("decay", decay)
     has_momentum = not _is_off(momentum)
     if nesterov and not has_momentum:
         raise ValueError(
-            "`nesterov=True` needs momentum > 0. Received: momentum=0.0. "
+            f"`nesterov=True` needs momentum > 0. Received: momentum={momentum!r}. "
             "Set momentum (e.g. 0.9) or nesterov=False."
         )
     numerics = conv.numerics(has_momentum)
+    if sparse_mode is None:
+        sparse_mode = conv.sparse_mode
     check_choice("sparse_mode", sparse_mode, ["keras", "lazy", "dense"])
     lr_changes = callable(learning_rate) or not _is_off(decay)
-    if sparse_mode == "dense" and has_momentum and not conv.lr_before_momentum and lr_changes:
+    if (
+        sparse_mode == "dense"
+        and sparse_tables is not None  # without tables no SparseRows can take the dense path
+        and has_momentum
+        and not conv.lr_before_momentum
+        and lr_changes
+    ):
         raise ValueError(
             f"sparse_mode='dense' with momentum under convention={convention!r} needs a constant "
             "learning rate: the learning rate multiplies the momentum buffer afterwards, so each "
@@ -203,6 +341,8 @@ def rmsprop(
         "state_dtype": state_dtype,
         "sparse_mode": scaling_mode,
         "sparse_tables": sparse_tables,
+        "rho_complement": conv.rho_complement,
+        "complex_square": conv.complex_square or "abs",  # None: refused by _check_dtypes
     }
     if centered:
         stages.append(scale_by_centered_rms(rho, epsilon, mg_form=numerics.mg_form, **rms_options))
@@ -213,7 +353,7 @@ def rmsprop(
         stages.append(scale_by_learning_rate(learning_rate, decay=decay))
     else:
         buffer = trace_momentum(
-            momentum,
+            momentum,  # type: ignore[arg-type]
             nesterov=nesterov,
             state_dtype=state_dtype,
             sparse_mode=momentum_mode,
@@ -231,4 +371,8 @@ def rmsprop(
 
     if decays_weights and conv.weight_decay == "decoupled":
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
-    return optax.chain(*stages)
+    return _check_dtypes(
+        optax.chain(*stages),
+        stage=f"rmsprop(convention={convention!r})",
+        complex_rule=_complex_rule(conv, convention, state_dtype),
+    )

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import MomentForm
+from ._numerics import ComplexSquare, MomentForm, RhoComplement
 from ._scaling import ScaleByCenteredRmsState, rms_transformation
 from ._sparse_update import SparseMode
 
@@ -26,6 +26,8 @@ def scale_by_centered_rms(
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
     sparse_tables: Any = None,
+    rho_complement: RhoComplement = "rounded",
+    complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
     r"""Scales updates by the root of their running variance (centered RMSprop).
 
@@ -56,6 +58,8 @@ def scale_by_centered_rms(
       state_dtype: dtype of both accumulators; None keeps each param's dtype.
       sparse_mode: ``"lazy"`` (untouched rows keep ``ms`` and ``mg``) or ``"dense"``.
       sparse_tables: for ``"dense"``: the tables that get `SparseRows` (see `scale_by_rms`).
+      rho_complement: how ``1 - rho`` rounds (see `scale_by_rms`).
+      complex_square: the mean square of a complex gradient (see `scale_by_rms`).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByCenteredRmsState`.
@@ -80,4 +84,6 @@ def scale_by_centered_rms(
         state_dtype=state_dtype,
         sparse_mode=sparse_mode,
         sparse_tables=sparse_tables,
+        rho_complement=rho_complement,
+        complex_square=complex_square,
     )

@@ -1,22 +1,34 @@
 """Conventions: whose RMSprop numerics to reproduce, written down as data.
 
-A convention says where epsilon sits, in which floating-point order each accumulator moves, what
-the mean square starts at, whether the learning rate enters before the momentum buffer or after
-it, and how ``weight_decay`` couples. `rmsprop_jax.rmsprop` reads these records to pick and order
-its stages; no stage knows about frameworks.
+A convention says where epsilon sits, in which floating-point order each accumulator moves, how
+``1 - rho`` is rounded, what the mean square starts at, whether the learning rate enters before
+the momentum buffer or after it, how ``weight_decay`` couples, what complex params do, and what a
+`SparseRows` gradient does to untouched rows by default. `rmsprop_jax.rmsprop` reads these
+records to pick and order its stages; no stage knows about frameworks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
-from ._numerics import MomentForm
-from ._validation import check_choice
+import numpy as np
 
-__all__ = ["CONVENTIONS", "Convention", "ConventionName", "RmsNumerics", "get_convention"]
+from ._numerics import ComplexSquare, MomentForm, RhoComplement
+from ._validation import check_choice, is_static
+
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "ConventionName",
+    "RmsNumerics",
+    "SparseModeName",
+    "complex_conventions",
+    "get_convention",
+]
 
 ConventionName = Literal["keras", "keras3", "tf1", "torch", "optax"]
+SparseModeName = Literal["keras", "lazy", "dense"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +42,31 @@ class RmsNumerics:
 
 @dataclasses.dataclass(frozen=True)
 class Convention:
-    """One framework's RMSprop, as the few facts that change its numbers."""
+    r"""One framework's RMSprop, as the few facts that change its numbers.
+
+    ``rho_complement`` is the rounding rule of the weight :math:`w = 1 - \rho` of the new value
+    in every running mean (``fl`` rounds to the compute dtype):
+
+    .. math::
+
+      \text{"exact"}: w = \mathrm{fl}(1 - \rho), \qquad
+      \text{"rounded"}: w = \mathrm{fl}(1 - \mathrm{fl}(\rho)).
+
+    PyTorch, Optax and Keras 3 subtract in Python (float64) and round once; TF's kernels and
+    tf.keras subtract in the variable's dtype after rounding ``rho``. Every other scalar the
+    frameworks derive from a hyperparameter rounds the same way in all of them: ``-lr`` is exact,
+    ``momentum * m``, ``lr * g`` and ``w * wd * lr`` are products of values each rounded once,
+    schedules are evaluated in float32, and Keras's ``lr / (1 + decay * t)`` is float32 in TF.
+    Only ``1 - rho`` (and PyTorch's ``lerp`` weight, the same ``1 - alpha``) differs.
+
+    ``float32_hyperparameters`` names the hyperparameters a framework holds in float32 whatever
+    the params' dtype (TF's hyperparameter tensors): with float64 params they are rounded to
+    float32 first, and ``1 - rho`` is then ``fl64(1 - fl32(rho))``.
+
+    ``complex_square`` says what the mean square of a complex gradient is (see
+    `rmsprop_jax._numerics.ComplexSquare`); None means the framework has no complex RMSprop and
+    complex params are refused.
+    """
 
     name: str
     reference: str  # the framework API reproduced
@@ -39,6 +75,22 @@ class Convention:
     initial_ms: float  # the mean square's starting value
     lr_before_momentum: bool  # lr * step enters the buffer (TF, Keras, Optax) or scales it (torch)
     weight_decay: Literal["decoupled", "coupled"]  # var -= lr*wd*var, or g += wd*var
+    rho_complement: RhoComplement  # "exact": fl(1 - rho); "rounded": fl(1 - fl(rho))
+    complex_square: ComplexSquare | None  # complex params: |g|^2, g*g, split parts, or refused
+    sparse_mode: SparseModeName  # what SparseRows do to untouched rows unless sparse_mode= says
+    float32_hyperparameters: tuple[str, ...]  # held as float32 whatever the param dtype
+
+    def round_hyperparameter(self, name: str, value: Any) -> Any:
+        """``value`` as the framework holds it: rounded to float32 if it is a float32 slot.
+
+        TF keeps hyperparameters in float32 tensors (tf.keras's ``_set_hyper`` variables, TF1's
+        ``convert_to_tensor``) and casts them to the variable's dtype afterwards, so float64
+        params see ``float64(float32(rho))``; Keras 3 does so for the learning rate only. A
+        static value is rounded here; arrays and schedules pass unchanged.
+        """
+        if name in self.float32_hyperparameters and is_static(value):
+            return np.float32(value)
+        return value
 
     def numerics(self, has_momentum: bool) -> RmsNumerics:
         """The numerics of the path the framework takes with or without momentum."""
@@ -59,6 +111,10 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="rounded",
+            complex_square="square",
+            sparse_mode="keras",
+            float32_hyperparameters=("learning_rate", "rho", "momentum"),
         ),
         Convention(
             name="keras3",
@@ -68,6 +124,10 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="exact",
+            complex_square="square",
+            sparse_mode="dense",
+            float32_hyperparameters=("learning_rate",),
         ),
         Convention(
             name="tf1",
@@ -77,6 +137,10 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=1.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="rounded",
+            complex_square="square",
+            sparse_mode="lazy",
+            float32_hyperparameters=("learning_rate", "rho", "momentum", "epsilon"),
         ),
         Convention(
             name="torch",
@@ -86,6 +150,10 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=False,
             weight_decay="coupled",
+            rho_complement="exact",
+            complex_square="split",
+            sparse_mode="dense",
+            float32_hyperparameters=(),
         ),
         Convention(
             name="optax",
@@ -95,9 +163,18 @@ CONVENTIONS: dict[str, Convention] = {
             initial_ms=0.0,
             lr_before_momentum=True,
             weight_decay="decoupled",
+            rho_complement="exact",
+            complex_square="abs",
+            sparse_mode="dense",
+            float32_hyperparameters=(),
         ),
     )
 }
+
+
+def complex_conventions() -> list[str]:
+    """The names of the conventions whose framework supports complex params."""
+    return [name for name, conv in CONVENTIONS.items() if conv.complex_square is not None]
 
 
 def get_convention(name: str) -> Convention:

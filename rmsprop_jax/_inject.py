@@ -1,8 +1,9 @@
-"""Hyperparameters that can change between steps, kept in float32."""
+"""Hyperparameters that can change between steps, kept in float32; only those the user passed."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,12 +20,27 @@ def inject_hyperparams(
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = jnp.float32,
 ) -> Callable[..., optax.GradientTransformationExtraArgs]:
-    """``optax.inject_hyperparams`` with hyperparameters kept in float32 by default.
+    """``optax.inject_hyperparams``, injecting only what is passed, in float32 by default.
 
-    ``optax.inject_hyperparams`` casts hyperparameters to the params' dtype: with bfloat16 params,
-    ``rho=0.999`` becomes exactly 1.0 and the mean square never moves. This wrapper keeps them
-    in ``hyperparam_dtype`` (float32 unless told otherwise); the stages of this library do their
-    arithmetic in float32 and round only the results to the param or state dtype.
+    Two differences from ``optax.inject_hyperparams``:
+
+    - Only the arguments you pass are injected (become arrays in ``state.hyperparams``). Optax's
+      version also injects every numeric default of ``inner_factory``; for `rmsprop_jax.rmsprop`
+      an injected default can change the numbers (an injected ``rho`` loses the float64
+      ``1 - rho`` that PyTorch, Optax and Keras 3 use, see `rmsprop_jax.Convention`). A
+      hyperparameter you did not pass keeps its Python default, so
+      ``inject_hyperparams(rmsprop)(learning_rate=1e-2)`` computes exactly what
+      ``rmsprop(1e-2)`` computes, with the same state inside ``inner_state``.
+    - Hyperparameters are kept in ``hyperparam_dtype`` (float32 unless told otherwise), not cast
+      to the params' dtype: with bfloat16 params optax turns ``rho=0.999`` into exactly 1.0 and
+      the mean square never moves. The stages of this library compute in float32 and round only
+      the results.
+
+    Warning:
+      Injecting ``momentum`` (even 0.0) makes it an array, so `rmsprop_jax.rmsprop` keeps a
+      momentum buffer and takes the framework's momentum path; for ``convention="keras"`` that
+      is TF's momentum kernel, with epsilon inside the square root. Inject ``momentum`` only to
+      change it during training, and leave it out for tf.keras's path without momentum.
 
     Args:
       inner_factory: a function returning a ``GradientTransformation``, e.g. `rmsprop_jax.rmsprop`.
@@ -32,8 +48,8 @@ def inject_hyperparams(
       hyperparam_dtype: the dtype of the injected hyperparameters.
 
     Returns:
-      A function with ``inner_factory``'s arguments whose numeric arguments may be changed in
-      ``state.hyperparams`` between steps without recompiling. Outside jit, with params on a
+      A function with ``inner_factory``'s arguments whose passed numeric arguments may be changed
+      in ``state.hyperparams`` between steps without recompiling. Outside jit, with params on a
       mesh of several devices, the state's counter and hyperparameters are replicated over it
       (global arrays under ``jax.distributed``, as the other state leaves are).
 
@@ -43,17 +59,28 @@ def inject_hyperparams(
       >>> state = tx.init(jnp.zeros(2, jnp.bfloat16))
       >>> state.hyperparams["rho"]
       Array(0.999, dtype=float32)
+      >>> sorted(state.hyperparams)  # momentum, epsilon, decay were not passed: not injected
+      ['learning_rate', 'rho']
     """
-    factory = optax.inject_hyperparams(
-        inner_factory, static_args=static_args, hyperparam_dtype=hyperparam_dtype
-    )
+    signature = inspect.signature(inner_factory)
 
-    @functools.wraps(factory)
-    def build(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
-        tx = factory(*args, **kwargs)
+    @functools.wraps(inner_factory)
+    def factory(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
+        inner_factory(*args, **kwargs)  # every argument error surfaces here, with its own message
+        passed = signature.bind(*args, **kwargs).arguments
+
+        def only_passed(**hyperparams: Any) -> optax.GradientTransformation:
+            return inner_factory(**hyperparams)
+
+        only_passed.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in passed]
+        )
+        tx = optax.inject_hyperparams(
+            only_passed, static_args=static_args, hyperparam_dtype=hyperparam_dtype
+        )(**passed)
         # optax makes the counter and hyperparameters on one device; keep them on the params' mesh
         return optax.GradientTransformationExtraArgs(
             lambda params: replicated_on_mesh(params, tx.init(params)), tx.update
         )
 
-    return build
+    return factory

@@ -16,9 +16,15 @@ import numpy as np
 from ._validation import is_static
 
 __all__ = [
+    "COMPLEX_SQUARES",
+    "RHO_COMPLEMENTS",
+    "ComplexSquare",
     "MomentForm",
+    "RhoComplement",
     "as_compute",
     "compute_dtype",
+    "decay_and_complement",
+    "real_dtype",
     "rms_denominator",
     "rms_scale",
     "update_moment",
@@ -35,16 +41,93 @@ MomentForm = Literal["ema", "interpolate", "lerp"]
 
 MOMENT_FORMS: tuple[MomentForm, ...] = ("ema", "interpolate", "lerp")
 
+RhoComplement = Literal["exact", "rounded"]
+r"""How the weight :math:`w = 1 - \rho` of the new value is rounded (``fl`` rounds to the compute
+dtype, float32 for float32 params).
+
+- ``"exact"``: :math:`w = \mathrm{fl}(1 - \rho)`, the difference taken in the precision
+  ``rho`` is given in (float64 for a Python float) and rounded once. PyTorch
+  (``addcmul_(g, g, value=1 - alpha)``), Optax (``(1 - decay) * g**2``) and Keras 3
+  (``ops.multiply(1 - rho, ...)``) compute ``1 - rho`` in Python this way.
+- ``"rounded"``: :math:`w = \mathrm{fl}(1 - \mathrm{fl}(\rho))`, ``rho`` rounded to the compute
+  dtype first. TF's ``ApplyRMSProp`` kernels (``1 - rho`` in ``T``) and tf.keras's
+  ``one_minus_rho = 1.0 - rho_t`` (a float32 tensor) do this.
+
+The two differ by :math:`|\mathrm{fl}(\rho) - \rho| / (1 - \rho)` relative, every step with the same
+sign: 9e-7 at ``rho=0.99``, 1.3e-5 at 0.999, 1.7e-4 at 0.9999 in float32. For an injected
+(array) ``rho`` both compute ``1 - rho`` in the array's own dtype, as
+``optax.inject_hyperparams(optax.rmsprop)`` does: the double-precision value is gone by then.
+"""
+
+RHO_COMPLEMENTS: tuple[RhoComplement, ...] = ("exact", "rounded")
+
+ComplexSquare = Literal["abs", "square", "split"]
+"""What the mean square accumulates for a complex gradient ``g = a + b i``.
+
+- ``"abs"``: ``|g|**2 = a*a + b*b``, a real mean square; both parts of ``g`` are divided by the
+  same real denominator (Optax: ``abs_sq(g) = (conj(g) * g).real``).
+- ``"square"``: the complex ``g*g``, with a complex square root (TF's kernels and tf.keras's
+  ``tf.square``, which are generic in ``T``).
+- ``"split"``: ``a`` and ``b`` are two separate reals, each with its own mean square, stored as
+  the real and imaginary parts of the state (PyTorch: ``torch.view_as_real`` on params, grads and
+  state).
+"""
+
+COMPLEX_SQUARES: tuple[ComplexSquare, ...] = ("abs", "square", "split")
+
+_NOT_INEXACT = (
+    "RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: an integer "
+    "or boolean array would round every step to garbage. Cast the params and gradients to a "
+    "floating dtype, e.g. jax.tree.map(lambda p: p.astype(jnp.float32), params)."
+)
+
 
 def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     """The dtype the maths runs in: float64 if any input is float64, else float32.
 
     Low-precision params and state (bfloat16, float16) are widened for the arithmetic and rounded
-    once on the way out, so hyperparameters like ``rho=0.999`` keep their float32 value.
+    once on the way out, so hyperparameters like ``rho=0.999`` keep their float32 value. Complex
+    inputs give complex64 (complex128 where any input has 64-bit parts), so the imaginary part is
+    never dropped.
+
+    Raises:
+      TypeError: for an integer or boolean dtype (checked when the step is traced).
     """
-    if any(jnp.dtype(dtype) == jnp.float64 for dtype in dtypes):
-        return jnp.dtype(jnp.float64)
-    return jnp.dtype(jnp.float32)
+    kinds = [jnp.dtype(dtype) for dtype in dtypes]
+    for dtype in kinds:
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(_NOT_INEXACT.format(dtype=dtype))
+    wide = any(dtype in (jnp.float64, jnp.complex128) for dtype in kinds)
+    if any(jnp.issubdtype(dtype, jnp.complexfloating) for dtype in kinds):
+        return jnp.dtype(jnp.complex128 if wide else jnp.complex64)
+    return jnp.dtype(jnp.float64 if wide else jnp.float32)
+
+
+def real_dtype(dtype: jnp.dtype) -> jnp.dtype:
+    """The real dtype of a complex dtype's parts (the dtype itself when it is real)."""
+    return jnp.dtype(jnp.finfo(dtype).dtype)
+
+
+def decay_and_complement(
+    rho: jax.typing.ArrayLike, dtype: jnp.dtype, complement: RhoComplement
+) -> tuple[jax.Array, jax.Array]:
+    r"""``rho`` and ``w = 1 - rho`` in the compute ``dtype``, ``w`` rounded as ``complement`` says.
+
+    .. math::
+
+      \text{exact: } w = \mathrm{fl}(1 - \rho), \qquad
+      \text{rounded: } w = \mathrm{fl}(1 - \mathrm{fl}(\rho))
+
+    See `RhoComplement`. A static ``rho`` gives NumPy scalars (computed once, not per leaf).
+    """
+    decay = as_compute(rho, dtype)
+    if complement == "rounded":
+        return decay, 1 - decay
+    if is_static(rho):
+        return decay, np.asarray(1 - np.asarray(rho, np.float64), dtype)[()]  # type: ignore[return-value]
+    array = jnp.asarray(rho)
+    wider = jnp.promote_types(array.dtype, dtype)
+    return decay, (1 - array.astype(wider)).astype(dtype)
 
 
 def as_compute(value: jax.typing.ArrayLike, dtype: jnp.dtype) -> jax.Array:
@@ -60,7 +143,11 @@ def as_compute(value: jax.typing.ArrayLike, dtype: jnp.dtype) -> jax.Array:
 
 
 def update_moment(
-    moment: jax.Array, target: jax.Array, rho: jax.Array, form: MomentForm
+    moment: jax.Array,
+    target: jax.Array,
+    rho: jax.Array,
+    form: MomentForm,
+    weight: jax.Array | None = None,
 ) -> jax.Array:
     """Moves an accumulator towards ``target`` with decay ``rho``, in the order of ``form``.
 
@@ -69,11 +156,14 @@ def update_moment(
       target: ``g * g`` for the mean square, ``g`` for the mean gradient.
       rho: the decay, a scalar in the compute dtype.
       form: one of ``"ema"``, ``"interpolate"``, ``"lerp"`` (see `MomentForm`).
+      weight: ``1 - rho`` as the framework rounds it (see `decay_and_complement`); None
+        computes it from the rounded ``rho``.
 
     Returns:
       The new accumulator, ``rho * m + (1 - rho) * target`` up to the rounding of ``form``.
     """
-    weight = 1 - rho
+    if weight is None:
+        weight = 1 - rho
     if form == "ema":
         return rho * moment + weight * target
     if form == "interpolate":
@@ -111,14 +201,19 @@ def rms_scale(
     eps_in_sqrt: bool,
     ms_form: MomentForm,
     mg_form: MomentForm,
+    rho_complement: RhoComplement = "rounded",
+    complex_square: ComplexSquare = "abs",
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     r"""One RMS scaling of one gradient array: the maths every scaling stage applies per element.
 
     .. math::
 
-      ms \leftarrow \rho\, ms + (1 - \rho)\, g^2, \qquad
-      mg \leftarrow \rho\, mg + (1 - \rho)\, g \;\text{(centered)}, \qquad
-      u = g / \operatorname{den}(ms - mg^2)
+      ms \leftarrow \rho\, ms + w\, g^2, \qquad
+      mg \leftarrow \rho\, mg + w\, g \;\text{(centered)}, \qquad
+      u = g / \operatorname{den}(ms - mg^2), \qquad w = 1 - \rho
+
+    with :math:`w` rounded as ``rho_complement`` says and, for a complex ``g``, :math:`g^2` read
+    as ``complex_square`` says.
 
     Args:
       grad: the gradient ``g``.
@@ -129,28 +224,124 @@ def rms_scale(
       eps_in_sqrt: ``den(v) = sqrt(v + eps)`` if True, ``sqrt(v) + eps`` if False.
       ms_form: the mean square's order of operations.
       mg_form: the mean gradient's order of operations.
+      rho_complement: how ``1 - rho`` is rounded (see `RhoComplement`).
+      complex_square: the mean square of a complex gradient (see `ComplexSquare`).
 
     Returns:
       ``(u, ms, mg)``: the scaled gradient in ``grad.dtype``, and the new accumulators in their
       own dtypes (``mg`` None when it was None).
+
+    Raises:
+      TypeError: for integer arrays, or a complex gradient with a real state where the state
+        must hold both parts.
     """
     dtypes = [grad.dtype, ms.dtype] + ([] if mg is None else [mg.dtype])
     dtype = compute_dtype(*dtypes)
+    if jnp.issubdtype(grad.dtype, jnp.complexfloating):
+        states = [ms] + ([] if mg is None else [mg])
+        if complex_square != "abs" and not all(jnp.iscomplexobj(s) for s in states):
+            raise TypeError(
+                f"complex_square={complex_square!r} keeps a complex state for a complex gradient, "
+                f"but the state has dtype {ms.dtype}. Use state_dtype=None (the param's dtype) or "
+                "a complex state_dtype."
+            )
+        if complex_square == "split":
+            # PyTorch's view_as_real: real and imaginary parts are two independent reals.
+            re, im = (
+                rms_scale(
+                    part(grad),
+                    part(ms),
+                    None if mg is None else part(mg),
+                    rho,
+                    epsilon,
+                    eps_in_sqrt=eps_in_sqrt,
+                    ms_form=ms_form,
+                    mg_form=mg_form,
+                    rho_complement=rho_complement,
+                )
+                for part in (jnp.real, jnp.imag)
+            )
+            join = lambda a, b, like: jax.lax.complex(a, b).astype(like.dtype)  # noqa: E731
+            return (
+                join(re[0], im[0], grad),
+                join(re[1], im[1], ms),
+                None if mg is None else join(re[2], im[2], mg),
+            )
+        if complex_square == "abs":
+            return _abs_square_scale(
+                grad,
+                ms,
+                mg,
+                rho,
+                epsilon,
+                dtype=dtype,
+                eps_in_sqrt=eps_in_sqrt,
+                ms_form=ms_form,
+                mg_form=mg_form,
+                rho_complement=rho_complement,
+            )
     g = grad.astype(dtype)
-    rho = as_compute(rho, dtype)
+    rho, weight = decay_and_complement(rho, dtype, rho_complement)
     # The denominator reads the accumulators as stored (rounded to their dtype, a no-op for
     # float32 state): a low-precision state is then written once and read back, instead of the
     # compiler recomputing it in a second kernel and copying the donated buffer to do so.
-    new_ms = update_moment(ms.astype(dtype), g * g, rho, ms_form).astype(ms.dtype).astype(dtype)
+    new_ms = update_moment(ms.astype(dtype), g * g, rho, ms_form, weight)
+    new_ms = new_ms.astype(ms.dtype).astype(dtype)
     variance = new_ms
     new_mg = None
     if mg is not None:
-        new_mg = update_moment(mg.astype(dtype), g, rho, mg_form).astype(mg.dtype).astype(dtype)
+        new_mg = update_moment(mg.astype(dtype), g, rho, mg_form, weight)
+        new_mg = new_mg.astype(mg.dtype).astype(dtype)
         variance = new_ms - new_mg * new_mg
+    complex_state = jnp.issubdtype(dtype, jnp.complexfloating)  # TF's complex kernels: no clamp
     denominator = rms_denominator(
-        variance, as_compute(epsilon, dtype), eps_in_sqrt=eps_in_sqrt, clamp=mg is not None
+        variance,
+        as_compute(epsilon, dtype),
+        eps_in_sqrt=eps_in_sqrt,
+        clamp=mg is not None and not complex_state,
     )
     update = g / denominator
+    return (
+        update.astype(grad.dtype),
+        new_ms.astype(ms.dtype),
+        None if mg is None else new_mg.astype(mg.dtype),  # type: ignore[union-attr]
+    )
+
+
+def _abs_square_scale(
+    grad: jax.Array,
+    ms: jax.Array,
+    mg: jax.Array | None,
+    rho: jax.typing.ArrayLike,
+    epsilon: jax.typing.ArrayLike,
+    *,
+    dtype: jnp.dtype,
+    eps_in_sqrt: bool,
+    ms_form: MomentForm,
+    mg_form: MomentForm,
+    rho_complement: RhoComplement,
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """Optax's complex RMS: a real mean square of ``|g|**2``, one real denominator per element.
+
+    The mean gradient (centered) is complex and ``mg**2`` is read as ``|mg|**2``, so the variance
+    ``ms - |mg|**2`` stays real. Both parts of ``g`` are divided by the same denominator.
+    """
+    real = real_dtype(dtype)
+    g = grad.astype(dtype)
+    rho_r, weight_r = decay_and_complement(rho, real, rho_complement)
+    target = (jnp.conj(g) * g).real  # optax.abs_sq
+    new_ms = update_moment(jnp.real(ms).astype(real), target, rho_r, ms_form, weight_r)
+    variance = new_ms
+    new_mg = None
+    if mg is not None:
+        rho_c, weight_c = decay_and_complement(rho, dtype, rho_complement)
+        new_mg = update_moment(mg.astype(dtype), g, rho_c, mg_form, weight_c)
+        new_mg = new_mg.astype(mg.dtype).astype(dtype)
+        variance = new_ms - (jnp.conj(new_mg) * new_mg).real
+    denominator = rms_denominator(
+        variance, as_compute(epsilon, real), eps_in_sqrt=eps_in_sqrt, clamp=mg is not None
+    )
+    update = jax.lax.complex(jnp.real(g) / denominator, jnp.imag(g) / denominator)
     return (
         update.astype(grad.dtype),
         new_ms.astype(ms.dtype),

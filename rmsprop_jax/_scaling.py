@@ -8,7 +8,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import MOMENT_FORMS, MomentForm, as_compute, compute_dtype, rms_scale
+from ._numerics import (
+    COMPLEX_SQUARES,
+    MOMENT_FORMS,
+    RHO_COMPLEMENTS,
+    ComplexSquare,
+    MomentForm,
+    RhoComplement,
+    as_compute,
+    compute_dtype,
+    rms_scale,
+)
 from ._sharding import filled_like, replicated_like
 from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
 from ._tree import check_matching_tree
@@ -81,6 +91,8 @@ def rms_transformation(
     state_dtype: jnp.dtype | None,
     sparse_mode: SparseMode,
     sparse_tables: Any,
+    rho_complement: RhoComplement = "rounded",
+    complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
     """The scaling stage, centered or not: validation, init and the row-wise update."""
     check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
@@ -89,6 +101,8 @@ def rms_transformation(
     check_bool("eps_in_sqrt", eps_in_sqrt)
     check_choice("ms_form", ms_form, list(MOMENT_FORMS))
     check_choice("mg_form", mg_form, list(MOMENT_FORMS))
+    check_choice("rho_complement", rho_complement, list(RHO_COMPLEMENTS))
+    check_choice("complex_square", complex_square, list(COMPLEX_SQUARES))
     check_sparse_arguments(sparse_mode)
     dtype = check_float_dtype("state_dtype", state_dtype)
 
@@ -106,7 +120,16 @@ def rms_transformation(
     def step(grad: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         ms, mg = accumulators if centered else (accumulators[0], None)
         update, new_ms, new_mg = rms_scale(
-            grad, ms, mg, rho, epsilon, eps_in_sqrt=eps_in_sqrt, ms_form=ms_form, mg_form=mg_form
+            grad,
+            ms,
+            mg,
+            rho,
+            epsilon,
+            eps_in_sqrt=eps_in_sqrt,
+            ms_form=ms_form,
+            mg_form=mg_form,
+            rho_complement=rho_complement,
+            complex_square=complex_square,
         )
         return update, (new_ms, new_mg) if centered else (new_ms,)
 
@@ -153,6 +176,8 @@ def scale_by_rms(
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
     sparse_tables: Any = None,
+    rho_complement: RhoComplement = "rounded",
+    complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
     r"""Scales updates by the root of the running mean of their squares (uncentered RMSprop).
 
@@ -183,6 +208,12 @@ def scale_by_rms(
       sparse_mode: ``"lazy"`` (untouched rows keep their ``ms``) or ``"dense"`` (they decay).
       sparse_tables: for ``"dense"``: a pytree of bools with the params' structure (or a
         function of the params returning one) marking the tables that get `SparseRows`.
+      rho_complement: how ``1 - rho`` rounds: ``"rounded"`` (``fl(1 - fl(rho))``: TF, tf.keras;
+        the default) or ``"exact"`` (``fl(1 - rho)`` from the Python float: PyTorch, Optax,
+        Keras 3).
+      complex_square: the mean square of a complex gradient: ``"abs"`` (``|g|**2``, Optax),
+        ``"square"`` (complex ``g*g``, TF) or ``"split"`` (real and imaginary parts apart,
+        PyTorch).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByRmsState`.
@@ -207,4 +238,6 @@ def scale_by_rms(
         state_dtype=state_dtype,
         sparse_mode=sparse_mode,
         sparse_tables=sparse_tables,
+        rho_complement=rho_complement,
+        complex_square=complex_square,
     )

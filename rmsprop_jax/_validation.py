@@ -6,9 +6,11 @@ Only values known when the optimizer is built are checked. Traced values (inside
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -18,9 +20,11 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_float_dtype",
+    "check_leaf_dtypes",
     "check_range",
     "is_static",
     "static_value",
+    "suggest_keywords",
 ]
 
 
@@ -130,3 +134,80 @@ def check_float_dtype(name: str, value: Any) -> jnp.dtype | None:
             f"Received: {name}={dtype}."
         )
     return dtype
+
+
+def check_leaf_dtypes(
+    tree: Any,
+    *,
+    what: str,
+    stage: str,
+    complex_support: str | None,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> None:
+    """Checks, when a step is traced, that every leaf of ``tree`` is floating (or complex).
+
+    Args:
+      tree: params or gradients (leaves: arrays, ``jax.ShapeDtypeStruct`` or `SparseRows`, whose
+        ``dtype`` is that of their values; None leaves are skipped).
+      what: ``"param"`` or ``"gradient"``, for the message.
+      stage: who checks, e.g. ``"rmsprop(convention='keras3')"``.
+      complex_support: None if complex leaves are accepted, else the sentence that says which
+        conventions support them.
+      is_leaf: passed to the tree flattening (to keep `SparseRows` whole).
+
+    Raises:
+      TypeError: naming the first offending leaf's path and dtype.
+    """
+    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]
+    for path, leaf in flat:
+        if leaf is None or not hasattr(leaf, "dtype"):
+            continue
+        dtype = jnp.dtype(leaf.dtype)
+        where = jax.tree_util.keystr(path) or "(the root)"
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"{stage}: the {what} at {where} has dtype {dtype}; RMSprop needs floating "
+                "params and gradients (float16, bfloat16, float32, float64). Cast it, e.g. "
+                "jax.tree.map(lambda p: p.astype(jnp.float32), params), and differentiate with "
+                "respect to floating params."
+            )
+        if complex_support is not None and jnp.issubdtype(dtype, jnp.complexfloating):
+            raise TypeError(f"{stage}: the {what} at {where} has dtype {dtype}. {complex_support}")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def suggest_keywords(
+    renames: Mapping[str, str],
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Turns an unknown keyword into a TypeError that says what to write instead.
+
+    ``renames`` maps other frameworks' spellings to a sentence naming this function's argument
+    (``{"alpha": "rho=", ...}``). The wrapped function keeps its signature (``inspect.signature``
+    follows ``__wrapped__``), so ``optax.inject_hyperparams`` still sees the real arguments.
+    """
+
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        known: Sequence[str] = list(inspect.signature(fn).parameters)
+
+        @functools.wraps(fn)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            for name in kwargs:
+                if name in known:
+                    continue
+                hint = renames.get(name)
+                if hint is not None:
+                    raise TypeError(
+                        f"{fn.__name__}() got an unexpected keyword argument {name!r}. {hint}"
+                    )
+                raise TypeError(
+                    f"{fn.__name__}() got an unexpected keyword argument {name!r}. "
+                    f"Its arguments are: {', '.join(known)}."
+                )
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

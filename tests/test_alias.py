@@ -29,7 +29,13 @@ SETTINGS = {
     },
 }
 CONFIGS = [
-    pytest.param(convention, setting, id=f"{convention}-{name}")
+    # Under convention="optax", `decay=` is refused (optax's `decay` means rho; see
+    # test_optax_decay_keyword_is_refused_with_the_explanation).
+    pytest.param(
+        convention,
+        {k: v for k, v in setting.items() if not (convention == "optax" and k == "decay")},
+        id=f"{convention}-{name}",
+    )
     for convention in CONVENTIONS
     for name, setting in SETTINGS.items()
 ]
@@ -310,3 +316,72 @@ def test_gradient_tree_mismatch_names_the_difference() -> None:
         ValueError, match=r"at \['w'\] has shape \(4,\), but the param it updates has shape \(3,\)"
     ):
         tx.update({"w": jnp.zeros(4), "b": jnp.zeros(2)}, state)
+
+
+# --- issue 12: inject_hyperparams, momentum=None, other frameworks' keywords -------------------
+
+
+@pytest.mark.parametrize("inject", [rj.inject_hyperparams, optax.inject_hyperparams])
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_injecting_only_the_learning_rate_changes_nothing(inject: Any, convention: str) -> None:
+    """The quickstart's call: g = 1e-4 used to step 10x smaller (TF's momentum kernel)."""
+    plain = rj.rmsprop(1e-2, convention=convention)
+    injected = inject(rj.rmsprop)(learning_rate=1e-2, convention=convention)
+    params = jnp.zeros(3)
+    grads = jnp.array([1e-4, 1.0, -30.0])
+    want, plain_state = plain.update(grads, plain.init(params), params)
+    with jax.numpy_dtype_promotion("standard"):  # optax's injection casts with Python floats
+        got, state = injected.update(grads, injected.init(params), params)
+    np.testing.assert_allclose(got, want, rtol=3e-7)  # optax's injected rho: fl(1 - fl(rho))
+    if inject is rj.inject_hyperparams:
+        np.testing.assert_array_equal(got, want)
+        assert set(state.hyperparams) == {"learning_rate"}
+    chex.assert_trees_all_equal_structs(state.inner_state, plain_state)
+    assert not any(isinstance(s, rj.TraceMomentumState) for s in state.inner_state)
+
+
+def test_injected_momentum_takes_the_momentum_path_on_purpose() -> None:
+    tx = rj.inject_hyperparams(rj.rmsprop)(learning_rate=1e-2, momentum=0.0)
+    state = tx.init(jnp.zeros(1))
+    assert any(isinstance(s, rj.TraceMomentumState) for s in state.inner_state)
+    updates, _ = tx.update(jnp.array([1e-4]), state, jnp.zeros(1))
+    # TF's momentum kernel: epsilon inside the root, lr * g / sqrt(0.1 g^2 + eps)
+    np.testing.assert_allclose(updates, [-1e-2 * 1e-4 / np.sqrt(0.1 * 1e-8 + 1e-7)], rtol=1e-5)
+
+
+def test_momentum_none_means_no_momentum() -> None:
+    params = jnp.ones(2)
+    grads = jnp.array([0.5, -2.0])
+    for convention in CONVENTIONS:
+        off = rj.rmsprop(0.1, momentum=None, convention=convention)
+        zero = rj.rmsprop(0.1, momentum=0.0, convention=convention)
+        a, state = off.update(grads, off.init(params), params)
+        b, _ = zero.update(grads, zero.init(params), params)
+        np.testing.assert_array_equal(a, b)
+        assert not any(isinstance(s, rj.TraceMomentumState) for s in state)
+    with pytest.raises(ValueError, match=r"`nesterov=True` needs momentum > 0"):
+        rj.rmsprop(momentum=None, nesterov=True)
+
+
+@pytest.mark.parametrize(
+    "keyword,advice",
+    [
+        ("alpha", r"write rho="),
+        ("eps", r"write epsilon="),
+        ("lr", r"Write learning_rate="),
+        ("initial_scale", r"convention='tf1'"),
+        ("betas", r"Its arguments are: learning_rate, rho"),
+    ],
+)
+def test_other_frameworks_keywords_say_what_to_write(keyword: str, advice: str) -> None:
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument '{keyword}'\. .*{advice}"):
+        rj.rmsprop(**{keyword: 0.9})
+    with pytest.raises(TypeError, match=rf"'{keyword}'"):
+        rj.inject_hyperparams(rj.rmsprop)(**{keyword: 0.9})
+
+
+def test_optax_decay_keyword_is_refused_with_the_explanation() -> None:
+    with pytest.raises(ValueError, match=r"optax's `decay` is the mean square's decay.*rho="):
+        rj.rmsprop(0.1, decay=0.9, convention="optax")
+    rj.rmsprop(0.1, decay=0.9)  # Keras's inverse-time decay under the keras convention
+    rj.rmsprop(0.1, rho=0.9, convention="optax")

@@ -11,6 +11,8 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
+from tests.conformance.tolerance import assert_close_along_path, path_length
+from tests.reference import long_gradients
 
 
 def _grads(step: int) -> dict[str, jax.Array]:
@@ -58,3 +60,51 @@ def test_matches_optax_rmsprop(
         params_theirs = optax.apply_updates(params_theirs, u_theirs)
         for name in params_ours:
             np.testing.assert_allclose(params_ours[name], params_theirs[name], rtol=1e-5, atol=1e-6)
+
+
+# --- issue 12: long runs, rho near 1, gradients from 1e-4 to 1e2, complex params -------------
+
+
+def _trajectory(tx: Any, params0: jax.Array, grads: jax.Array) -> np.ndarray:
+    @jax.jit
+    @jax.numpy_dtype_promotion("standard")  # optax mixes complex and real dtypes itself
+    def run(params: jax.Array, grads: jax.Array) -> jax.Array:
+        def body(carry: Any, grad: jax.Array) -> tuple[Any, jax.Array]:
+            params, state = carry
+            updates, state = tx.update(grad, state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, state), params
+
+        return jax.lax.scan(body, (params, tx.init(params)), grads)[1]
+
+    return np.asarray(run(params0, grads))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.complex64], ids=["f32", "c64"])
+@pytest.mark.parametrize("rho", [0.99, 0.999, 0.9999])
+@pytest.mark.parametrize(
+    "centered,momentum,nesterov",
+    [(False, None, False), (True, 0.9, False), (False, 0.9, True)],
+    ids=["plain", "centered_momentum", "nesterov"],
+)
+def test_two_hundred_steps_match_optax_rmsprop(
+    dtype: Any, rho: float, centered: bool, momentum: float | None, nesterov: bool
+) -> None:
+    """optax.rmsprop live: 1 - rho rounded once from the Python float, |g|^2 for complex."""
+    complex_run = dtype == jnp.complex64
+    grads = np.stack(
+        [
+            long_gradients.dense(t) + (1j * long_gradients.dense(t, 1) if complex_run else 0)
+            for t in range(long_gradients.STEPS)
+        ]
+    ).astype(dtype)
+    p0 = long_gradients.params0() + (1j * long_gradients.params0(1) if complex_run else 0)
+    params0 = jnp.asarray(p0.astype(dtype))
+    kwargs = dict(centered=centered, momentum=momentum, nesterov=nesterov)
+    ours = _trajectory(
+        rj.rmsprop(1e-2, rho=rho, epsilon=1e-8, convention="optax", **kwargs), params0, grads
+    )
+    theirs = _trajectory(optax.rmsprop(1e-2, decay=rho, eps=1e-8, **kwargs), params0, grads)
+    path = path_length(theirs, np.asarray(params0))
+    for step in range(0, long_gradients.STEPS, 10):
+        assert_close_along_path(ours[step], theirs[step], path[step], what=f"step {step + 1}")

@@ -83,7 +83,10 @@ def rmsprop_configs(draw: st.DrawFn) -> dict[str, Any]:
             "clipvalue": clipvalue,
             "clipnorm": clipnorm,
             "global_clipnorm": global_clipnorm,
-            "decay": draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5).map(f32))),
+            # convention="optax" refuses `decay` (optax's decay means rho): no inverse-time decay
+            "decay": 0.0
+            if convention == "optax"
+            else draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5).map(f32))),
             "weight_decay": draw(st.one_of(st.none(), st.just(0.0), log_uniform(1e-4, 1e-1))),
             "maximize": draw(st.booleans()),
         },

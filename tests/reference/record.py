@@ -9,6 +9,11 @@ files it writes next to itself:
 * ``torch.json``  -- ``torch.optim.RMSprop`` (``foreach=False``)
 * ``keras_sparse.json`` -- ``tf_keras.optimizers.legacy.RMSprop`` fed
   ``tf.IndexedSlices`` gradients (its sparse path; see ``record_keras_sparse``)
+* ``torch_long.json`` / ``tf_long.json`` -- 200-step runs of ``torch.optim.RMSprop`` (every
+  config of PyTorch's ``optim_inputs_func_rmsprop``, alpha 0.999 / 0.9999, weight decay) and of
+  tf_keras legacy, TF1 and Keras 3 (rho 0.99 / 0.999 / 0.9999), in float32 and float64, with
+  complex64 runs and TF1 sparse runs; gradients come from ``long_gradients.py`` (see
+  ``record_long``)
 * ``keras_frontend.json`` -- the Keras front end: learning-rate schedules as
   serialized by tf_keras and Keras 3 with their values, optimizer ``get_config()``
   dicts, ``get_weights()`` / weight names of a tf_keras legacy RMSprop resumed
@@ -58,7 +63,16 @@ HERE = Path(__file__).resolve().parent
 STEPS = 8
 SHAPES = {"w": (2, 3), "b": (3,), "s": ()}
 NAMES = ("w", "b", "s")
-FRAMEWORKS = ("keras", "keras3", "tf1", "torch", "keras_sparse", "keras_frontend")
+FRAMEWORKS = (
+    "keras",
+    "keras3",
+    "tf1",
+    "torch",
+    "keras_sparse",
+    "keras_frontend",
+    "torch_long",
+    "tf_long",
+)
 
 # (rho, epsilon, lr, gscale)
 BASE_HYPERS = [
@@ -1251,11 +1265,285 @@ def check_frontend_file(framework="keras_frontend"):
     return data
 
 
+# --------------------------------------------------------------------------
+# Long runs (200 steps): torch_long.json and tf_long.json
+# --------------------------------------------------------------------------
+#
+# One param ``w`` of shape (7,) whose gradient elements span 1e-4 .. 1e2 (``long_gradients``),
+# 200 steps, in float32, float64 and (some cases) complex64 (imaginary parts from salt 1).
+# Params are recorded after the steps in ``CHECKPOINTS``, every slot after the last step.
+# Sparse TF1 runs use a (4, 2) table fed IndexedSlices of two distinct rows per step.
+# ``config`` holds the rj.rmsprop keyword arguments that reproduce the run.
+
+
+def _long_gradients():
+    sys.path.insert(0, str(HERE))
+    import long_gradients
+
+    return long_gradients
+
+
+def encode(array):
+    """Real arrays as nested lists of exact floats; complex ones as {"re": ..., "im": ...}."""
+    a = np.asarray(array)
+    if np.iscomplexobj(a):
+        return {"re": a.real.astype(np.float64).tolist(), "im": a.imag.astype(np.float64).tolist()}
+    return a.astype(np.float64).tolist()
+
+
+def long_inputs(dtype):
+    """params0 and the gradients of every step, as NumPy arrays of ``dtype``."""
+    lg = _long_gradients()
+    if np.dtype(dtype).kind == "c":
+        p0 = (lg.params0(0) + 1j * lg.params0(1)).astype(dtype)
+        grads = [(lg.dense(t, 0) + 1j * lg.dense(t, 1)).astype(dtype) for t in range(lg.STEPS)]
+    else:
+        p0 = lg.params0(0).astype(dtype)
+        grads = [lg.dense(t, 0).astype(dtype) for t in range(lg.STEPS)]
+    return p0, grads
+
+
+def write_long(framework, versions, cases):
+    lg = _long_gradients()
+    sep = (",", ":")
+    head = {
+        "framework": framework,
+        "versions": versions,
+        "steps": lg.STEPS,
+        "checkpoints": list(lg.CHECKPOINTS),
+    }
+    body = ",\n".join(json.dumps(c, separators=sep) for c in cases)
+    text = json.dumps(head, separators=sep)[:-1] + ',"cases":[\n' + body + "\n]}\n"
+    path = HERE / f"{framework}.json"
+    path.write_text(text)
+    print(f"wrote {path} ({len(cases)} cases, {len(text.encode())} bytes)")
+
+
+TORCH_LONG = [
+    # PyTorch's optim_inputs_func_rmsprop (torch/testing/_internal/common_optimizers.py), CPU
+    ("default", {}),
+    ("non-default lr", {"lr": 1e-3}),
+    ("nonzero weight_decay", {"weight_decay": 0.1}),
+    ("maximize", {"maximize": True}),
+    ("centered", {"weight_decay": 0.1, "centered": True}),
+    ("maximize, weight_decay", {"maximize": True, "weight_decay": 0.1}),
+    ("momentum", {"weight_decay": 0.1, "centered": True, "momentum": 0.1}),
+    (
+        "maximize, centered, weight_decay, w/ momentum",
+        {"weight_decay": 0.1, "centered": True, "momentum": 0.1, "maximize": True},
+    ),
+    # rho corners and weight decay
+    ("alpha 0.999", {"alpha": 0.999}),
+    ("alpha 0.9999", {"alpha": 0.9999}),
+    ("alpha 0.999, momentum 0.9", {"alpha": 0.999, "momentum": 0.9}),
+    (
+        "alpha 0.9999, centered, momentum 0.9, weight_decay 0.01",
+        {"alpha": 0.9999, "centered": True, "momentum": 0.9, "weight_decay": 0.01},
+    ),
+]
+
+
+def record_torch_long():
+    import torch
+
+    lg = _long_gradients()
+    torch.use_deterministic_algorithms(True)
+    defaults = {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+        "maximize": False,
+    }
+    complex_descs = ("default", "maximize, centered, weight_decay, w/ momentum", "alpha 0.999")
+    cases = []
+    for desc, kwargs in TORCH_LONG:
+        hp = {**defaults, **kwargs}
+        config = {
+            "convention": "torch",
+            "learning_rate": hp["lr"],
+            "rho": hp["alpha"],
+            "epsilon": hp["eps"],
+            "momentum": hp["momentum"],
+            "centered": hp["centered"],
+            "weight_decay": hp["weight_decay"] or None,
+            "maximize": hp["maximize"],
+        }
+        dtypes = ["float32", "float64"] + (["complex64"] if desc in complex_descs else [])
+        for dtype in dtypes:
+            p0, grads = long_inputs(dtype)
+            param = torch.tensor(p0, requires_grad=True)
+            opt = torch.optim.RMSprop([param], foreach=False, **hp)
+            case = {
+                "name": f"torch {desc} {dtype}",
+                "config": config,
+                "dtype": dtype,
+                "params0": encode(p0),
+                "params": {},
+            }
+            for step, g in enumerate(grads, start=1):
+                param.grad = torch.tensor(g)
+                opt.step()
+                if step in lg.CHECKPOINTS:
+                    case["params"][str(step)] = encode(param.detach().numpy())
+            state = opt.state[param]
+            slots = {"ms": encode(state["square_avg"].numpy())}
+            if hp["centered"]:
+                slots["mg"] = encode(state["grad_avg"].numpy())
+            if hp["momentum"] > 0:
+                slots["mom"] = encode(state["momentum_buffer"].numpy())
+            case["slots"] = slots
+            cases.append(case)
+    write_long("torch_long", {**base_versions(), "torch": torch.__version__}, cases)
+
+
+TF_LONG_SETTINGS = [
+    ("plain", {"momentum": 0.0, "centered": False}),
+    ("centered momentum", {"momentum": 0.9, "centered": True}),
+]
+
+
+def record_tf_long():
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    import keras
+    import tf_keras
+
+    lg = _long_gradients()
+    cases = []
+
+    def run(framework, make_opt, dtype, rho, setting, kwargs):
+        p0, grads = long_inputs(dtype)
+        conv = {"tf_keras": "keras", "tf1": "tf1", "keras3": "keras3"}[framework]
+        config = {"convention": conv, "learning_rate": 1e-2, "rho": rho, "epsilon": 1e-7, **kwargs}
+        case = {
+            "name": f"{framework} rho{rho:g} {setting} {dtype}",
+            "config": config,
+            "dtype": dtype,
+            "params0": encode(p0),
+            "params": {},
+        }
+        var = (
+            keras.Variable(p0, dtype=dtype)
+            if framework == "keras3"
+            else tf.Variable(p0, dtype=dtype)
+        )
+        opt = make_opt(rho, **kwargs)
+        for step, g in enumerate(grads, start=1):
+            opt.apply_gradients([(tf.constant(g, dtype=dtype), var)])
+            if step in lg.CHECKPOINTS:
+                case["params"][str(step)] = encode(np.asarray(var))
+        if framework == "keras3":
+            index = opt._get_variable_index(var)
+            slots = {"ms": encode(np.asarray(opt._velocities[index]))}
+            if kwargs["centered"]:
+                slots["mg"] = encode(np.asarray(opt._average_gradients[index]))
+            if kwargs["momentum"] > 0:
+                slots["mom"] = encode(np.asarray(opt._momentums[index]))
+        else:
+            slots = {"ms": encode(opt.get_slot(var, "rms").numpy())}
+            if kwargs["centered"]:
+                slots["mg"] = encode(opt.get_slot(var, "mg").numpy())
+            if kwargs["momentum"] > 0:
+                slots["mom"] = encode(opt.get_slot(var, "momentum").numpy())
+        case["slots"] = slots
+        cases.append(case)
+
+    makers = {
+        "tf_keras": lambda rho, momentum, centered: tf_keras.optimizers.legacy.RMSprop(
+            1e-2, rho=rho, momentum=momentum, epsilon=1e-7, centered=centered
+        ),
+        "tf1": lambda rho, momentum, centered: tf.compat.v1.train.RMSPropOptimizer(
+            1e-2, decay=rho, momentum=momentum, epsilon=1e-7, centered=centered
+        ),
+        "keras3": lambda rho, momentum, centered: keras.optimizers.RMSprop(
+            1e-2, rho=rho, momentum=momentum, epsilon=1e-7, centered=centered
+        ),
+    }
+    for framework, make_opt in makers.items():
+        for rho in (0.99, 0.999, 0.9999):
+            for setting, kwargs in TF_LONG_SETTINGS:
+                for dtype in ("float32", "float64"):
+                    run(framework, make_opt, dtype, rho, setting, kwargs)
+        for setting, kwargs in TF_LONG_SETTINGS:
+            run(framework, make_opt, "complex64", 0.9, setting, kwargs)
+
+    # TF1's sparse kernels (SparseApplyRMSProp / SparseApplyCenteredRMSProp): untouched rows of
+    # ms, mg and mom do not change.
+    t0 = lg.table0().astype(np.float32)
+    for rho in (0.9, 0.999):
+        for setting, kwargs in [
+            ("plain", {"momentum": 0.0, "centered": False}),
+            ("momentum", {"momentum": 0.9, "centered": False}),
+            ("centered", {"momentum": 0.0, "centered": True}),
+            ("centered momentum", {"momentum": 0.9, "centered": True}),
+        ]:
+            config = {
+                "convention": "tf1",
+                "learning_rate": 1e-2,
+                "rho": rho,
+                "epsilon": 1e-7,
+                **kwargs,
+            }
+            case = {
+                "name": f"tf1 sparse rho{rho:g} {setting} float32",
+                "config": config,
+                "dtype": "float32",
+                "sparse": True,
+                "params0": encode(t0),
+                "params": {},
+            }
+            var = tf.Variable(t0)
+            opt = makers["tf1"](rho, **kwargs)
+            for step in range(1, lg.STEPS + 1):
+                rows, values = lg.sparse(step - 1)
+                grad = tf.IndexedSlices(
+                    tf.constant(values.astype(np.float32)),
+                    tf.constant(rows),
+                    tf.constant([lg.TABLE_ROWS, 2]),
+                )
+                opt.apply_gradients([(grad, var)])
+                if step in lg.CHECKPOINTS:
+                    case["params"][str(step)] = encode(var.numpy())
+            slots = {"ms": encode(opt.get_slot(var, "rms").numpy())}
+            if kwargs["centered"]:
+                slots["mg"] = encode(opt.get_slot(var, "mg").numpy())
+            if kwargs["momentum"] > 0:
+                slots["mom"] = encode(opt.get_slot(var, "momentum").numpy())
+            case["slots"] = slots
+            cases.append(case)
+
+    versions = {
+        **base_versions(),
+        "tensorflow": tf.__version__,
+        "tf_keras": tf_keras.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+    }
+    write_long("tf_long", versions, cases)
+
+
+def check_long_file(framework):
+    lg = _long_gradients()
+    data = json.loads((HERE / f"{framework}.json").read_text())
+    for case in data["cases"]:
+        assert sorted(map(int, case["params"])) == list(lg.CHECKPOINTS), case["name"]
+        assert "ms" in case["slots"], case["name"]
+    size = (HERE / f"{framework}.json").stat().st_size
+    print(f"{framework}.json: {len(data['cases'])} cases, {size} bytes, checkpoints OK")
+    return data
+
+
 def check_any(framework):
     if framework == "keras_sparse":
         return check_sparse_file(framework)
     if framework == "keras_frontend":
         return check_frontend_file(framework)
+    if framework.endswith("_long"):
+        return check_long_file(framework)
     return check_file(framework)
 
 
@@ -1268,6 +1556,8 @@ def main(argv):
         "torch": record_torch,
         "keras_sparse": record_keras_sparse,
         "keras_frontend": record_keras_frontend,
+        "torch_long": record_torch_long,
+        "tf_long": record_tf_long,
     }
     if which in recorders:
         recorders[which]()
