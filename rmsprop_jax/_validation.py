@@ -130,3 +130,8 @@ def check_float_dtype(name: str, value: Any) -> jnp.dtype | None:
             f"Received: {name}={dtype}."
         )
     return dtype
+
+
+def is_tracer(value: Any) -> bool:
+    """Whether ``value`` is traced (inside ``jax.jit``, ``grad``, ``vmap``): its data is unknown."""
+    return isinstance(value, jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]
