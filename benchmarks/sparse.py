@@ -216,8 +216,8 @@ def touch_rows_deduplicated(
     flags = {"unique_indices": True, "indices_are_sorted": True}
 
     def init(params: Any) -> Any:
-        zeros = jnp.zeros_like(params["table"])
-        return zeros, zeros, jnp.zeros((n,), jnp.int32)
+        table = params["table"]
+        return jnp.zeros_like(table), jnp.zeros_like(table), jnp.zeros((n,), jnp.int32)
 
     def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
         ms, mom, steps = state
