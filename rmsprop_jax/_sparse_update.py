@@ -134,12 +134,18 @@ def _update_every_row(
     rows = deduplicate(grad)
     index, sort = rows.indices, rows.indices_are_sorted
     gathered = tuple(_gather(acc, index, sort) for acc in accumulators)
-    one_step = _per_row(jnp.ones(grad.shape[:1], jnp.int32), rows.values)
-    decayed, pending = catch_up(accumulators, one_step)
-    if pending is not None:
+    if catch_up(gathered, _per_row(jnp.ones(index.shape, jnp.int32), rows.values))[1] is not None:
         return step(grad.todense(), accumulators)
     out, new_rows = step(rows.values, gathered)
-    accumulators = tuple(
+    # Scatter the touched rows first, then decay the others in one elementwise pass over the
+    # result, so that XLA updates a donated buffer in place (no table-sized copy).
+    touched = (
+        jnp.zeros(grad.shape[:1], bool)
+        .at[index]
+        .set(True, mode="drop", indices_are_sorted=sort, unique_indices=True)
+    )
+    keep = _per_row(touched, rows.values)
+    scattered = tuple(
         acc.at[index].set(
             new,
             mode="drop",
@@ -147,7 +153,11 @@ def _update_every_row(
             unique_indices=True,
             out_sharding=scatter_sharding(acc),
         )
-        for acc, new in zip(decayed, new_rows, strict=True)
+        for acc, new in zip(accumulators, new_rows, strict=True)
+    )
+    decayed, _ = catch_up(scattered, _per_row(jnp.ones(grad.shape[:1], jnp.int32), rows.values))
+    accumulators = tuple(
+        jnp.where(keep, acc, old) for acc, old in zip(scattered, decayed, strict=True)
     )
     return rows.with_values(out), accumulators
 

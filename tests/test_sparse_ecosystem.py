@@ -8,6 +8,7 @@ References: the recorded tf.keras IndexedSlices trajectories (tests/reference/ke
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import chex
@@ -18,6 +19,7 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
+from tests.helpers import compile_sparse_step
 from tests.reference import recorded
 
 SHAPE = (12, 3)
@@ -77,6 +79,18 @@ def test_a_table_without_bookkeeping_warns_naming_it_and_the_o_k_fix() -> None:
     np.testing.assert_allclose(state[0].ms["emb"][:, 0], [0.4] + [0.0] * 11, rtol=1e-6)
     with pytest.warns(UserWarning, match=r"mark the table in `sparse_tables`"):
         tx.update(grads, tx.init(params), params)
+
+
+@pytest.mark.filterwarnings(f"ignore:.*{EVERY_ROW}")
+@pytest.mark.parametrize("centered", [False, True])
+def test_a_table_without_bookkeeping_costs_one_in_place_pass_not_a_copy(centered: bool) -> None:
+    rows, dim = 100_000, 16
+    compiled = compile_sparse_step(rj.rmsprop(1e-3, centered=centered), rows, dim, 64)
+    assert compiled.memory_analysis().temp_size_in_bytes < rows * dim * 4 // 10
+    text = compiled.as_text()
+    entry = text[text.index("ENTRY") :].splitlines()[1:]
+    table_sized = [line for line in entry if re.search(rf"= f32\[{rows},{dim}\]", line)]
+    assert table_sized and not [line for line in table_sized if " copy(" in line], table_sized
 
 
 @pytest.mark.filterwarnings(f"ignore:.*{EVERY_ROW}")
