@@ -18,9 +18,9 @@ __all__ = ["SparseRows", "check_indices", "check_integer_indices", "is_sparse"]
 _TREE_MAPPED_INDICES = (
     "SparseRows indices must be integers. Received: indices of dtype {dtype}, which happens when "
     "a function is mapped over the leaves of a gradient tree that holds a SparseRows (optax.scale, "
-    "optax.MultiSteps, optax.clip_by_global_norm, jax.tree.map without is_leaf, ...): it treats "
-    "the row numbers as numbers. Use this library's stages (rj.clip_by_global_norm, "
-    "rj.skip_nonfinite), add SparseRows gradients with `+`, or map with "
+    "optax.clip, a cast or a mean with jax.tree.map, ...): it treats the row numbers as numbers. "
+    "Use this library's stages (rj.clip_by_value, rj.clip_by_global_norm, rj.skip_nonfinite), "
+    "add SparseRows gradients with `+` and scale them with `*` or `/`, or map with "
     "is_leaf=lambda x: isinstance(x, rj.SparseRows) and act on `.values` (see docs/sparse.md)."
 )
 
