@@ -51,6 +51,7 @@ SPREAD = 2_654_435_761  # Knuth's multiplicative hash: scatters the hot rows ove
 TARGET_SCALING = 1.3  # time at the largest N over time at the smallest, at most
 TARGET_VS_DENSE = 100.0  # optax dense over ours at the largest N, at least
 TARGET_VS_TF = 1.0  # TF over ours at every N, at least
+TARGET_VS_FLOOR = 1.3  # ours over the deduplicating floor at the largest N, at most
 SECTION = "## Sparse step"
 DEFAULT_SIZES = [100_000, 1_000_000, 4_000_000]
 TIMING = {"in_turns": False, "min_sample_seconds": 0.1, "slow_step_seconds": 0.5, "slow_repeats": 3}
@@ -181,6 +182,36 @@ def touch_rows(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     return _jax_runner(init, step, case, padded)
 
 
+def touch_rows_deduplicated(case: Case) -> tuple[h.Runner, dict[str, Any]]:
+    """The floor of a sparse step, deduplication included, for every buffer of the state.
+
+    On the device: sum duplicate indices (the same sort + segment-sum the library uses), then
+    gather and scatter the touched rows of ms, mom and the int32 per-row bookkeeping, and
+    scatter-add the params' rows. No optimizer maths beyond one multiply-add per buffer.
+    """
+    from rmsprop_jax._sparse_update import deduplicate
+
+    flags = {"unique_indices": True, "indices_are_sorted": True}
+
+    def init(params: Any) -> Any:
+        table = params["table"]
+        return jnp.zeros_like(table), jnp.zeros_like(table), jnp.zeros((case.n,), jnp.int32)
+
+    def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
+        ms, mom, steps = state
+        rows = deduplicate(rj.SparseRows(indices, values, (case.n, DIM)))
+        index, g = rows.indices, rows.values
+        ms_rows = ms.at[index].get(mode="fill", fill_value=0, **flags)
+        mom_rows = mom.at[index].get(mode="fill", fill_value=0, **flags)
+        steps = steps.at[index].add(1, mode="drop", **flags)
+        ms = ms.at[index].set(RHO * ms_rows + g * g, mode="drop", **flags)
+        mom = mom.at[index].set(MOMENTUM * mom_rows + g, mode="drop", **flags)
+        table = params["table"].at[index].add(-LEARNING_RATE * mom_rows, mode="drop", **flags)
+        return {"table": table}, (ms, mom, steps)
+
+    return _jax_runner(init, step, case, case.batches)
+
+
 def tf_sparse(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """TF's ``ResourceSparseApplyRMSProp`` after OptimizerV2's deduplication, in a tf.function."""
     import tensorflow as tf
@@ -239,6 +270,12 @@ def all_methods(with_tf: bool) -> list[h.Method]:
         ),
         h.Method("optax_dense", "optax.rmsprop on densified gradient", optax_dense),
         h.Method("floor", "floor: touched rows' gather/scatter only", touch_rows, "floor"),
+        h.Method(
+            "floor_dedup",
+            "floor with deduplication, every buffer",
+            touch_rows_deduplicated,
+            "floor",
+        ),
     ]
     if with_tf:
         methods.append(h.Method("tf_sparse", "TF ResourceSparseApplyRMSProp", tf_sparse))
@@ -260,6 +297,7 @@ def ratios(methods: list[h.Method], cases: list[Case]) -> list[dict[str, Any]]:
     """Per method of ours: scaling from smallest to largest N, speed-up vs optax and TF."""
     small, large = cases[0].key, cases[-1].key
     dense, tf = h.by_name(methods, "optax_dense"), h.by_name(methods, "tf_sparse")
+    floor = h.by_name(methods, "floor_dedup")
     rows = []
     for method in (m for m in methods if m.group == "ours"):
         t = method.times
@@ -269,6 +307,7 @@ def ratios(methods: list[h.Method], cases: list[Case]) -> list[dict[str, Any]]:
                 "scaling": t[large] / t[small] if len(cases) > 1 else None,
                 "vs_dense": dense.times[large] / t[large] if dense else None,
                 "vs_tf": min(tf.times[c.key] / t[c.key] for c in cases) if tf else None,
+                "vs_floor": t[large] / floor.times[large] if floor else None,
             }
         )
     return rows
@@ -300,6 +339,10 @@ def tables(methods: list[h.Method], cases: list[Case]) -> dict[str, tuple[list[h
                     lambda r: _target(r["vs_dense"], TARGET_VS_DENSE, True),
                 ),
                 h.Column("TF / ours, worst N", lambda r: _target(r["vs_tf"], TARGET_VS_TF, True)),
+                h.Column(
+                    f"ours / dedup floor at N={large.n:,}",
+                    lambda r: _target(r["vs_floor"], TARGET_VS_FLOOR, False),
+                ),
             ],
             ratios(methods, cases),
         ),

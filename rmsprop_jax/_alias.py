@@ -222,9 +222,12 @@ def rmsprop(
         and keep moving with momentum). Deferred work is applied when a row is touched again or
         by `rmsprop_jax.materialize`.
       sparse_tables: the tables that receive `SparseRows` gradients, as a pytree of bools with
-        the params' structure (or a function of the params returning one). Needed only where a
-        mode defers work (``"keras"`` without momentum, ``"dense"``): those tables get an int32
-        per row of bookkeeping.
+        the params' structure (a prefix of it, e.g. a dict of subtrees, or a function of the
+        params returning one; params absent under ``optax.multi_transform`` are skipped). It
+        matters only where a mode changes untouched rows (``"keras"`` without momentum,
+        ``"dense"``): a named table gets an int32 per row of bookkeeping and a step costs the
+        touched rows; an unnamed one still gets the right numbers, by a pass over the whole
+        table on every step (with a one-time warning naming it).
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages).

@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
 
+from ._learning_rate import ScaleByLearningRateState
+from ._momentum import TraceMomentumState
+from ._scaling import ScaleByCenteredRmsState, ScaleByRmsState
 from ._updates import apply_updates
+from ._weight_decay import DecoupledWeightDecayState
 
 __all__ = ["materialize"]
+
+_OWN_STATES = (
+    ScaleByRmsState,
+    ScaleByCenteredRmsState,
+    TraceMomentumState,
+    ScaleByLearningRateState,
+    DecoupledWeightDecayState,
+)
+
+
+def _is_own(node: Any) -> bool:
+    return isinstance(node, _OWN_STATES)
+
+
+def _tracked_paths(state: Any) -> set[tuple[Any, ...]]:
+    """The param paths that some stage of this library keeps per-row bookkeeping for."""
+    paths: set[tuple[Any, ...]] = set()
+    for node in jax.tree_util.tree_leaves(state, is_leaf=_is_own):
+        if _is_own(node) and hasattr(node, "row_steps"):
+            for path, _ in jax.tree_util.tree_leaves_with_path(node.row_steps):
+                paths.add(path)
+    return paths
+
+
+def _keep_foreign(old: Any, new: Any) -> Any:
+    """``new`` inside this library's stage states, ``old`` everywhere else (foreign stages)."""
+    old_flat, treedef = jax.tree_util.tree_flatten(old, is_leaf=_is_own)
+    new_flat = treedef.flatten_up_to(new)
+    merged = [n if _is_own(o) else o for o, n in zip(old_flat, new_flat, strict=True)]
+    return treedef.unflatten(merged)
 
 
 def materialize(
@@ -23,11 +59,17 @@ def materialize(
     would hold. Use it before evaluation, checkpoints and inspection. Where nothing is pending it
     changes nothing. It is one pass over each table.
 
+    It never steps a stage it does not own: every state that is not one of this library's
+    stages (Adam's under ``optax.multi_transform``, the counters of ``optax.inject_hyperparams``
+    or ``optax.MultiSteps``) comes back exactly as it was, and only the params that this
+    library's stages keep per-row bookkeeping for can change.
+
     Args:
-      tx: the optimizer, a chain of this library's stages (e.g. `rmsprop_jax.rmsprop`). Stages
-        of other libraries in the chain would take a zero-gradient step, and wrappers that count
-        calls (``optax.inject_hyperparams``, ``optax.MultiSteps``) would count this one: they are
-        not supported.
+      tx: the optimizer: a chain of this library's stages (e.g. `rmsprop_jax.rmsprop`), possibly
+        inside ``optax.multi_transform``/``partition``, ``optax.chain`` or
+        `rmsprop_jax.skip_nonfinite`. The deferred movement of a table's params passes through
+        the stages after the deferring one, so a stateful foreign stage after it on the same
+        table (e.g. ``optax.scale_by_adam`` after ``rj.trace_momentum``) is not supported.
       params: the current params.
       state: ``tx``'s current state.
 
@@ -54,5 +96,9 @@ def materialize(
             f"Received: {type(tx).__name__}."
         )
     zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, p.dtype), params)
-    updates, state = tx.update(zeros, state, params, materialize=True)
-    return apply_updates(params, updates), state
+    updates, new_state = tx.update(zeros, state, params, materialize=True)
+    tracked = _tracked_paths(state)
+    updates = jax.tree_util.tree_map_with_path(
+        lambda path, update: update if path in tracked else None, updates
+    )
+    return apply_updates(params, updates), _keep_foreign(state, new_state)

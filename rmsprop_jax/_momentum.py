@@ -10,7 +10,7 @@ import optax
 
 from ._numerics import as_compute, compute_dtype
 from ._scaling import check_sparse_arguments, init_accumulator, step_count
-from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
+from ._sparse_update import SparseMode, apply_rowwise_stage, row_steps_for_tables
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_float_dtype, check_range
 
@@ -80,7 +80,7 @@ def trace_momentum(
 
     def init_fn(params: optax.Params) -> TraceMomentumState:
         treedef = jax.tree_util.tree_structure(params)
-        tables = init_tables(params, sparse_tables, sparse_mode, stage="trace_momentum")
+        tables = row_steps_for_tables(params, sparse_tables, sparse_mode, stage="trace_momentum")
         return TraceMomentumState(
             count=step_count(tables),
             mom=init_accumulator(params, 0.0, dtype),

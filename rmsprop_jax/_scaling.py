@@ -20,7 +20,7 @@ from ._numerics import (
     rms_scale,
 )
 from ._sharding import filled_like, replicated_like
-from ._sparse_update import SparseMode, apply_rowwise_stage, init_tables
+from ._sparse_update import SparseMode, apply_rowwise_stage, row_steps_for_tables
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
@@ -108,7 +108,7 @@ def rms_transformation(
 
     def init_fn(params: optax.Params) -> Any:
         treedef = jax.tree_util.tree_structure(params)
-        tables = init_tables(params, sparse_tables, sparse_mode, stage=stage)
+        tables = row_steps_for_tables(params, sparse_tables, sparse_mode, stage=stage)
         row_steps = treedef.unflatten(tables)
         count = step_count(tables)
         ms = init_accumulator(params, initial_scale, dtype)

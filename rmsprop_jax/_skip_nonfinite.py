@@ -11,6 +11,7 @@ import optax
 from ._sharding import full_of_type, replicated_like
 from ._sparse_rows import SparseRows, is_sparse
 from ._tree import leaves
+from ._validation import is_tracer
 
 __all__ = ["SkipNonfiniteState", "all_finite", "skip_nonfinite"]
 
@@ -47,11 +48,15 @@ def _neutral(like: Any) -> Any:
     """
 
     def leaf(shape: Any) -> Any:
-        if is_sparse(shape):
-            assert isinstance(shape, SparseRows)
-            _, aux = shape.tree_flatten()
+        if isinstance(shape, SparseRows):
             indices = full_of_type(shape.indices, shape.num_rows, shape.indices.dtype)
-            return SparseRows.tree_unflatten(aux, (indices, leaf(shape.values)))
+            return SparseRows.from_parts(
+                indices,
+                leaf(shape.values),
+                shape.shape,
+                unique_indices=shape.unique_indices,
+                indices_are_sorted=shape.indices_are_sorted,
+            )
         if jnp.issubdtype(shape.dtype, jnp.inexact):
             return full_of_type(shape, -0.0, shape.dtype)
         return full_of_type(shape, 0, shape.dtype)
@@ -135,7 +140,7 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
 
         finite = all_finite(updates)
         operands = (updates, state.inner_state, params)
-        if isinstance(finite, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
+        if is_tracer(finite):
             new_updates, inner_state = jax.lax.cond(finite, step, skip, operands)
         else:  # eager: branch in Python rather than compile a cond on every call
             new_updates, inner_state = step(operands) if bool(finite) else skip(operands)

@@ -12,6 +12,7 @@ state is materialized; ``catch_up`` applies ``missed`` such steps at once.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -24,9 +25,11 @@ from ._sparse_rows import SparseRows, is_sparse
 
 __all__ = [
     "SparseMode",
+    "apply_rowwise_stage",
     "deduplicate",
-    "init_row_steps",
+    "fresh_row_steps",
     "materialize_rows",
+    "row_steps_for_tables",
     "update_rows",
 ]
 
@@ -50,13 +53,21 @@ def deduplicate(rows: SparseRows) -> SparseRows:
     they never wrap around or touch another row. Sizes stay static, so this jits.
     """
     size = rows.indices.shape[0]
-    rows = SparseRows.tree_unflatten(
-        rows.tree_flatten()[1], (unsplit_rows(rows.indices), unsplit_rows(rows.values))
+    rows = SparseRows.from_parts(
+        unsplit_rows(rows.indices),
+        unsplit_rows(rows.values),
+        rows.shape,
+        unique_indices=rows.unique_indices,
+        indices_are_sorted=rows.indices_are_sorted,
     )
     sanitized = jnp.where(rows.valid(), rows.indices, rows.num_rows)
     if size == 0 or rows.unique_indices:
-        return SparseRows.tree_unflatten(
-            (rows.shape, True, rows.indices_are_sorted), (sanitized, rows.values)
+        return SparseRows.from_parts(
+            sanitized,
+            rows.values,
+            rows.shape,
+            unique_indices=True,
+            indices_are_sorted=rows.indices_are_sorted,
         )
     # jnp.unique(return_inverse=True) sorts key-value pairs, several times slower on CPU than
     # sorting the keys alone and finding each key's slot with a binary search.
@@ -72,10 +83,12 @@ def deduplicate(rows: SparseRows) -> SparseRows:
     values = jax.ops.segment_sum(rows.values, inverse, num_segments=size)
     keep = (unique < rows.num_rows).reshape((size,) + (1,) * (rows.values.ndim - 1))
     values = jnp.where(keep, values, jnp.zeros((), values.dtype))
-    return SparseRows.tree_unflatten((rows.shape, True, True), (unique, values))
+    return SparseRows.from_parts(
+        unique, values, rows.shape, unique_indices=True, indices_are_sorted=True
+    )
 
 
-def init_row_steps(param: Any) -> jax.Array:
+def fresh_row_steps(param: Any) -> jax.Array:
     """Per-row bookkeeping for one table: every row is up to date at step 0.
 
     Sharded like the table's rows, so each device keeps the bookkeeping of the rows it holds.
@@ -99,12 +112,54 @@ def _per_row(missed: jax.Array, like: jax.Array) -> jax.Array:
     return missed.reshape(missed.shape + (1,) * (like.ndim - 1))
 
 
-_NEEDS_TABLE = (
-    "{stage}: the gradient at {path} is a SparseRows, and sparse_mode='dense' defers the "
-    "changes of untouched rows, which needs per-row bookkeeping for that table. List the table "
-    "in `sparse_tables` (e.g. sparse_tables={{'embedding': True, ...}} with the params' "
-    "structure), or use sparse_mode='lazy'."
+_EVERY_ROW = (
+    "{stage}: the SparseRows gradient at {path} is for a table without per-row bookkeeping, so "
+    "each step changes every row of its state, as the dense algorithm (and TF) does: a pass "
+    "over the whole table. To make the step cost O(touched rows), mark the table in "
+    "`sparse_tables` (a pytree of bools with the params' structure, True at {path}, or a "
+    "function of the params returning one), or use sparse_mode='lazy'."
 )
+
+
+def _update_every_row(
+    grad: SparseRows, accumulators: Accumulators, *, step: StepFn, catch_up: CatchUpFn
+) -> tuple[jax.Array | SparseRows, Accumulators]:
+    """A `SparseRows` step on a table without bookkeeping: untouched rows change every step.
+
+    A stage whose zero-gradient step only decays its accumulators (``catch_up`` emits nothing)
+    keeps a sparse output: untouched rows decay by one step at once (``m * rho``, exactly TF's
+    sparse kernel), touched rows take the step. A stage whose zero-gradient step emits output
+    (momentum) takes the dense step on the densified gradient, the dense algorithm itself.
+    """
+    rows = deduplicate(grad)
+    index, sort = rows.indices, rows.indices_are_sorted
+    gathered = tuple(_gather(acc, index, sort) for acc in accumulators)
+    if catch_up(gathered, _per_row(jnp.ones(index.shape, jnp.int32), rows.values))[1] is not None:
+        return step(grad.todense(), accumulators)
+    out, new_rows = step(rows.values, gathered)
+    # Scatter the touched rows first, then decay the others in one elementwise pass over the
+    # result, so that XLA updates a donated buffer in place (no table-sized copy).
+    touched = (
+        jnp.zeros(grad.shape[:1], bool)
+        .at[index]
+        .set(True, mode="drop", indices_are_sorted=sort, unique_indices=True)
+    )
+    keep = _per_row(touched, rows.values)
+    scattered = tuple(
+        acc.at[index].set(
+            new,
+            mode="drop",
+            indices_are_sorted=sort,
+            unique_indices=True,
+            out_sharding=scatter_sharding(acc),
+        )
+        for acc, new in zip(accumulators, new_rows, strict=True)
+    )
+    decayed, _ = catch_up(scattered, _per_row(jnp.ones(grad.shape[:1], jnp.int32), rows.values))
+    accumulators = tuple(
+        jnp.where(keep, acc, old) for acc, old in zip(scattered, decayed, strict=True)
+    )
+    return rows.with_values(out), accumulators
 
 
 def update_rows(
@@ -149,7 +204,9 @@ def update_rows(
         return out, accumulators, row_steps
 
     if mode == "dense" and row_steps is None:
-        raise ValueError(_NEEDS_TABLE.format(stage=stage, path=path))
+        warnings.warn(_EVERY_ROW.format(stage=stage, path=path), UserWarning, stacklevel=2)
+        out, accumulators = _update_every_row(grad, accumulators, step=step, catch_up=catch_up)
+        return out, accumulators, None
     rows = deduplicate(grad)
     index = rows.indices
     sort = rows.indices_are_sorted
@@ -181,8 +238,7 @@ def update_rows(
         )
         for acc, new in zip(accumulators, new_rows, strict=True)
     )
-    out_rows = SparseRows.tree_unflatten((rows.shape, True, rows.indices_are_sorted), (index, out))
-    return out_rows, accumulators, row_steps
+    return rows.with_values(out), accumulators, row_steps
 
 
 def materialize_rows(
@@ -207,41 +263,64 @@ def materialize_rows(
     return out, accumulators, refill(row_steps, count)
 
 
-def init_tables(
+def _table_flags(params: Any, sparse_tables: Any, *, stage: str) -> list[bool]:
+    """One flag per param leaf: whether ``sparse_tables`` marks it as a table.
+
+    Params and flags are matched by their paths in the tree, so ``sparse_tables`` may hold flags
+    for params that are absent here: optax's ``multi_transform`` / ``partition`` hand each inner
+    transformation the params with the others replaced by ``MaskedNode``. A flag may also stand
+    for a whole subtree of params.
+    """
+    with_paths = jax.tree_util.tree_leaves_with_path(params)
+    mask = sparse_tables(params) if callable(sparse_tables) else sparse_tables
+    marked = {path: flag for path, flag in jax.tree_util.tree_leaves_with_path(mask)}
+    flags = []
+    for path, _ in with_paths:
+        prefixes = [path[:length] for length in range(len(path), -1, -1)]
+        found = next((marked[prefix] for prefix in prefixes if prefix in marked), None)
+        if found is None:
+            raise ValueError(
+                f"{stage}: `sparse_tables` must be a pytree of bools with the structure of the "
+                "params (or a function of the params returning one). It has no flag for the "
+                f"param at {jax.tree_util.keystr(path) or 'the root'}. Received: "
+                f"sparse_tables={mask!r}. Params structure: "
+                f"{jax.tree_util.tree_structure(params)}."
+            )
+        if not isinstance(found, bool):
+            raise TypeError(
+                f"{stage}: `sparse_tables` leaves must be True or False. Received: {found!r} at "
+                f"{jax.tree_util.keystr(path) or 'the root'}."
+            )
+        flags.append(found)
+    return flags
+
+
+def row_steps_for_tables(
     params: Any, sparse_tables: Any, mode: SparseMode, *, stage: str
 ) -> list[jax.Array | None]:
-    """Per-row bookkeeping for the params marked in ``sparse_tables`` (``"dense"`` mode only).
+    """The per-row bookkeeping of a stage: for each param leaf, an int32 per row, or None.
+
+    Only ``"dense"`` mode defers work, and only for the params marked in ``sparse_tables``.
 
     Args:
-      params: the params (arrays or ``jax.ShapeDtypeStruct``).
+      params: the params (arrays or ``jax.ShapeDtypeStruct``; ``MaskedNode`` subtrees allowed).
       sparse_tables: None, a pytree of bools with the params' structure, or a function of the
         params returning one.
-      mode: the stage's sparse mode; only ``"dense"`` needs bookkeeping.
+      mode: the stage's sparse mode.
       stage: the stage's name, for errors.
 
     Returns:
-      One entry per param leaf: an int32 vector with a slot per row, or None.
+      One entry per param leaf (in ``jax.tree.leaves`` order): an int32 vector with a slot per
+      row (the step that row is up to date with), or None.
     """
-    flat, treedef = jax.tree_util.tree_flatten(params)
+    flat = jax.tree_util.tree_leaves(params)
     if mode != "dense" or sparse_tables is None:
         return [None] * len(flat)
-    mask = sparse_tables(params) if callable(sparse_tables) else sparse_tables
-    try:
-        flags = treedef.flatten_up_to(mask)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"{stage}: `sparse_tables` must be a pytree of bools with the structure of the params "
-            f"(or a function of the params returning one). Params structure: {treedef}."
-        ) from error
     tables = []
-    for param, flag in zip(flat, flags, strict=True):
-        if not isinstance(flag, bool):
-            raise TypeError(
-                f"{stage}: `sparse_tables` leaves must be True or False. Received: {flag!r}."
-            )
+    for param, flag in zip(flat, _table_flags(params, sparse_tables, stage=stage), strict=True):
         if flag and len(param.shape) == 0:
             raise ValueError(f"{stage}: `sparse_tables` marks a scalar param; tables have rows.")
-        tables.append(init_row_steps(param) if flag else None)
+        tables.append(fresh_row_steps(param) if flag else None)
     return tables
 
 

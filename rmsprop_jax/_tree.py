@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from ._sparse_rows import SparseRows, is_sparse
 
-__all__ = ["check_matching_tree", "leaves", "map_unzip", "map_values"]
+__all__ = ["check_matching_tree", "leaves", "map_values"]
 
 
 def leaves(tree: Any) -> list[Any]:
@@ -50,6 +51,9 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
             f"params structure: {_structure(state_tree)}. "
             "Pass gradients with exactly the structure of the params."
         )
+    for path, update in jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse):
+        if isinstance(update, SparseRows):
+            _check_row_numbers(update, path, stage=stage)
     for (path, update), state_leaf in zip(
         jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse),
         leaves(state_tree),
@@ -64,31 +68,22 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
             )
 
 
+def _check_row_numbers(rows: SparseRows, path: Any, *, stage: str) -> None:
+    if not jnp.issubdtype(rows.indices.dtype, jnp.integer):
+        raise TypeError(
+            f"{stage}: the SparseRows at {jax.tree_util.keystr(path) or 'the root'} has indices "
+            f"of dtype {rows.indices.dtype}; they must be integer row numbers. Build it with "
+            "rj.SparseRows(indices.astype(jnp.int32), values, shape)."
+        )
+
+
 def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
     """Applies ``fn`` to every dense leaf and to the ``values`` of every `SparseRows` leaf."""
 
-    def leaf(x: Any) -> Any:
-        return with_values(x, fn(x.values)) if is_sparse(x) else fn(x)
+    def leaf(path: Any, x: Any) -> Any:
+        if isinstance(x, SparseRows):
+            _check_row_numbers(x, path, stage="rmsprop_jax")
+            return x.with_values(fn(x.values))
+        return fn(x)
 
-    return jax.tree_util.tree_map(leaf, tree, is_leaf=is_sparse)
-
-
-def with_values(rows: SparseRows, values: jax.Array) -> SparseRows:
-    """The same rows (indices, shape and flags) carrying new values."""
-    _, aux = rows.tree_flatten()
-    return SparseRows.tree_unflatten(aux, (rows.indices, values))
-
-
-def map_unzip(fn: Any, num_outputs: int, tree: Any, *rest: Any) -> tuple[Any, ...]:
-    """Maps ``fn`` (which returns a tuple) over trees and returns one tree per output.
-
-    ``tree``'s `SparseRows` are leaves; ``rest`` trees are flattened up to ``tree``'s structure,
-    so their leaves may be None (e.g. per-row bookkeeping that a param does not have).
-    """
-    flat, treedef = jax.tree_util.tree_flatten(tree, is_leaf=is_sparse)
-    rest_flat = [treedef.flatten_up_to(other) for other in rest]
-    outputs = [fn(*args) for args in zip(flat, *rest_flat, strict=True)]
-    return tuple(
-        jax.tree_util.tree_unflatten(treedef, [output[i] for output in outputs])
-        for i in range(num_outputs)
-    )
+    return jax.tree_util.tree_map_with_path(leaf, tree, is_leaf=is_sparse)

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._sharding import scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse
 
 __all__ = ["apply_updates"]
@@ -17,20 +16,8 @@ __all__ = ["apply_updates"]
 def _apply(param: Any, update: Any) -> Any:
     if update is None:
         return param
-    if is_sparse(update):
-        assert isinstance(update, SparseRows)
-        rows = jnp.where(update.valid(), update.indices, update.num_rows)
-        return (
-            jnp.asarray(param)
-            .at[rows]
-            .add(
-                update.values.astype(param.dtype),
-                mode="drop",
-                unique_indices=update.unique_indices,
-                indices_are_sorted=update.indices_are_sorted,
-                out_sharding=scatter_sharding(param),
-            )
-        )
+    if isinstance(update, SparseRows):
+        return update.scatter_add_into(param)
     return jnp.asarray(param + update).astype(jnp.asarray(param).dtype)
 
 
@@ -39,8 +26,9 @@ def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
 
     A `SparseRows` update is scatter-added into its table: only the rows it names change, and
     out-of-range rows are dropped. Under ``jax.jit`` with the params donated, this updates the
-    table in place, so its cost follows the rows touched. For dense trees this is
-    ``optax.apply_updates``.
+    table in place, so its cost follows the rows touched. ``optax.apply_updates`` (and with it
+    Flax's ``TrainState.apply_gradients`` and ``nnx.Optimizer.update``) gives the same result:
+    ``param + update`` on a `SparseRows` is this scatter-add.
 
     Args:
       params: the current params.

@@ -211,3 +211,8 @@ def suggest_keywords(
         return wrapper
 
     return decorate
+
+
+def is_tracer(value: Any) -> bool:
+    """Whether ``value`` is traced (inside ``jax.jit``, ``grad``, ``vmap``): its data is unknown."""
+    return isinstance(value, jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]

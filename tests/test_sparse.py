@@ -347,16 +347,9 @@ def test_an_empty_sparse_rows_is_a_valid_no_op_step(maybe_jit: Any) -> None:
     np.testing.assert_allclose(shown[0].ms["table"][1], [0.36] * 3, rtol=1e-6)
 
 
-def test_deferring_modes_need_the_table_declared() -> None:
-    tx = rj.rmsprop(0.1)  # keras mode without momentum decays every row: needs bookkeeping
-    state = tx.init({"emb": jnp.zeros(SHAPE)})
+def test_sparse_arguments_are_checked() -> None:
+    # (A table without bookkeeping is no longer refused: see tests/test_sparse_ecosystem.py.)
     grads = {"emb": rj.SparseRows(jnp.array([0]), jnp.ones((1, 3)), SHAPE)}
-    with pytest.raises(
-        ValueError,
-        match=r"scale_by_rms: the gradient at \['emb'\] is a SparseRows.*"
-        r"List the table in `sparse_tables`",
-    ):
-        tx.update(grads, state)
     with pytest.raises(ValueError, match=r"`sparse_mode` must be one of 'keras', 'lazy', 'dense'"):
         rj.rmsprop(sparse_mode="eager")
     with pytest.raises(ValueError, match=r"weight decay changes every row"):
