@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -19,183 +19,16 @@ from .._sparse_rows import is_sparse
 from .._updates import apply_updates
 from .._validation import check_bool
 from . import _layout as layout
+from ._arguments import gradient_pairs, loss_gradients, variable_list
+from ._config import KWARGS, arguments_from_config, checked_weight
 from ._hyperparams import HYPERPARAMETERS, Hyperparameters, momentum_enabled
-from ._schedules import LearningRateSchedule, deserialize, serialize
-from ._variable import StateView, Variable, track_reads
+from ._schedules import LearningRateSchedule, serialize
+from ._variable import StateView, Variable
 
 __all__ = ["RMSprop"]
 
-_KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
-# Keys of real tf.keras / Keras 3 configs that carry no RMSprop numerics: accepted with any value
-# (None) or only with the values that switch their feature off.
-_INERT_KEYS: dict[str, tuple[Any, ...] | None] = {
-    "is_legacy_optimizer": None,
-    "jit_compile": None,
-    "ema_momentum": None,
-    "use_ema": (False,),
-    "ema_overwrite_frequency": (None,),
-    "loss_scale_factor": (None,),
-    "gradient_accumulation_steps": (None,),
-    "weight_decay": (None,),
-}
-_CONFIG_KEYS = (
-    "name",
-    "learning_rate",
-    "decay",
-    "rho",
-    "momentum",
-    "epsilon",
-    "centered",
-    *_KWARGS[:3],
-    "skip_nonfinite",
-)
 _SLOT_ORDER = ("rms", "momentum", "mg")  # Keras's order of the slots in `weights`
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
-
-
-def _number(name: str, value: Any) -> Any:
-    """A config number as a plain Python value (tf.keras configs may hold NumPy scalars)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _checked_weight(target: Variable, weight: Any) -> np.ndarray:
-    """``weight`` as an array fit for ``target``, or an error naming what is wrong with it."""
-    try:
-        value = np.asarray(weight)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"Optimizer weight {target.name!r} needs an array. Received: {weight!r}."
-        ) from error
-    if value.shape != target.shape:
-        raise ValueError(
-            f"Optimizer weight {target.name!r} has shape {target.shape}; the weight given "
-            f"for it has shape {value.shape}."
-        )
-    integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
-    if jnp.issubdtype(target.dtype, jnp.integer):
-        if not integer:
-            raise TypeError(
-                f"Optimizer weight {target.name!r} is an integer count ({target.dtype}); the "
-                f"weight given for it has dtype {value.dtype}. Pass integers, e.g. the int64 "
-                "that get_weights() returns."
-            )
-        info = np.iinfo(target.dtype)
-        if value.size and (value.min() < 0 or value.max() > info.max):
-            raise ValueError(
-                f"Optimizer weight {target.name!r} must be in [0, {info.max}]. "
-                f"Received: {value.min() if value.min() < 0 else value.max()}."
-            )
-        return value
-    if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
-        raise TypeError(
-            f"Optimizer weight {target.name!r} holds {target.dtype} numbers; the weight given "
-            f"for it has dtype {value.dtype}. Pass a real floating (or integer) array."
-        )
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
-        cast = value.astype(target.dtype)
-    if not np.all(np.isfinite(cast)):
-        raise ValueError(
-            f"Optimizer weight {target.name!r} must be finite in {target.dtype}; the weight "
-            f"given for it has {int(np.sum(~np.isfinite(cast)))} NaN or Inf values (after "
-            f"rounding to {target.dtype}). Restore from a checkpoint taken before the run diverged."
-        )
-    return value
-
-
-def _config_value(key: str, value: Any) -> Any:
-    """A config value checked to be plain data (a config is never called or imported)."""
-    value = _number(key, value)
-    if key == "learning_rate" and isinstance(value, dict):
-        return deserialize(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    allowed = "a number or a serialized schedule dict" if key == "learning_rate" else "a number"
-    raise TypeError(
-        f"Config value `{key}` must be {allowed} (a config is data). "
-        f"Received: {key}={value!r} of type {type(value).__name__}."
-    )
-
-
-def _describe(value: Any) -> str:
-    """A short description of a received value, for error messages."""
-    if isinstance(value, jax.Array | np.ndarray):
-        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
-    return f"{value!r} of type {type(value).__name__}"
-
-
-_NOT_A_VARIABLE = (
-    "{where} holds {what}, not a rj.keras.Variable. The optimizer updates Variables in place; "
-    "wrap each array once, `w = rj.keras.Variable(array)`, use `w` in the loss, and pass `w`."
-)
-
-
-def _variables(var_list: Any, argument: str) -> list[Variable]:
-    """``var_list`` as a list of distinct Variables, or a TypeError saying what to pass."""
-    if isinstance(var_list, Variable) or not isinstance(var_list, list | tuple):
-        raise TypeError(
-            f"`{argument}` must be a list or tuple of rj.keras.Variable (or, for minimize, a "
-            f"callable returning one). Received: {_describe(var_list)}."
-        )
-    seen: set[int] = set()
-    for i, var in enumerate(var_list):
-        if not isinstance(var, Variable) or isinstance(var, StateView):
-            raise TypeError(_NOT_A_VARIABLE.format(where=f"`{argument}[{i}]`", what=_describe(var)))
-        if id(var) in seen:
-            raise ValueError(
-                f"`{argument}` lists variable {var.name!r} twice (position {i}); list each "
-                "variable once."
-            )
-        seen.add(id(var))
-    return list(var_list)
-
-
-def _pairs(grads_and_vars: Any) -> list[tuple[Any, Variable]]:
-    """``grads_and_vars`` as a list of ``(gradient, Variable)`` pairs, checked."""
-    if isinstance(grads_and_vars, Variable | jax.Array | np.ndarray | dict):
-        raise TypeError(
-            "`grads_and_vars` must be (gradient, Variable) pairs, e.g. "
-            f"`zip(grads, variables)`. Received: {_describe(grads_and_vars)}."
-        )
-    pairs = []
-    seen: set[int] = set()
-    for i, item in enumerate(grads_and_vars):
-        if not isinstance(item, tuple | list) or len(item) != 2:
-            raise TypeError(
-                "`grads_and_vars` must be (gradient, Variable) pairs, e.g. "
-                f"`opt.apply_gradients(zip(grads, variables))`. Item {i} is "
-                f"{_describe(item)}, not a pair."
-            )
-        grad, var = item
-        if not isinstance(var, Variable) or isinstance(var, StateView):
-            hint = (
-                " The pairs are (gradient, variable), in that order."
-                if isinstance(grad, Variable)
-                else ""
-            )
-            raise TypeError(
-                _NOT_A_VARIABLE.format(
-                    where=f"The variable of pair {i} of `grads_and_vars`", what=_describe(var)
-                )
-                + hint
-            )
-        if id(var) in seen:
-            raise ValueError(
-                f"`grads_and_vars` has two gradients for variable {var.name!r} (pair {i}); sum "
-                "them into one gradient per variable."
-            )
-        seen.add(id(var))
-        if grad is not None:
-            shape = tuple(grad.shape) if hasattr(grad, "shape") else np.shape(grad)
-            if shape != var.shape:
-                raise ValueError(
-                    f"The gradient of pair {i} has shape {shape}; its variable {var.name!r} has "
-                    f"shape {var.shape}. Pass a gradient of the variable's shape (or a "
-                    "rj.SparseRows with shape=variable.shape)."
-                )
-        pairs.append((grad, var))
-    return pairs
 
 
 class RMSprop:
@@ -280,10 +113,10 @@ class RMSprop:
         **kwargs: Any,
     ) -> None:
         for key in kwargs:
-            if key not in _KWARGS:
+            if key not in KWARGS:
                 raise TypeError(
                     f"Unexpected keyword argument passed to optimizer: {key}. "
-                    f"Allowed kwargs are {list(_KWARGS)}."
+                    f"Allowed kwargs are {list(KWARGS)}."
                 )
         if "lr" in kwargs:
             warnings.warn(
@@ -365,20 +198,18 @@ class RMSprop:
             "sparse_tables": sparse_tables,
             **self._static,
         }
-        if self._momentum:
 
-            def factory(
-                learning_rate: Any, rho: Any, momentum: Any, epsilon: Any, decay: Any
-            ) -> optax.GradientTransformation:
-                return rmsprop(learning_rate, rho, momentum, epsilon, decay=decay, **static)
+        def with_momentum(
+            learning_rate: Any, rho: Any, momentum: Any, epsilon: Any, decay: Any
+        ) -> optax.GradientTransformation:
+            return rmsprop(learning_rate, rho, momentum, epsilon, decay=decay, **static)
 
-        else:
+        def without_momentum(  # a static momentum 0: tf.keras's path without momentum
+            learning_rate: Any, rho: Any, epsilon: Any, decay: Any
+        ) -> optax.GradientTransformation:
+            return rmsprop(learning_rate, rho, 0.0, epsilon, decay=decay, **static)
 
-            def factory(  # a static momentum 0: tf.keras's path without momentum
-                learning_rate: Any, rho: Any, epsilon: Any, decay: Any
-            ) -> optax.GradientTransformation:
-                return rmsprop(learning_rate, rho, 0.0, epsilon, decay=decay, **static)
-
+        factory = with_momentum if self._momentum else without_momentum
         placeholders = {n: 0.0 for n in self._injected}
         tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)(**placeholders)
         return skip_nonfinite(tx) if self._skip_nonfinite else tx
@@ -536,6 +367,7 @@ class RMSprop:
         return layout.skipped(self._state)
 
     def _write_iterations(self, value: Any) -> None:
+        self._materialize()  # pending row updates belong to the old count
         self._state = layout.mark_rows_current(
             layout.with_count(self._state, jnp.asarray(value, jnp.int32))
         )
@@ -554,8 +386,7 @@ class RMSprop:
             elif is_table and not self._tables[self._index[id(var)]]:
                 self._tables[self._index[id(var)]] = True
                 changed = True
-        if changed:
-            self._materialize()
+        if changed:  # rare: a first step, or a first sparse gradient for a variable
             fresh = self._tx.init(tuple(var.value for var in self._variables))
             self._state = layout.merge(fresh, self._state)
 
@@ -594,7 +425,7 @@ class RMSprop:
         a separate slot: ``initializer`` is ``"zeros"``, ``"ones"``, a number, an array of
         ``var``'s shape, or a callable ``(shape, dtype) -> array``.
         """
-        (var,) = _variables([var], "var")
+        (var,) = variable_list([var], "var")
         if slot_name in self.get_slot_names():
             self.build([var])
             return self._slot_view(var, slot_name)
@@ -627,7 +458,7 @@ class RMSprop:
         Reading it first applies every update that sparse steps deferred (so it shows what
         tf.keras shows); reading returns a copy, assigning writes into the state.
         """
-        (var,) = _variables([var], "var")
+        (var,) = variable_list([var], "var")
         names = self.get_slot_names() if id(var) in self._index else []
         custom = self._custom_slots.get(id(var), {})
         if slot_name in names:
@@ -641,7 +472,7 @@ class RMSprop:
 
     def build(self, var_list: Iterable[Variable]) -> None:
         """Creates every slot of ``var_list`` without taking a step (e.g. before `set_weights`)."""
-        variables = _variables(list(var_list), "var_list")
+        variables = variable_list(list(var_list), "var_list")
         self._register(variables, [False] * len(variables))
 
     def add_weight(
@@ -721,7 +552,7 @@ class RMSprop:
                 f"weights (or {len(targets) - 1} without the iteration count). Call "
                 "`build(var_list)` or take a step first so that the slots exist."
             )
-        values = [_checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
+        values = [checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
         for target, value in zip(targets, values, strict=True):
             target.assign(value)
 
@@ -760,72 +591,9 @@ class RMSprop:
           TypeError: for a value that is not plain data (a number, bool, string, None, or for
             ``learning_rate`` a serialized schedule dict), or of the wrong type for its key.
         """
-        if not isinstance(config, dict):
-            raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
-        arguments: dict[str, Any] = {}
-        for key, value in config.items():
-            if key in _INERT_KEYS:
-                value = _number(key, value)
-                allowed = _INERT_KEYS[key]
-                if allowed is not None and value not in allowed:
-                    raise ValueError(
-                        f"Config key {key}={value!r} asks for a feature rj.keras.RMSprop does "
-                        f"not have; it is accepted only as {allowed[0]!r}."
-                    )
-                continue
-            if key not in _CONFIG_KEYS:
-                raise ValueError(
-                    f"Unknown key {key!r} in the RMSprop config. Supported keys: "
-                    f"{sorted(_CONFIG_KEYS)} (and, when off, {sorted(_INERT_KEYS)})."
-                )
-            value = _config_value(key, value)
-            if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):
-                arguments[key] = value
-        return cls(**arguments)
+        return cls(**arguments_from_config(config))
 
     # --- gradients -------------------------------------------------------------------------
-
-    def _gradients(
-        self, loss: Any, var_list: Any, grad_loss: Any = None
-    ) -> list[tuple[Any, Variable]]:
-        """``(gradient, Variable)`` pairs of ``loss()``; None for a variable it does not read."""
-        if not callable(loss):
-            raise TypeError(
-                "`loss` must be a zero-argument callable returning the value to minimize, e.g. "
-                "`opt.minimize(lambda: jnp.sum(jnp.square(w)), [w])` (JAX differentiates "
-                f"functions, not computed values). Received: {_describe(loss)}."
-            )
-        if callable(var_list) and not isinstance(var_list, Variable):
-            loss()  # as tf.keras: the first call of `loss` may create the variables
-            var_list = var_list()
-        variables = _variables(var_list, "var_list")
-
-        def evaluate(values: list[jax.Array]) -> jax.Array:
-            saved = [var._value for var in variables]
-            try:
-                for var, value in zip(variables, values, strict=True):
-                    var._value = value
-                return jnp.asarray(loss())
-            finally:
-                for var, value in zip(variables, saved, strict=True):
-                    var._value = value
-
-        with track_reads() as read:
-            out, pullback = jax.vjp(evaluate, [var._value for var in variables])
-        if grad_loss is None:
-            cotangent = jnp.ones_like(out)  # a non-scalar loss: the gradient of its sum, as TF
-        else:
-            cotangent = jnp.asarray(grad_loss, out.dtype)
-            if cotangent.shape != out.shape:
-                raise ValueError(
-                    f"`grad_loss` has shape {cotangent.shape}; the loss has shape {out.shape}. "
-                    "Pass the gradient of the final objective with respect to the loss."
-                )
-        (grads,) = pullback(cotangent)
-        return [
-            (grad if id(var) in read else None, var)
-            for grad, var in zip(grads, variables, strict=True)
-        ]
 
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
         """Gradients of the zero-argument ``loss`` with respect to the Variables ``params``.
@@ -833,7 +601,7 @@ class RMSprop:
         Raises:
           ValueError: if ``loss`` does not read one of ``params`` (tf.keras: a None gradient).
         """
-        pairs = self._gradients(loss, params)
+        pairs = loss_gradients(loss, params)
         for grad, var in pairs:
             if grad is None:
                 raise ValueError(
@@ -872,7 +640,7 @@ class RMSprop:
         Returns:
           `iterations`, incremented.
         """
-        return self.apply_gradients(self._gradients(loss, var_list, grad_loss), name=name)
+        return self.apply_gradients(loss_gradients(loss, var_list, grad_loss), name=name)
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -889,7 +657,7 @@ class RMSprop:
           TypeError: for an item that is not a ``(gradient, Variable)`` pair.
         """
         del name
-        pairs = _pairs(grads_and_vars)
+        pairs = gradient_pairs(grads_and_vars)
         if not pairs:
             return self.iterations
         given = [(grad, var) for grad, var in pairs if grad is not None]
@@ -942,7 +710,8 @@ class RMSprop:
             hyperparams = {**hyperparams, "learning_rate": rate}
         part = layout.with_hyperparams(part, hyperparams)
         updates, part = self._tx.update(grads, part, values)
-        return apply_updates(values, updates), layout.put(state, part, indices)
+        new_values = cast(tuple[jax.Array, ...], apply_updates(values, updates))
+        return new_values, layout.put(state, part, indices)
 
     def _materialize(self) -> None:
         """Applies the decay that sparse steps deferred, to every row of every table."""
@@ -966,4 +735,5 @@ class RMSprop:
         now = layout.count(part)
         new_values, part = materialize(self._tx, values, part)
         # Bringing rows up to date is not a step: every counter stays at `iterations`.
-        return tuple(new_values), layout.put(state, layout.with_count(part, now), indices)
+        part = layout.with_count(part, now)
+        return cast(tuple[jax.Array, ...], new_values), layout.put(state, part, indices)
