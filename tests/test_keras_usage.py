@@ -8,6 +8,7 @@ step exactly ``lr * sign(g)`` without momentum) or a float64 NumPy restatement.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -296,3 +297,11 @@ def test_the_optax_face_uses_the_current_hyperparameters() -> None:
     opt.learning_rate = 0.3
     updates, _ = opt.update({"w": jnp.ones(2)}, state, params)
     np.testing.assert_allclose(rj.apply_updates(params, updates)["w"], [-0.3, -0.3], rtol=1e-6)
+
+
+def test_a_hyperparameter_assigned_through_its_variable_stays_plain_data() -> None:
+    opt = rk.RMSprop(0.1)
+    opt.lr.assign(0.5)
+    opt.rho = jnp.float32(0.8)
+    config = json.loads(json.dumps(opt.get_config()))  # a config is JSON data
+    assert config["learning_rate"] == 0.5 and config["rho"] == pytest.approx(0.8)

@@ -43,6 +43,7 @@ HYPERPARAMS_FIELD = "hyperparams"  # optax.inject_hyperparams's dict of hyperpar
 SKIPPED_FIELD = "skipped"  # rmsprop_jax.skip_nonfinite's count of skipped steps
 
 _Visit = Callable[[str, Any, Any], Any]
+_DEEPER = object()  # what a visit returns to walk into the field instead of replacing it
 
 
 def _is_record(tree: Any) -> bool:
@@ -67,9 +68,6 @@ def _walk(tree: Any, other: Any, visit: _Visit) -> Any:
             _walk(v, None if other is None else other[i], visit) for i, v in enumerate(tree)
         )
     return tree
-
-
-_DEEPER = object()
 
 
 def _find(state: Any, field: str) -> list[Any]:

@@ -265,6 +265,8 @@ class RMSprop:
     def _set_hyper(self, name: str, value: Any) -> None:
         if isinstance(value, Variable):
             value = value.value
+        if isinstance(value, jax.Array | np.ndarray | np.generic) and np.ndim(value) == 0:
+            value = float(value)  # a plain number, as the config reports it
         if name == "momentum" and not self._momentum and momentum_enabled(value):
             warnings.warn(
                 f"{self.name} was built without momentum (momentum=0.0), so, as in tf.keras, it "
