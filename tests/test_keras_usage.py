@@ -260,7 +260,7 @@ def test_get_gradients_get_updates_variables_and_weights() -> None:
 
 def test_a_raw_array_in_place_of_a_variable_says_to_wrap_it() -> None:
     opt = rk.RMSprop(0.1)
-    with pytest.raises(TypeError, match=r"holds a ArrayImpl of shape \(2,\), not a rj\.keras\.V"):
+    with pytest.raises(TypeError, match=r"holds a jax\.Array of shape \(2,\), not a rj\.keras\.V"):
         opt.apply_gradients([(jnp.ones(2), jnp.ones(2))])
     with pytest.raises(TypeError, match=r"`w = rj\.keras\.Variable\(array\)`"):
         opt.minimize(lambda: 0.0, [jnp.ones(2)])

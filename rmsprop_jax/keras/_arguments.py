@@ -15,8 +15,10 @@ __all__ = ["describe", "gradient_pairs", "loss_gradients", "variable_list"]
 
 def describe(value: Any) -> str:
     """A short description of a received value, for error messages."""
-    if isinstance(value, jax.Array | np.ndarray):
-        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
+    if isinstance(value, jax.Array):
+        return f"a jax.Array of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"a NumPy array of shape {tuple(value.shape)}"
     return f"{value!r} of type {type(value).__name__}"
 
 
