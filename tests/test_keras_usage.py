@@ -305,3 +305,18 @@ def test_a_hyperparameter_assigned_through_its_variable_stays_plain_data() -> No
     opt.rho = jnp.float32(0.8)
     config = json.loads(json.dumps(opt.get_config()))  # a config is JSON data
     assert config["learning_rate"] == 0.5 and config["rho"] == pytest.approx(0.8)
+
+
+def test_slots_and_iterations_are_views_of_the_optimizer_state() -> None:
+    schedule = rk.schedules.PiecewiseConstantDecay(boundaries=[4.0], values=[0.1, 0.5])
+    opt = rk.RMSprop(schedule, rho=0.5, epsilon=0.0)
+    var = rk.Variable(jnp.zeros(1))
+    _step(opt, var)  # ms = 0.5; step 0.1 / sqrt(0.5)
+    opt.iterations.assign(5)  # the schedule reads the step count from the state
+    opt.get_slot(var, "rms").assign(jnp.array([3.0]))
+    _step(opt, var)  # ms = 0.5 * 3 + 0.5 * 1 = 2; lr is the step-5 value 0.5
+    np.testing.assert_allclose(
+        var.numpy(), [-0.1 / math.sqrt(0.5) - 0.5 / math.sqrt(2.0)], rtol=1e-6
+    )
+    assert int(opt.iterations) == 6 and opt.get_weights()[0] == 6
+    np.testing.assert_allclose(opt.get_slot(var, "rms").numpy(), [2.0])
