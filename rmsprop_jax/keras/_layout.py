@@ -29,7 +29,7 @@ __all__ = [
     "take",
     "with_count",
     "with_hyperparams",
-    "with_slot",
+    "with_slots",
 ]
 
 # Keras slot name -> the stage-state field that holds it.
@@ -136,13 +136,19 @@ def slot(state: Any, name: str, index: int) -> jax.Array:
     return _find(state, SLOT_FIELDS[name])[0][index]
 
 
-def with_slot(state: Any, name: str, index: int, value: jax.Array) -> Any:
-    """The state with variable ``index``'s slot ``name`` replaced by ``value``."""
-    field = SLOT_FIELDS[name]
+def with_slots(state: Any, values: dict[tuple[str, int], jax.Array]) -> Any:
+    """The state with the slots ``values[(name, index)]`` written (cast to each slot's dtype)."""
+    by_field: dict[str, dict[int, jax.Array]] = {}
+    for (name, index), value in values.items():
+        by_field.setdefault(SLOT_FIELDS[name], {})[index] = value
 
     def visit(key: str, old: Any, _: Any) -> Any:
-        if key == field:
-            return _replaced(old, index, value.astype(old[index].dtype))
+        if key in by_field:
+            new = by_field[key]
+            return tuple(
+                jnp.asarray(new[i]).astype(slot.dtype) if i in new else slot
+                for i, slot in enumerate(old)
+            )
         return old if key in PER_PARAM_FIELDS else _DEEPER
 
     return _walk(state, None, visit)
@@ -244,9 +250,3 @@ def _merged_entry(name: str, fresh: Any, old: Any, now: jax.Array) -> Any:
     if name == ROW_FIELD and fresh is not None:
         return jnp.full_like(fresh, now)  # a new table: every row is up to date now
     return fresh
-
-
-def _replaced(values: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
-    out = list(values)
-    out[index] = value
-    return tuple(out)

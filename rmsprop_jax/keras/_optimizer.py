@@ -159,6 +159,7 @@ class RMSprop:
         self._state: Any = self._tx.init(())
         self._pending = False  # sparse steps since the deferred rows were last brought up to date
         self._views: dict[tuple[int, str], StateView] = {}
+        self._slot_keys: dict[Variable, tuple[str, int]] = {}  # slot view -> (name, position)
         self._custom_slots: dict[int, dict[str, Variable]] = {}
         self._extra_weights: list[Variable] = []
         self._hyper_views: dict[str, StateView] = {}
@@ -410,6 +411,7 @@ class RMSprop:
                 read=lambda: self._read_slot(name, index),
                 write=lambda value: self._write_slot(name, index, value),
             )
+            self._slot_keys[self._views[key]] = (name, index)
         return self._views[key]
 
     def _read_slot(self, name: str, index: int) -> jax.Array:
@@ -418,7 +420,8 @@ class RMSprop:
 
     def _write_slot(self, name: str, index: int, value: jax.Array) -> None:
         self._materialize()
-        self._state = layout.mark_rows_current(layout.with_slot(self._state, name, index, value))
+        state = layout.with_slots(self._state, {(name, index): value})
+        self._state = layout.mark_rows_current(state)
 
     def add_slot(self, var: Variable, slot_name: str, initializer: Any = "zeros") -> Variable:
         """Creates (or returns) the slot ``slot_name`` of ``var``.
@@ -555,8 +558,14 @@ class RMSprop:
                 "`build(var_list)` or take a step first so that the slots exist."
             )
         values = [checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
+        # One write of the state for all its slots; `iterations` and extra weights as assigned.
+        slots = {}
         for target, value in zip(targets, values, strict=True):
-            target.assign(value)
+            if target in self._slot_keys:
+                slots[self._slot_keys[target]] = value
+            else:
+                target.assign(value)
+        self._state = layout.mark_rows_current(layout.with_slots(self._state, slots))
 
     # --- config --------------------------------------------------------------------------
 
