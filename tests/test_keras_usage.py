@@ -320,3 +320,12 @@ def test_slots_and_iterations_are_views_of_the_optimizer_state() -> None:
     )
     assert int(opt.iterations) == 6 and opt.get_weights()[0] == 6
     np.testing.assert_allclose(opt.get_slot(var, "rms").numpy(), [2.0])
+
+
+def test_a_callable_that_needs_arguments_is_refused_naming_schedules() -> None:
+    with pytest.raises(TypeError, match=r"`learning_rate` as a callable must take no arguments"):
+        rk.RMSprop(lambda count: 0.1 * 0.9**count)
+    opt = rk.RMSprop(0.1)
+    with pytest.raises(TypeError, match=r"`rho` as a callable must take no arguments .*\['x'\]"):
+        opt.rho = lambda x: x
+    assert float(opt.rho) == pytest.approx(0.9)

@@ -7,6 +7,7 @@ Each step receives the values as float32 arrays, so a new number does not recomp
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,7 @@ def check(name: str, value: Any) -> None:
             f"Received: {name}={value!r}. Pass a number or a zero-argument callable."
         )
     if callable(value) and not isinstance(value, jax.Array):
+        _check_no_arguments(name, value)
         return  # called at every step; its values are not range-checked (as traced values)
     if name == "learning_rate" and not _is_number(value):
         raise TypeError(
@@ -65,6 +67,30 @@ def check(name: str, value: Any) -> None:
         )
     low, high, hint = HYPERPARAMETERS[name]
     check_range(name, value, low=low, high=high, hint=hint)
+
+
+def _check_no_arguments(name: str, value: Callable[..., Any]) -> None:
+    """tf.keras calls a hyperparameter callable with no arguments: refuse one that needs some."""
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # a builtin without a signature: trust it
+        return
+    required = [
+        p.name
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if required:
+        schedule = (
+            " For a schedule of the step count use rj.keras.schedules (e.g. "
+            "rj.keras.schedules.ExponentialDecay), or rj.rmsprop, which takes optax schedules."
+            if name == "learning_rate"
+            else ""
+        )
+        raise TypeError(
+            f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
+            f"every step). Received a callable that needs {required}.{schedule}"
+        )
 
 
 class Hyperparameters:
