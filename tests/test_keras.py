@@ -235,7 +235,7 @@ def test_config_round_trips_through_json() -> None:
     ]
     again = rk.RMSprop.from_config(config)
     assert again.get_config() == config
-    assert again._learning_rate == schedule
+    assert again.learning_rate == schedule
 
 
 def test_from_config_is_data_only() -> None:
@@ -427,7 +427,7 @@ def test_from_config_calls_and_imports_nothing() -> None:
     config = {"module": "not_a_module_rmsprop_jax", "registered_name": None, **_exp_decay()}
     opt = rk.RMSprop.from_config({"learning_rate": config})
     assert "not_a_module_rmsprop_jax" not in sys.modules
-    assert opt._learning_rate == rk.schedules.ExponentialDecay(0.1, 2, 0.5)
+    assert opt.learning_rate == rk.schedules.ExponentialDecay(0.1, 2, 0.5)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -13,107 +13,22 @@ import optax
 
 from .._alias import rmsprop
 from .._materialize import materialize
-from .._sharding import filled_like, rows_like
-from .._skip_nonfinite import SkipNonfiniteState, skip_nonfinite
+from .._sharding import filled_like
+from .._skip_nonfinite import skip_nonfinite
 from .._sparse_rows import is_sparse
 from .._updates import apply_updates
-from .._validation import check_bool, check_range
-from ._schedules import LearningRateSchedule, deserialize, serialize
-from ._variable import Variable
+from .._validation import check_bool
+from . import _layout as layout
+from ._arguments import gradient_pairs, loss_gradients, variable_list
+from ._config import KWARGS, arguments_from_config, checked_weight
+from ._hyperparams import HYPERPARAMETERS, Hyperparameters, momentum_enabled
+from ._schedules import LearningRateSchedule, serialize
+from ._variable import StateView, Variable
 
 __all__ = ["RMSprop"]
 
-_KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
-# Keys of real tf.keras / Keras 3 configs that carry no RMSprop numerics: accepted with any value
-# (None) or only with the values that switch their feature off.
-_INERT_KEYS: dict[str, tuple[Any, ...] | None] = {
-    "is_legacy_optimizer": None,
-    "jit_compile": None,
-    "ema_momentum": None,
-    "use_ema": (False,),
-    "ema_overwrite_frequency": (None,),
-    "loss_scale_factor": (None,),
-    "gradient_accumulation_steps": (None,),
-    "weight_decay": (None,),
-}
-_CONFIG_KEYS = (
-    "name",
-    "learning_rate",
-    "decay",
-    "rho",
-    "momentum",
-    "epsilon",
-    "centered",
-    *_KWARGS[:3],
-    "skip_nonfinite",
-)
-_SLOT_ORDER = ("rms", "momentum", "mg")
+_SLOT_ORDER = ("rms", "momentum", "mg")  # Keras's order of the slots in `weights`
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
-
-
-def _number(name: str, value: Any) -> Any:
-    """A config number as a plain Python value (tf.keras configs may hold NumPy scalars)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _checked_weight(target: Variable, weight: Any) -> np.ndarray:
-    """``weight`` as an array fit for ``target``, or an error naming what is wrong with it."""
-    try:
-        value = np.asarray(weight)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"Optimizer weight {target.name!r} needs an array. Received: {weight!r}."
-        ) from error
-    if value.shape != target.shape:
-        raise ValueError(
-            f"Optimizer weight {target.name!r} has shape {target.shape}; the weight given "
-            f"for it has shape {value.shape}."
-        )
-    integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
-    if jnp.issubdtype(target.dtype, jnp.integer):
-        if not integer:
-            raise TypeError(
-                f"Optimizer weight {target.name!r} is an integer count ({target.dtype}); the "
-                f"weight given for it has dtype {value.dtype}. Pass integers, e.g. the int64 "
-                "that get_weights() returns."
-            )
-        info = np.iinfo(target.dtype)
-        if value.size and (value.min() < 0 or value.max() > info.max):
-            raise ValueError(
-                f"Optimizer weight {target.name!r} must be in [0, {info.max}]. "
-                f"Received: {value.min() if value.min() < 0 else value.max()}."
-            )
-        return value
-    if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
-        raise TypeError(
-            f"Optimizer weight {target.name!r} holds {target.dtype} numbers; the weight given "
-            f"for it has dtype {value.dtype}. Pass a real floating (or integer) array."
-        )
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
-        cast = value.astype(target.dtype)
-    if not np.all(np.isfinite(cast)):
-        raise ValueError(
-            f"Optimizer weight {target.name!r} must be finite in {target.dtype}; the weight "
-            f"given for it has {int(np.sum(~np.isfinite(cast)))} NaN or Inf values (after "
-            f"rounding to {target.dtype}). Restore from a checkpoint taken before the run diverged."
-        )
-    return value
-
-
-def _config_value(key: str, value: Any) -> Any:
-    """A config value checked to be plain data (a config is never called or imported)."""
-    value = _number(key, value)
-    if key == "learning_rate" and isinstance(value, dict):
-        return deserialize(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    allowed = "a number or a serialized schedule dict" if key == "learning_rate" else "a number"
-    raise TypeError(
-        f"Config value `{key}` must be {allowed} (a config is data). "
-        f"Received: {key}={value!r} of type {type(value).__name__}."
-    )
 
 
 class RMSprop:
@@ -125,27 +40,44 @@ class RMSprop:
     .. math::
 
       ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
-      w \mathrel{-}= \frac{\eta_t\, g_t}{\sqrt{ms_t} + \epsilon} \;(\mu = 0), \qquad
+      w \mathrel{-}= \frac{\eta_t\, g_t}{\sqrt{ms_t} + \epsilon} \;(\text{no momentum}), \qquad
       m_t = \mu\, m_{t-1} + \frac{\eta_t\, g_t}{\sqrt{ms_t + \epsilon}},\;
-      w \mathrel{-}= m_t \;(\mu > 0),
+      w \mathrel{-}= m_t \;(\text{momentum}),
 
     centered variants dividing by :math:`\sqrt{ms_t - mg_t^2}`. Gradients may be dense arrays or
     `rmsprop_jax.SparseRows` (tf.keras's ``IndexedSlices``), with tf.keras's sparse semantics.
 
+    As in tf.keras, ``learning_rate``, ``rho``, ``momentum``, ``epsilon`` and ``decay`` are
+    attributes that can be read and assigned (``opt.learning_rate = 0.01``, ``opt.lr``), and
+    each may be a zero-argument callable returning the value to use, called at every
+    `apply_gradients`; ``learning_rate`` may also be a schedule. A new value takes effect at the
+    next step without recompiling it. Which path momentum takes is fixed at construction, as in
+    tf.keras: a callable or a number > 0 enables the momentum slot; assigning a momentum later
+    changes its value on that path only.
+
+    Warning:
+      tf.keras's legacy optimizer keeps using the ``decay`` given at construction even after
+      ``opt.decay`` is assigned; here the assigned ``decay`` takes effect at the next step (and
+      `get_config` reports it).
+
     Two ways to use it:
 
     - as in tf.keras, with `Variable` objects: `minimize`, `apply_gradients`, `get_weights`,
-      `set_weights`, slots and `iterations`; each step runs a jitted, donated update compiled
-      once per structure of variables and gradients;
+      `set_weights`, slots and `iterations`; each step runs one jitted update, compiled once per
+      structure of variables and gradients, that updates the variables' and the optimizer's
+      buffers in place;
     - as an ``optax`` gradient transformation: it has ``init`` and ``update``, so it chains into
       ``optax.chain`` and Flax (``nnx.Optimizer(model, rj.keras.RMSprop(...))``).
 
+    The optimizer holds one ``optax`` state (of ``optax.inject_hyperparams`` over
+    `rmsprop_jax.rmsprop`) for all its variables; slots and `iterations` are views of it.
+
     Args:
       learning_rate: a float, a Keras schedule (`rmsprop_jax.keras.schedules`), or a zero-argument
-        callable called afresh at each `apply_gradients` and `minimize`.
-      rho: discounting factor of the mean square, in [0, 1].
-      momentum: momentum, in [0, 1].
-      epsilon: small constant for numerical stability, >= 0.
+        callable.
+      rho: discounting factor of the mean square, in [0, 1], or a zero-argument callable.
+      momentum: momentum, in [0, 1], or a zero-argument callable (which enables momentum).
+      epsilon: small constant for numerical stability, >= 0, or a zero-argument callable.
       centered: normalize by the estimated variance of the gradient.
       name: the optimizer's name.
       skip_nonfinite: skip every step whose gradients contain NaN or Inf (see
@@ -153,8 +85,8 @@ class RMSprop:
         were, and `skipped_steps` counts it. Not a tf.keras argument; it appears in
         `get_config` only when True.
       **kwargs: ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``decay`` (inverse-time decay
-        of the learning rate) and ``lr`` (deprecated alias of ``learning_rate``, which it
-        overrides, with a warning). Anything else is a TypeError.
+        of the learning rate; a number or a zero-argument callable) and ``lr`` (deprecated alias
+        of ``learning_rate``, which it overrides, with a warning). Anything else is a TypeError.
 
     Example:
       The tf.keras documentation's example, with ``rj.keras`` in place of ``tf.keras``:
@@ -171,9 +103,9 @@ class RMSprop:
     def __init__(
         self,
         learning_rate: float | LearningRateSchedule | Callable[[], Any] = 0.001,
-        rho: float = 0.9,
-        momentum: float = 0.0,
-        epsilon: float = 1e-07,
+        rho: float | Callable[[], Any] = 0.9,
+        momentum: float | Callable[[], Any] = 0.0,
+        epsilon: float | Callable[[], Any] = 1e-07,
         centered: bool = False,
         name: str = "RMSprop",
         *,
@@ -181,10 +113,10 @@ class RMSprop:
         **kwargs: Any,
     ) -> None:
         for key in kwargs:
-            if key not in _KWARGS:
+            if key not in KWARGS:
                 raise TypeError(
                     f"Unexpected keyword argument passed to optimizer: {key}. "
-                    f"Allowed kwargs are {list(_KWARGS)}."
+                    f"Allowed kwargs are {list(KWARGS)}."
                 )
         if "lr" in kwargs:
             warnings.warn(
@@ -193,101 +125,316 @@ class RMSprop:
                 stacklevel=2,
             )
             learning_rate = kwargs.pop("lr")
-        if not callable(learning_rate):
-            check_range("learning_rate", learning_rate, low=0.0)
         check_bool("skip_nonfinite", skip_nonfinite)
         if not isinstance(name, str):
             raise TypeError(
                 f"`name` must be a string. Received: name={name!r} of type {type(name).__name__}."
             )
+        self._hyper = Hyperparameters(
+            {
+                "learning_rate": learning_rate,
+                "rho": rho,
+                "momentum": momentum,
+                "epsilon": epsilon,
+                "decay": kwargs.get("decay", 0.0),
+            }
+        )
         self.name = name
-        self.skip_nonfinite = bool(skip_nonfinite)
-        self._learning_rate = learning_rate
-        self._hyper = {
-            "rho": rho,
-            "momentum": momentum,
-            "epsilon": epsilon,
+        self._skip_nonfinite = bool(skip_nonfinite)
+        self._momentum = momentum_enabled(momentum)
+        self._static = {
             "centered": centered,
             "clipnorm": kwargs.get("clipnorm"),
             "clipvalue": kwargs.get("clipvalue"),
             "global_clipnorm": kwargs.get("global_clipnorm"),
-            "decay": kwargs.get("decay", 0.0),
         }
-        self.transformation()  # validates every hyperparameter with this library's messages
-        self.iterations = Variable(jnp.zeros((), jnp.int32), name="iter")
-        self._variables: list[Variable] = []  # in the order first seen
-        self._slots: dict[int, dict[str, Variable]] = {}
-        self._row_steps: dict[int, jax.Array] = {}  # per-row bookkeeping of sparse tables
+        # The hyperparameters each step receives as float32 arrays.
+        self._injected = tuple(n for n in HYPERPARAMETERS if n != "momentum" or self._momentum)
+        self._check_static()
+        self._variables: list[Variable] = []  # in the order first seen: params[i] of the state
+        self._index: dict[int, int] = {}  # id(variable) -> its position
+        self._tables: list[bool] = []  # whether variable i has received SparseRows gradients
+        self._tx = self._transformation(sparse_tables=lambda params: tuple(self._tables))
+        self._face = self._transformation(sparse_tables=None)
+        self._state: Any = self._tx.init(())
+        self._pending = False  # sparse steps since the deferred rows were last brought up to date
+        self._views: dict[tuple[int, str], StateView] = {}
+        self._slot_keys: dict[Variable, tuple[str, int]] = {}  # slot view -> (name, position)
+        self._custom_slots: dict[int, dict[str, Variable]] = {}
         self._extra_weights: list[Variable] = []
-        self._skipped = jnp.zeros((), jnp.int32)
-        self._step = jax.jit(self._step_impl, donate_argnums=(0, 1, 2))
-        if not callable(learning_rate):
-            self._lr_array = jnp.asarray(learning_rate, jnp.float32)
-
-    # --- the optax face ------------------------------------------------------------------
-
-    @property
-    def has_momentum(self) -> bool:
-        """Whether a momentum slot is kept (momentum > 0)."""
-        return float(self._hyper["momentum"]) > 0
-
-    def _schedule(self) -> Any:
-        """The learning rate as `rmsprop_jax.rmsprop` takes it: a number or a schedule of steps."""
-        lr = self._learning_rate
-        if isinstance(lr, LearningRateSchedule):
-            return lr
-        if callable(lr):
-            return lambda count: jnp.asarray(lr(), jnp.float32)
-        return lr
-
-    def transformation(
-        self, learning_rate: Any = None, sparse_tables: Any = None
-    ) -> optax.GradientTransformation:
-        """The ``optax`` transformation this optimizer applies (the keras convention)."""
-        return rmsprop(
-            learning_rate=self._schedule() if learning_rate is None else learning_rate,
-            convention="keras",
-            sparse_tables=sparse_tables,
-            **self._hyper,
+        self._hyper_views: dict[str, StateView] = {}
+        self._step = jax.jit(
+            self._step_impl,
+            static_argnames=("indices", "schedule"),
+            donate_argnames=("values", "state"),
+        )
+        self._bring_up_to_date = jax.jit(
+            self._materialize_impl, static_argnames=("indices",), donate_argnames=("state",)
+        )
+        self._iterations = StateView(
+            "iter", read=lambda: layout.count(self._state), write=self._write_iterations
         )
 
-    def _optax(self) -> optax.GradientTransformation:
-        tx = self.transformation()
-        return skip_nonfinite(tx) if self.skip_nonfinite else tx
+    # --- the optax transformation, built once -------------------------------------------------
+
+    def _check_static(self) -> None:
+        """Validates everything with `rmsprop_jax.rmsprop`'s messages, numbers as given."""
+        given = {
+            n: self._hyper.setting(n)
+            for n in HYPERPARAMETERS
+            if not callable(self._hyper.setting(n))
+        }
+        if not self._momentum:
+            given["momentum"] = 0.0
+        rmsprop(convention="keras", **self._static, **given)
+
+    def _transformation(self, sparse_tables: Any) -> optax.GradientTransformationExtraArgs:
+        """``optax.inject_hyperparams`` over `rmsprop_jax.rmsprop`: the hyperparameters are state.
+
+        Only the names in ``self._injected`` are injected: the factory has exactly those
+        parameters, so nothing else (a static momentum 0, the table flags) becomes an array.
+        """
+        static: dict[str, Any] = {
+            "convention": "keras",
+            "sparse_tables": sparse_tables,
+            **self._static,
+        }
+
+        def with_momentum(
+            learning_rate: Any, rho: Any, momentum: Any, epsilon: Any, decay: Any
+        ) -> optax.GradientTransformation:
+            return rmsprop(learning_rate, rho, momentum, epsilon, decay=decay, **static)
+
+        def without_momentum(  # a static momentum 0: tf.keras's path without momentum
+            learning_rate: Any, rho: Any, epsilon: Any, decay: Any
+        ) -> optax.GradientTransformation:
+            return rmsprop(learning_rate, rho, 0.0, epsilon, decay=decay, **static)
+
+        factory = with_momentum if self._momentum else without_momentum
+        placeholders = {n: 0.0 for n in self._injected}
+        tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)(**placeholders)
+        return skip_nonfinite(tx) if self._skip_nonfinite else tx
+
+    def transformation(self) -> optax.GradientTransformationExtraArgs:
+        """The ``optax`` transformation this optimizer is (same as its `init` and `update`)."""
+        return optax.GradientTransformationExtraArgs(self._face_init, self._face_update)
+
+    def _face_hyperparams(self, state: Any) -> dict[str, jax.Array]:
+        values = self._hyper.step_values(self._injected)
+        schedule = self._hyper.schedule()
+        if schedule is not None:
+            values["learning_rate"] = jnp.asarray(schedule(layout.count(state)), jnp.float32)
+        return values
+
+    def _face_init(self, params: optax.Params) -> optax.OptState:
+        state = self._face.init(params)
+        return layout.with_hyperparams(state, self._face_hyperparams(state))
+
+    def _face_update(
+        self, updates: optax.Updates, state: optax.OptState, params: Any = None, **extra: Any
+    ) -> tuple[optax.Updates, optax.OptState]:
+        state = layout.with_hyperparams(state, self._face_hyperparams(state))
+        return self._face.update(updates, state, params, **extra)
 
     @property
     def init(self) -> Callable[[optax.Params], optax.OptState]:
         """``optax`` init: the state for ``params`` (a `SkipNonfiniteState` if skipping)."""
-        return self._optax().init
+        return self._face_init
 
     @property
     def update(self) -> Callable[..., tuple[optax.Updates, optax.OptState]]:
-        """The ``optax`` update function, called as ``update(grads, state, params)``."""
-        return self._optax().update
+        """The ``optax`` update function, called as ``update(grads, state, params)``.
+
+        It uses the optimizer's hyperparameters as they are when it runs (under ``jax.jit``:
+        when the step is traced).
+        """
+        return self._face_update
+
+    # --- hyperparameters, as tf.keras's OptimizerV2 attributes --------------------------------
+
+    def _hyper_view(self, name: str) -> Any:
+        if isinstance(self._hyper.setting(name), LearningRateSchedule):
+            return self._hyper.setting(name)
+        if name not in self._hyper_views:
+            self._hyper_views[name] = StateView(
+                name,
+                read=lambda: self._hyper.value(name),
+                write=lambda value: self._set_hyper(name, value),
+            )
+        return self._hyper_views[name]
+
+    def _set_hyper(self, name: str, value: Any) -> None:
+        if isinstance(value, Variable):
+            value = value.value
+        if isinstance(value, jax.Array | np.ndarray | np.generic) and np.ndim(value) == 0:
+            value = float(value)  # a plain number, as the config reports it
+        if name == "momentum" and not self._momentum and momentum_enabled(value):
+            warnings.warn(
+                f"{self.name} was built without momentum (momentum=0.0), so, as in tf.keras, it "
+                "has no momentum slot and this value has no effect. Build "
+                "rj.keras.RMSprop(momentum=...) with momentum > 0 (or a callable) instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+        self._hyper.set(name, value)
+
+    @property
+    def learning_rate(self) -> Any:
+        """The learning rate: a float32 Variable view (assignable), or the schedule."""
+        return self._hyper_view("learning_rate")
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        self._set_hyper("learning_rate", value)
+
+    @property
+    def lr(self) -> Any:
+        """Deprecated alias of `learning_rate` (as in tf.keras)."""
+        return self._hyper_view("learning_rate")
+
+    @lr.setter
+    def lr(self, value: Any) -> None:
+        self._set_hyper("learning_rate", value)
+
+    @property
+    def rho(self) -> Any:
+        """The discounting factor of the mean square (a float32 Variable view, assignable)."""
+        return self._hyper_view("rho")
+
+    @rho.setter
+    def rho(self, value: Any) -> None:
+        self._set_hyper("rho", value)
+
+    @property
+    def momentum(self) -> Any:
+        """The momentum (a float32 Variable view, assignable; see the class docstring)."""
+        return self._hyper_view("momentum")
+
+    @momentum.setter
+    def momentum(self, value: Any) -> None:
+        self._set_hyper("momentum", value)
+
+    @property
+    def epsilon(self) -> Any:
+        """The epsilon (a float32 Variable view, assignable)."""
+        return self._hyper_view("epsilon")
+
+    @epsilon.setter
+    def epsilon(self, value: Any) -> None:
+        self._set_hyper("epsilon", value)
+
+    @property
+    def decay(self) -> Any:
+        """The inverse-time decay of the learning rate (a float32 Variable view, assignable)."""
+        return self._hyper_view("decay")
+
+    @decay.setter
+    def decay(self, value: Any) -> None:
+        self._set_hyper("decay", value)
+
+    def _fixed(self, name: str) -> Any:
+        return self._static[name]
+
+    centered = property(lambda self: self._fixed("centered"), doc="Whether it is centered.")
+    clipnorm = property(lambda self: self._fixed("clipnorm"), doc="Per-tensor clip norm.")
+    clipvalue = property(lambda self: self._fixed("clipvalue"), doc="Clip value.")
+    global_clipnorm = property(lambda self: self._fixed("global_clipnorm"), doc="Global norm.")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "skip_nonfinite"):
+            raise AttributeError(
+                f"`{name}` of {self.name} is fixed at construction: it decides the optimizer's "
+                f"slots and stages. Build a new optimizer with {name}={value!r} instead "
+                "(`RMSprop.from_config({**opt.get_config(), ...})`)."
+            )
+        super().__setattr__(name, value)
+
+    @property
+    def skip_nonfinite(self) -> bool:
+        """Whether steps with NaN or Inf gradients are skipped."""
+        return self._skip_nonfinite
+
+    @property
+    def has_momentum(self) -> bool:
+        """Whether a momentum slot is kept (decided at construction, as in tf.keras)."""
+        return self._momentum
+
+    @property
+    def iterations(self) -> Variable:
+        """The number of steps taken: an int32 view of the optimizer state (assignable)."""
+        return self._iterations
 
     @property
     def skipped_steps(self) -> int:
         """How many `apply_gradients` calls were skipped for non-finite gradients (0 if off)."""
-        return int(self._skipped)
+        return layout.skipped(self._state)
 
-    # --- slots ---------------------------------------------------------------------------
+    def _write_iterations(self, value: Any) -> None:
+        self._materialize()  # pending row updates belong to the old count
+        self._state = layout.mark_rows_current(
+            layout.with_count(self._state, jnp.asarray(value, jnp.int32))
+        )
+
+    # --- variables and their slots -----------------------------------------------------------
+
+    def _register(self, variables: Sequence[Variable], sparse: Sequence[bool]) -> None:
+        """Adds new variables (and new sparse tables) to the optax state, keeping what it holds."""
+        changed = False
+        for var, is_table in zip(variables, sparse, strict=True):
+            if id(var) not in self._index:
+                self._index[id(var)] = len(self._variables)
+                self._variables.append(var)
+                self._tables.append(bool(is_table))
+                changed = True
+            elif is_table and not self._tables[self._index[id(var)]]:
+                self._tables[self._index[id(var)]] = True
+                changed = True
+        if changed:  # rare: a first step, or a first sparse gradient for a variable
+            fresh = self._tx.init(tuple(var.value for var in self._variables))
+            self._state = layout.merge(fresh, self._state)
 
     def get_slot_names(self) -> list[str]:
         """The slot names this optimizer keeps per variable, in Keras's order."""
         names = ["rms"]
         if self.has_momentum:
             names.append("momentum")
-        if self._hyper["centered"]:
+        if self.centered:
             names.append("mg")
         return names
+
+    def _slot_view(self, var: Variable, name: str) -> StateView:
+        key = (id(var), name)
+        if key not in self._views:
+            index = self._index[id(var)]
+            self._views[key] = StateView(
+                f"{var.name}/{name}",
+                read=lambda: self._read_slot(name, index),
+                write=lambda value: self._write_slot(name, index, value),
+            )
+            self._slot_keys[self._views[key]] = (name, index)
+        return self._views[key]
+
+    def _read_slot(self, name: str, index: int) -> jax.Array:
+        self._materialize()
+        return layout.slot(self._state, name, index)
+
+    def _write_slot(self, name: str, index: int, value: jax.Array) -> None:
+        self._materialize()
+        state = layout.with_slots(self._state, {(name, index): value})
+        self._state = layout.mark_rows_current(state)
 
     def add_slot(self, var: Variable, slot_name: str, initializer: Any = "zeros") -> Variable:
         """Creates (or returns) the slot ``slot_name`` of ``var``.
 
-        ``initializer`` is ``"zeros"``, ``"ones"``, a number, an array of ``var``'s shape, or a
-        callable ``(shape, dtype) -> array``.
+        The optimizer's own slots (`get_slot_names`) are views of its state. Another name makes
+        a separate slot: ``initializer`` is ``"zeros"``, ``"ones"``, a number, an array of
+        ``var``'s shape, or a callable ``(shape, dtype) -> array``.
         """
-        slots = self._slots_of(var)
+        (var,) = variable_list([var], "var")
+        if slot_name in self.get_slot_names():
+            self.build([var])
+            return self._slot_view(var, slot_name)
+        slots = self._custom_slots.setdefault(id(var), {})
         if slot_name in slots:
             return slots[slot_name]
         if isinstance(initializer, str):
@@ -306,31 +453,32 @@ class RMSprop:
                 f"The initializer of slot {slot_name!r} gave shape {value.shape}; the variable "
                 f"{var.name!r} has shape {var.shape}."
             )
-        slot = Variable(value, name=f"{var.name}/{slot_name}")
+        slot = Variable(value, name=f"{var.name}/{slot_name}", trainable=False)
         slots[slot_name] = slot
         return slot
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
-        """The slot ``slot_name`` of ``var``, with every deferred sparse update applied."""
-        self._materialize()
-        slots = self._slots.get(id(var), {})
-        if slot_name not in slots:
-            raise KeyError(
-                f"Variable {var.name!r} has no slot {slot_name!r}; it has {sorted(slots)}."
-            )
-        return slots[slot_name]
+        """The slot ``slot_name`` of ``var``: a view of the optimizer state.
 
-    def _slots_of(self, var: Variable) -> dict[str, Variable]:
-        if id(var) not in self._slots:
-            self._variables.append(var)
-            self._slots[id(var)] = {}
-        return self._slots[id(var)]
+        Reading it first applies every update that sparse steps deferred (so it shows what
+        tf.keras shows); reading returns a copy, assigning writes into the state.
+        """
+        (var,) = variable_list([var], "var")
+        names = self.get_slot_names() if id(var) in self._index else []
+        custom = self._custom_slots.get(id(var), {})
+        if slot_name in names:
+            return self._slot_view(var, slot_name)
+        if slot_name in custom:
+            return custom[slot_name]
+        raise KeyError(
+            f"Variable {var.name!r} has no slot {slot_name!r}; it has {sorted([*names, *custom])}."
+            + ("" if names else " Call `build([var])` or take a step to create its slots.")
+        )
 
     def build(self, var_list: Iterable[Variable]) -> None:
         """Creates every slot of ``var_list`` without taking a step (e.g. before `set_weights`)."""
-        for var in var_list:
-            for name in self.get_slot_names():
-                self.add_slot(var, name)
+        variables = variable_list(list(var_list), "var_list")
+        self._register(variables, [False] * len(variables))
 
     def add_weight(
         self,
@@ -345,22 +493,31 @@ class RMSprop:
             if isinstance(initializer, str) and initializer in _INITIALIZERS
             else jnp.broadcast_to(jnp.asarray(initializer, dtype), tuple(shape))
         )
-        weight = Variable(value, name=name)
+        weight = Variable(value, name=name, trainable=False)
         self._extra_weights.append(weight)
         return weight
+
+    @property
+    def _row_steps(self) -> dict[int, jax.Array]:
+        """Per-row bookkeeping of sparse tables, by ``id(variable)`` (for inspection)."""
+        found = {id(var): layout.rows(self._state, i) for i, var in enumerate(self._variables)}
+        return {key: rows for key, rows in found.items() if rows is not None}
 
     # --- weights ---------------------------------------------------------------------------
 
     def variables(self) -> list[Variable]:
-        """``iterations``, then every "rms", every "momentum", every "mg" slot (Keras's order)."""
-        self._materialize()
+        """``iterations``, then every "rms", every "momentum", every "mg" slot (Keras's order).
+
+        The slots are views of the state (see `get_slot`): reading one first applies the
+        updates that sparse steps deferred.
+        """
         slots = [
-            self._slots[id(var)][name]
+            self._slot_view(var, name)
             for name in _SLOT_ORDER
+            if name in self.get_slot_names()
             for var in self._variables
-            if name in self._slots[id(var)]
         ]
-        return [self.iterations, *slots, *self._extra_weights]
+        return [self._iterations, *slots, *self._extra_weights]
 
     @property
     def weights(self) -> list[Variable]:
@@ -368,7 +525,11 @@ class RMSprop:
         return self.variables()
 
     def get_weights(self) -> list[np.ndarray]:
-        """The weights as NumPy arrays, in Keras's order (``iterations`` as int64 first)."""
+        """The weights as NumPy arrays, in Keras's order (``iterations`` as int64 first).
+
+        Applies the updates that sparse steps deferred first, so the slots are tf.keras's.
+        """
+        self._materialize()
         weights = self.variables()
         return [np.asarray(weights[0].numpy(), np.int64)] + [w.numpy() for w in weights[1:]]
 
@@ -384,6 +545,7 @@ class RMSprop:
             floating slot a real number array (float64 is rounded to the slot's dtype, as in
             tf.keras); strings, bools, complex numbers and objects are refused.
         """
+        self._materialize()
         targets = self.variables()
         weights = list(weights)
         if len(weights) == len(targets) - 1:
@@ -395,35 +557,37 @@ class RMSprop:
                 f"weights (or {len(targets) - 1} without the iteration count). Call "
                 "`build(var_list)` or take a step first so that the slots exist."
             )
-        values = [_checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
+        values = [checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
+        # One write of the state for all its slots; `iterations` and extra weights as assigned.
+        slots = {}
         for target, value in zip(targets, values, strict=True):
-            target.assign(value)
-        self._row_steps = {
-            key: jnp.full_like(rows, self._count()) for key, rows in self._row_steps.items()
-        }
+            if target in self._slot_keys:
+                slots[self._slot_keys[target]] = value
+            else:
+                target.assign(value)
+        self._state = layout.mark_rows_current(layout.with_slots(self._state, slots))
 
     # --- config --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        """The config tf.keras returns: name, the clip keys that are set, then the numerics."""
+        """The config tf.keras returns: name, the clip keys that are set, then the numerics.
+
+        Hyperparameters are their current settings (a callable's current value).
+        """
         config: dict[str, Any] = {"name": self.name}
         if self.skip_nonfinite:
             config["skip_nonfinite"] = True
         for key in ("clipnorm", "clipvalue", "global_clipnorm"):
-            if self._hyper[key] is not None:
-                config[key] = self._hyper[key]
-        lr = self._learning_rate
-        if isinstance(lr, LearningRateSchedule):
-            lr = serialize(lr)
-        elif callable(lr):
-            lr = float(lr())
+            if self._static[key] is not None:
+                config[key] = self._static[key]
+        lr = self._hyper.config_value("learning_rate")
         config.update(
-            learning_rate=lr,
-            decay=self._hyper["decay"],
-            rho=self._hyper["rho"],
-            momentum=self._hyper["momentum"],
-            epsilon=self._hyper["epsilon"],
-            centered=self._hyper["centered"],
+            learning_rate=serialize(lr) if isinstance(lr, LearningRateSchedule) else lr,
+            decay=self._hyper.config_value("decay"),
+            rho=self._hyper.config_value("rho"),
+            momentum=self._hyper.config_value("momentum"),
+            epsilon=self._hyper.config_value("epsilon"),
+            centered=self.centered,
         )
         return config
 
@@ -438,54 +602,58 @@ class RMSprop:
           TypeError: for a value that is not plain data (a number, bool, string, None, or for
             ``learning_rate`` a serialized schedule dict), or of the wrong type for its key.
         """
-        if not isinstance(config, dict):
-            raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
-        arguments: dict[str, Any] = {}
-        for key, value in config.items():
-            if key in _INERT_KEYS:
-                value = _number(key, value)
-                allowed = _INERT_KEYS[key]
-                if allowed is not None and value not in allowed:
-                    raise ValueError(
-                        f"Config key {key}={value!r} asks for a feature rj.keras.RMSprop does "
-                        f"not have; it is accepted only as {allowed[0]!r}."
-                    )
-                continue
-            if key not in _CONFIG_KEYS:
-                raise ValueError(
-                    f"Unknown key {key!r} in the RMSprop config. Supported keys: "
-                    f"{sorted(_CONFIG_KEYS)} (and, when off, {sorted(_INERT_KEYS)})."
-                )
-            value = _config_value(key, value)
-            if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):
-                arguments[key] = value
-        return cls(**arguments)
+        return cls(**arguments_from_config(config))
 
-    # --- steps ---------------------------------------------------------------------------
-
-    def _count(self) -> jax.Array:
-        return jnp.asarray(self.iterations.value, jnp.int32)
+    # --- gradients -------------------------------------------------------------------------
 
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
-        """Gradients of the zero-argument ``loss`` with respect to the Variables ``params``."""
-        params = list(params)
+        """Gradients of the zero-argument ``loss`` with respect to the Variables ``params``.
 
-        def evaluate(values: Sequence[jax.Array]) -> jax.Array:
-            saved = [var._value for var in params]
-            try:
-                for var, value in zip(params, values, strict=True):
-                    var._value = value
-                return jnp.asarray(loss())
-            finally:
-                for var, value in zip(params, saved, strict=True):
-                    var._value = value
+        Raises:
+          ValueError: if ``loss`` does not read one of ``params`` (tf.keras: a None gradient).
+        """
+        pairs = loss_gradients(loss, params)
+        for grad, var in pairs:
+            if grad is None:
+                raise ValueError(
+                    f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
+                    "Leave it out of `params`, or use it in the loss."
+                )
+        return [grad for grad, _ in pairs]
 
-        return list(jax.grad(evaluate)([var.value for var in params]))
+    def get_updates(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[Variable]:
+        """tf.keras's graph-mode ``get_updates``, run eagerly: takes the step now.
 
-    def minimize(self, loss: Callable[[], Any], var_list: Sequence[Variable]) -> Variable:
-        """One step on the zero-argument ``loss``: gradients with JAX, then `apply_gradients`."""
-        var_list = list(var_list)
-        return self.apply_gradients(zip(self.get_gradients(loss, var_list), var_list, strict=True))
+        tf.keras returns the update operations to run later; there is no graph here, so this
+        applies one step of ``loss``'s gradients to ``params`` at once and returns
+        ``[iterations]``.
+        """
+        self.apply_gradients(list(zip(self.get_gradients(loss, params), params, strict=True)))
+        return [self.iterations]
+
+    def minimize(
+        self,
+        loss: Callable[[], Any],
+        var_list: Sequence[Variable] | Callable[[], Sequence[Variable]],
+        grad_loss: Any = None,
+        name: str | None = None,
+    ) -> Variable:
+        """One step on the zero-argument ``loss``: gradients with JAX, then `apply_gradients`.
+
+        Args:
+          loss: a zero-argument callable returning the value to minimize; a non-scalar value is
+            summed (as TF's gradient of a non-scalar target).
+          var_list: a list or tuple of `Variable`, or a callable returning one (called after a
+            first call of ``loss``, which may create the variables).
+          grad_loss: optional gradient of the final objective with respect to ``loss()``.
+          name: ignored (tf.keras's name of the returned operation).
+
+        Returns:
+          `iterations`, incremented.
+        """
+        return self.apply_gradients(loss_gradients(loss, var_list, grad_loss), name=name)
+
+    # --- steps ---------------------------------------------------------------------------
 
     def apply_gradients(
         self, grads_and_vars: Iterable[tuple[Any, Variable]], name: str | None = None
@@ -493,13 +661,16 @@ class RMSprop:
         """Applies ``(gradient, Variable)`` pairs; increments `iterations`; returns it.
 
         A gradient may be a dense array or a `rmsprop_jax.SparseRows`; None gradients are
-        skipped with a warning.
+        skipped with a warning; an empty list is a no-op (no increment), as in tf.keras.
 
         Raises:
-          ValueError: if every gradient is None.
+          ValueError: if every gradient is None, or a gradient's shape is not its variable's.
+          TypeError: for an item that is not a ``(gradient, Variable)`` pair.
         """
         del name
-        pairs = list(grads_and_vars)
+        pairs = gradient_pairs(grads_and_vars)
+        if not pairs:
+            return self.iterations
         given = [(grad, var) for grad, var in pairs if grad is not None]
         if not given:
             raise ValueError(
@@ -513,141 +684,67 @@ class RMSprop:
                 stacklevel=2,
             )
         variables = [var for _, var in given]
-        names = self.get_slot_names()
-        self.build(var for var in variables if len(self._slots.get(id(var), ())) < len(names))
         grads = tuple(
             grad if isinstance(grad, jax.Array) or is_sparse(grad) else jnp.asarray(grad)
             for grad, _ in given
         )
-        defers = not self.has_momentum  # keras mode defers the decay of untouched rows
-        for grad, var in zip(grads, variables, strict=True):
-            if defers and is_sparse(grad) and id(var) not in self._row_steps:
-                self._row_steps[id(var)] = rows_like(var.value, self._count(), jnp.int32)
-        lr = self._learning_rate
-        if isinstance(lr, LearningRateSchedule):
-            lr_value = None  # evaluated inside the step, from the step count
-        elif callable(lr):
-            lr_value = jnp.asarray(lr(), jnp.float32)  # called afresh, passed as an argument
-        else:
-            lr_value = self._lr_array
-        slot_vars = [tuple(self._slots[id(var)][n] for n in names) for var in variables]
-        new_values, new_slots, new_row_steps, count, skipped = self._step(
-            tuple(var.value for var in variables),
-            tuple(tuple(slot.value for slot in slots) for slots in slot_vars),
-            tuple(self._row_steps.get(id(var)) for var in variables),
+        sparse = [is_sparse(grad) for grad in grads]
+        self._register(variables, sparse)
+        # Donated in place: a buffer someone else still holds is copied first, never deleted.
+        values = tuple(var._value if var.owns_buffer() else var._value.copy() for var in variables)
+        new_values, self._state = self._step(
+            values,
+            self._state,
             grads,
-            self.iterations.value,
-            self._skipped,
-            lr_value,
+            self._hyper.step_values(self._injected),
+            indices=tuple(self._index[id(var)] for var in variables),
+            schedule=self._hyper.schedule(),
         )
-        for var, slots, value, slot_values, rows in zip(
-            variables, slot_vars, new_values, new_slots, new_row_steps, strict=True
-        ):
+        for var, value in zip(variables, new_values, strict=True):
             var._value = value
-            for slot, slot_value in zip(slots, slot_values, strict=True):
-                slot._value = slot_value
-            if rows is not None:
-                self._row_steps[id(var)] = rows
-        self.iterations._value = count  # unchanged by a skipped step
-        self._skipped = skipped
+        self._pending = self._pending or any(sparse)
         return self.iterations
-
-    def _state_for(
-        self,
-        tx: optax.GradientTransformation,
-        values: Any,
-        slots: Any,
-        row_steps: Any,
-        count: jax.Array,
-    ) -> Any:
-        """The chain's state for ``values``, filled from the slots and ``iterations``."""
-        names = self.get_slot_names()
-        per_name = {
-            {"rms": "ms", "momentum": "mom", "mg": "mg"}[name]: tuple(s[i] for s in slots)
-            for i, name in enumerate(names)
-        }
-        stages = []
-        for stage in tuple(tx.init(values)):  # type: ignore[arg-type]
-            fields = getattr(stage, "_fields", ())
-            if "count" in fields and stage.count is not None:
-                stage = stage._replace(count=count)
-            for field, tree in per_name.items():
-                if field in fields:
-                    stage = stage._replace(**{field: tree})
-            if "row_steps" in fields and any(
-                leaf is not None for leaf in jax.tree_util.tree_leaves(stage.row_steps)
-            ):
-                stage = stage._replace(row_steps=row_steps)
-            stages.append(stage)
-        return tuple(stages)
-
-    def _slots_from(self, state: Any, row_steps: Any) -> tuple[Any, Any]:
-        names = self.get_slot_names()
-        found: dict[str, Any] = {}
-        rows_out = row_steps
-        for stage in state:
-            fields = getattr(stage, "_fields", ())
-            for name in names:
-                field = {"rms": "ms", "momentum": "mom", "mg": "mg"}[name]
-                if field in fields:
-                    found[name] = getattr(stage, field)
-            if "row_steps" in fields and any(
-                leaf is not None for leaf in jax.tree_util.tree_leaves(stage.row_steps)
-            ):
-                rows_out = stage.row_steps
-        count = len(next(iter(found.values())))
-        slots = tuple(tuple(found[name][i] for name in names) for i in range(count))
-        return slots, rows_out
 
     def _step_impl(
         self,
-        values: Any,
-        slots: Any,
-        row_steps: Any,
-        grads: Any,
-        count: jax.Array,
-        skipped: jax.Array,
-        lr_value: jax.Array | None,
-    ) -> tuple[Any, Any, Any, jax.Array, jax.Array]:
-        tables = tuple(rows is not None for rows in row_steps)
-        tx = self.transformation(
-            learning_rate=self._learning_rate if lr_value is None else lr_value,
-            sparse_tables=tables,
-        )
-        state: Any = self._state_for(tx, values, slots, row_steps, count)
-        if self.skip_nonfinite:
-            guarded: Any = SkipNonfiniteState(state, skipped)
-            updates, guarded = skip_nonfinite(tx).update(grads, guarded, values)
-            state, skipped = guarded.inner_state, guarded.skipped
-        else:
-            updates, state = tx.update(grads, state, values)
-        new_values = apply_updates(values, updates)
-        new_slots, new_row_steps = self._slots_from(state, row_steps)
-        new_count = next(
-            stage.count
-            for stage in state
-            if "count" in getattr(stage, "_fields", ()) and stage.count is not None
-        )
-        return new_values, new_slots, new_row_steps, new_count, skipped
+        values: tuple[jax.Array, ...],
+        state: Any,
+        grads: tuple[Any, ...],
+        hyperparams: dict[str, jax.Array],
+        *,
+        indices: tuple[int, ...],
+        schedule: LearningRateSchedule | None,
+    ) -> tuple[tuple[jax.Array, ...], Any]:
+        part = layout.take(state, indices)
+        if schedule is not None:  # tf.keras: the schedule of `iterations`
+            rate = jnp.asarray(schedule(layout.count(part)), jnp.float32)
+            hyperparams = {**hyperparams, "learning_rate": rate}
+        part = layout.with_hyperparams(part, hyperparams)
+        updates, part = self._tx.update(grads, part, values)
+        new_values = cast(tuple[jax.Array, ...], apply_updates(values, updates))
+        return new_values, layout.put(state, part, indices)
 
     def _materialize(self) -> None:
         """Applies the decay that sparse steps deferred, to every row of every table."""
-        if not self._row_steps:
+        if not self._pending:
             return
-        variables = [var for var in self._variables if id(var) in self._row_steps]
-        names = self.get_slot_names()
-        values = tuple(var.value for var in variables)
-        slots = tuple(tuple(self._slots[id(var)][n].value for n in names) for var in variables)
-        row_steps = tuple(self._row_steps[id(var)] for var in variables)
-        tx = self.transformation(learning_rate=0.0, sparse_tables=tuple(True for _ in variables))
-        state = self._state_for(tx, values, slots, row_steps, self._count())
-        new_values, state = materialize(tx, values, state)
-        new_values = tuple(new_values)  # type: ignore[arg-type]
-        new_slots, new_rows = self._slots_from(state, row_steps)
-        for var, value, slot_values, rows in zip(
-            variables, new_values, new_slots, new_rows, strict=True
-        ):
-            var._value = value
-            for slot_name, slot_value in zip(names, slot_values, strict=True):
-                self._slots[id(var)][slot_name]._value = slot_value
-            self._row_steps[id(var)] = rows
+        self._pending = False
+        indices = tuple(
+            i for i in range(len(self._variables)) if layout.rows(self._state, i) is not None
+        )
+        if not indices:
+            return
+        values = tuple(self._variables[i]._value for i in indices)
+        new_values, self._state = self._bring_up_to_date(values, self._state, indices=indices)
+        for i, value in zip(indices, new_values, strict=True):
+            self._variables[i]._value = value
+
+    def _materialize_impl(
+        self, values: tuple[jax.Array, ...], state: Any, *, indices: tuple[int, ...]
+    ) -> tuple[tuple[jax.Array, ...], Any]:
+        part = layout.take(state, indices)
+        now = layout.count(part)
+        new_values, part = materialize(self._tx, values, part)
+        # Bringing rows up to date is not a step: every counter stays at `iterations`.
+        part = layout.with_count(part, now)
+        return cast(tuple[jax.Array, ...], new_values), layout.put(state, part, indices)

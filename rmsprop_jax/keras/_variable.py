@@ -1,9 +1,11 @@
-"""`Variable`: a mutable box around a JAX array, for Keras-style stateful code."""
+"""`Variable`: a mutable box that owns a JAX array, for Keras-style stateful code."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -12,33 +14,98 @@ import numpy as np
 
 __all__ = ["Variable"]
 
+# While `RMSprop.minimize` evaluates a loss, the ids of the Variables it reads (tf.GradientTape
+# "watches" what the loss touches: a variable the loss never reads gets a None gradient).
+_READS: list[set[int]] = []
 
+
+@contextlib.contextmanager
+def track_reads() -> Iterator[set[int]]:
+    """Collects the ids of the Variables read (value, arithmetic, ``jnp`` calls) in the block."""
+    seen: set[int] = set()
+    _READS.append(seen)
+    try:
+        yield seen
+    finally:
+        _READS.pop()
+
+
+def _copy(value: Any) -> jax.Array:
+    """A fresh device buffer holding ``value`` (keeps a jax.Array's sharding)."""
+    if isinstance(value, Variable):
+        value = value.value
+    if isinstance(value, jax.Array):
+        return value.copy()
+    return jnp.array(value)
+
+
+@jax.tree_util.register_pytree_with_keys_class
 class Variable:
     """A named, mutable holder of a JAX array, like ``tf.Variable`` for the Keras front end.
 
-    Arithmetic on a `Variable` reads its current value, so a Keras loss such as
-    ``lambda: (var1 ** 2) / 2.0`` works as written, and `RMSprop.minimize` can differentiate it.
+    A `Variable` owns its buffer: it copies the value it is given (and every value assigned to
+    it), so the optimizer can update that buffer in place without touching the caller's array.
+
+    It behaves like the array it holds: arithmetic, comparisons, indexing, ``float(v)``,
+    ``int(v)``, ``abs(v)`` and NumPy conversion read its current value, and it is a registered
+    pytree that defines ``__jax_array__`` (as Flax's ``nnx.Variable``), so every ``jnp``
+    function, ``jax.jit`` and ``jax.grad`` accept it; a Keras loss such as
+    ``lambda: jnp.sum(jnp.square(w))`` works as written inside `RMSprop.minimize`.
 
     Args:
-      value: the initial value (anything ``jnp.asarray`` accepts).
+      value: the initial value (anything ``jnp.asarray`` accepts, or another `Variable`); it is
+        copied.
       name: an optional name, used in messages and in slot names.
+      trainable: whether an optimizer should train it (kept for tf.keras code that reads it).
 
     Example:
-      >>> import rmsprop_jax as rj
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
       >>> v = rj.keras.Variable(10.0, name="var1")
-      >>> v.assign(v * 2)
-      >>> v.numpy()
-      array(20., dtype=float32)
+      >>> _ = v.assign(v * 2)
+      >>> float(v), float(jnp.sin(v) ** 2 + jnp.cos(v) ** 2)
+      (20.0, 1.0)
     """
 
-    def __init__(self, value: Any, name: str | None = None) -> None:
-        self._value = jnp.asarray(value.value if isinstance(value, Variable) else value)
+    _value: jax.Array
+
+    def __init__(self, value: Any, name: str | None = None, trainable: bool = True) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(
+                f"`name` must be a string or None. Received: name={name!r} of type "
+                f"{type(name).__name__}."
+            )
+        self._value = _copy(value)
         self.name = name or "Variable"
+        self.trainable = bool(trainable)
+
+    # --- pytree: the value is the one child; the rest is static -----------------------------
+
+    def tree_flatten_with_keys(self) -> tuple[tuple[tuple[Any, jax.Array], ...], tuple[Any, ...]]:
+        """Pytree protocol: the value is the only child."""
+        for seen in _READS:
+            seen.add(id(self))
+        return ((jax.tree_util.GetAttrKey("value"), self._value),), (self.name, self.trainable)
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
+        """Pytree protocol: a new Variable around the child (not copied: it may be a tracer)."""
+        var = object.__new__(cls)
+        var._value = children[0]
+        var.name, var.trainable = aux
+        return var
+
+    # --- reading ------------------------------------------------------------------------
 
     @property
     def value(self) -> jax.Array:
-        """The current value."""
+        """The current value (the Variable's own buffer; `read_value` returns a copy)."""
+        for seen in _READS:
+            seen.add(id(self))
         return self._value
+
+    def read_value(self) -> jax.Array:
+        """A copy of the current value, which later updates of the Variable do not touch."""
+        return _copy(self.value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -50,25 +117,81 @@ class Variable:
         """The value's dtype."""
         return self._value.dtype
 
-    def numpy(self) -> np.ndarray:
-        """The current value as a NumPy array."""
-        return np.asarray(self._value)
+    @property
+    def ndim(self) -> int:
+        """The value's number of dimensions."""
+        return self._value.ndim
 
-    def assign(self, value: Any) -> None:
-        """Replaces the value; shape and dtype must stay the same."""
+    @property
+    def size(self) -> int:
+        """The value's number of elements."""
+        return self._value.size
+
+    def numpy(self) -> np.ndarray:
+        """The current value as a (new) NumPy array."""
+        return np.array(self.value)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _checked(self, value: Any, method: str) -> jax.Array:
         new = jnp.asarray(value.value if isinstance(value, Variable) else value)
         if new.shape != self._value.shape:
             raise ValueError(
-                f"Cannot assign a value of shape {new.shape} to variable {self.name!r} of shape "
+                f"Variable.{method}: cannot give variable {self.name!r} of shape "
+                f"{self._value.shape} a value of shape {new.shape}. Pass a value of shape "
                 f"{self._value.shape}."
             )
+        return new
+
+    def _store(self, new: jax.Array) -> Variable:
         self._value = new.astype(self._value.dtype)
+        return self
+
+    def assign(self, value: Any) -> Variable:
+        """Replaces the value (copied; shape must match, cast to the Variable's dtype)."""
+        return self._store(_copy(self._checked(value, "assign")))
+
+    def assign_add(self, delta: Any) -> Variable:
+        """Adds ``delta`` to the value."""
+        return self._store(self._value + self._checked(delta, "assign_add"))
+
+    def assign_sub(self, delta: Any) -> Variable:
+        """Subtracts ``delta`` from the value."""
+        return self._store(self._value - self._checked(delta, "assign_sub"))
+
+    def owns_buffer(self) -> bool:
+        """Whether nothing outside this Variable holds its buffer (so it may be donated)."""
+        # References: this instance's attribute and getrefcount's own argument.
+        return sys.getrefcount(self.__dict__["_value"]) <= 2
+
+    # --- array protocol -------------------------------------------------------------------
 
     def __jax_array__(self) -> jax.Array:
-        return self._value
+        return self.value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.asarray(self._value, dtype=dtype)
+        return np.asarray(self.value, dtype=dtype)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __index__(self) -> int:
+        return operator.index(self.value)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __iter__(self) -> Iterator[jax.Array]:
+        return iter(self.value)
+
+    def __hash__(self) -> int:  # identity, as the optimizer keys its slots by variable
+        return id(self)
 
     def __repr__(self) -> str:
         return f"Variable(name={self.name!r}, value={self._value!r})"
@@ -91,6 +214,9 @@ for _name, _op in {
     "pow": operator.pow,
     "matmul": operator.matmul,
     "mod": operator.mod,
+    "and": operator.and_,
+    "or": operator.or_,
+    "xor": operator.xor,
 }.items():
     setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
     setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
@@ -99,7 +225,52 @@ for _name, _op in {
     "le": operator.le,
     "gt": operator.gt,
     "ge": operator.ge,
+    "eq": operator.eq,
+    "ne": operator.ne,
 }.items():
     setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
 Variable.__neg__ = lambda self: -self.value  # type: ignore[attr-defined]
+Variable.__pos__ = lambda self: +self.value  # type: ignore[attr-defined]
+Variable.__abs__ = lambda self: abs(self.value)  # type: ignore[attr-defined]
+Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
 Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
+
+
+@jax.tree_util.register_pytree_with_keys_class
+class StateView(Variable):
+    """A `Variable` whose value lives elsewhere (an optimizer's state): read and written through.
+
+    Reading returns a copy, so a value read before a step survives the step's in-place update.
+    """
+
+    def __init__(
+        self, name: str, read: Callable[[], jax.Array], write: Callable[[jax.Array], None]
+    ) -> None:
+        self.name = name
+        self.trainable = False
+        self._read, self._write = read, write
+
+    @property  # type: ignore[override]
+    def _value(self) -> jax.Array:  # type: ignore[override]
+        return self._read().copy()
+
+    @_value.setter
+    def _value(self, new: jax.Array) -> None:
+        self._write(new)
+
+    def _store(self, new: jax.Array) -> Variable:
+        self._write(new.astype(self._value.dtype))
+        return self
+
+    def owns_buffer(self) -> bool:
+        """A view never owns a buffer."""
+        return False
+
+    def tree_flatten_with_keys(self) -> tuple[tuple[tuple[Any, jax.Array], ...], tuple[Any, ...]]:
+        """Pytree protocol: flattens as a plain Variable holding a copy of the value."""
+        return ((jax.tree_util.GetAttrKey("value"), self._value),), (self.name, self.trainable)
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
+        """Pytree protocol: a plain Variable (a view is not rebuilt from leaves)."""
+        return Variable.tree_unflatten(aux, children)
