@@ -28,6 +28,8 @@ import numpy as np
 from jax.experimental.shard_alike import shard_alike
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ._validation import is_tracer
+
 __all__ = [
     "filled_like",
     "full_of_type",
@@ -42,13 +44,9 @@ __all__ = [
 ]
 
 
-def _is_tracer(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]
-
-
 def typed_sharding(x: Any) -> NamedSharding | None:
     """The sharding in the type of traced ``x`` when its mesh has explicit axes, else None."""
-    if not _is_tracer(x):
+    if not is_tracer(x):
         return None
     sharding = getattr(jax.typeof(x), "sharding", None)
     if not isinstance(sharding, NamedSharding) or sharding.mesh.empty:
@@ -78,7 +76,7 @@ def filled_like(param: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Arra
       value: the fill value.
       dtype: the dtype of the result.
     """
-    if not _is_tracer(param):
+    if not is_tracer(param):
         return jnp.full(param.shape, value, dtype, device=_concrete_sharding(param))
     typed = typed_sharding(param)
     if typed is not None:
@@ -96,7 +94,7 @@ def rows_like(param: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
       dtype: the dtype of the result.
     """
     shape = tuple(param.shape[:1])
-    if not _is_tracer(param):
+    if not is_tracer(param):
         sharding = _concrete_sharding(param)
         if sharding is not None:
             sharding = NamedSharding(sharding.mesh, _row_spec(sharding.spec))
@@ -125,7 +123,7 @@ def replicated_like(params: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax
       dtype: the dtype of the result.
     """
     found = jax.tree.leaves(params)
-    if any(_is_tracer(leaf) for leaf in found):
+    if any(is_tracer(leaf) for leaf in found):
         typed = next((s for s in map(typed_sharding, found) if s is not None), None)
         if typed is None:
             return jnp.full((), value, dtype)
@@ -146,7 +144,7 @@ def replicated_on_mesh(params: Any, tree: Any) -> Any:
     it). Arrays already on several devices, traced values and anything under jit are kept.
     """
     found = jax.tree.leaves(params)
-    if any(_is_tracer(leaf) for leaf in found):
+    if any(is_tracer(leaf) for leaf in found):
         return tree
     concrete = next((s for s in map(_concrete_sharding, found) if s is not None), None)
     if concrete is None:
@@ -154,7 +152,7 @@ def replicated_on_mesh(params: Any, tree: Any) -> Any:
     replicated = NamedSharding(concrete.mesh, PartitionSpec())
 
     def place(leaf: Any) -> Any:
-        if not isinstance(leaf, jax.Array) or _is_tracer(leaf):
+        if not isinstance(leaf, jax.Array) or is_tracer(leaf):
             return leaf
         if len(leaf.sharding.device_set) > 1:
             return leaf
@@ -182,7 +180,7 @@ def full_of_type(like: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Arra
 
 def refill(like: jax.Array, value: jax.typing.ArrayLike) -> jax.Array:
     """``jnp.full_like(like, value)`` that keeps ``like``'s sharding under jit in every mode."""
-    if _is_tracer(like) and typed_sharding(like) is None:
+    if is_tracer(like) and typed_sharding(like) is None:
         return shard_alike(like, jnp.full_like(like, value))[1]
     return jnp.full_like(like, value)
 

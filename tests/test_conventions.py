@@ -12,6 +12,7 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
+from tests.helpers import slots
 from tests.reference import long_gradients, recorded
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 round-off after 8 steps, as the issue requires
@@ -47,19 +48,6 @@ def _optimizer(case: dict[str, Any]) -> optax.GradientTransformation:
     return rj.rmsprop(learning_rate=learning_rate, **config)
 
 
-def _slots(state: Any) -> dict[str, Any]:
-    """The accumulators of a chained state, under the names the recordings use."""
-    slots: dict[str, Any] = {}
-    for stage in state:
-        if isinstance(stage, rj.ScaleByRmsState | rj.ScaleByCenteredRmsState):
-            slots["ms"] = stage.ms
-        if isinstance(stage, rj.ScaleByCenteredRmsState):
-            slots["mg"] = stage.mg
-        if isinstance(stage, rj.TraceMomentumState):
-            slots["mom"] = stage.mom
-    return slots
-
-
 def _finite(tree: dict[str, np.ndarray]) -> bool:
     return all(np.all(np.isfinite(leaf)) for leaf in tree.values())
 
@@ -88,7 +76,7 @@ def test_matches_recorded_framework(case: dict[str, Any], maybe_jit: Any) -> Non
         updates, state = update(recorded.as_arrays(case["grads"][step]), state, params)
         params = rj.apply_updates(params, updates)
         _assert_close(params, want_params, f"step {step} params")
-        ours = _slots(state)
+        ours = slots(state)
         for slot, want in want_slots.items():
             if slot == "mom" and slot not in ours:
                 # TF1 keeps a momentum slot even at momentum 0; without momentum we keep none.
@@ -142,7 +130,7 @@ def test_rho_zero_follows_the_tf_kernel_order_not_the_algebra() -> None:
     params = recorded.as_arrays(case["params0"])
     grads = recorded.as_arrays(case["grads"][0])
     _, state = tx.update(grads, tx.init(params), params)
-    ms = np.asarray(_slots(state)["ms"]["w"])
+    ms = np.asarray(slots(state)["ms"]["w"])
     g = grads["w"]
     kernel = np.float32(1) + (g * g - np.float32(1)) * np.float32(1)  # ms starts at 1 in TF1
     np.testing.assert_array_equal(ms, kernel)
@@ -169,7 +157,7 @@ def test_one_minus_rho_rounds_as_the_framework_does(convention: str, expected: f
     tx = rj.rmsprop(0.01, rho=0.999, epsilon=1e-8, convention=convention)
     params = jnp.zeros(1)
     _, state = tx.update(jnp.ones(1), tx.init(params), params)
-    assert f"{float(_slots(state)['ms'][0]):.13f}" == f"{expected:.13f}"
+    assert f"{float(slots(state)['ms'][0]):.13f}" == f"{expected:.13f}"
 
 
 def test_each_convention_records_its_rounding_rule() -> None:
@@ -204,7 +192,7 @@ def test_complex_params_keep_their_imaginary_part(convention: str) -> None:
     params = jnp.zeros(1, jnp.complex64)
     updates, state = tx.update(jnp.array([1 - 1j], jnp.complex64), tx.init(params), params)
     assert updates.dtype == jnp.complex64
-    assert all(leaf.dtype == jnp.complex64 for leaf in jax.tree.leaves(_slots(state)))
+    assert all(leaf.dtype == jnp.complex64 for leaf in jax.tree.leaves(slots(state)))
     g = 1 - 1j
     rule = rj.CONVENTIONS[convention].complex_square
     if rule == "abs":  # optax: g / sqrt((1 - rho)|g|^2 + eps)
@@ -291,6 +279,6 @@ def test_tf1_sparse_rows_leave_untouched_rows_alone_by_default() -> None:
     updates, state = tx.update(grad, state, table)
     new = np.asarray(rj.apply_updates(table, updates))
     np.testing.assert_array_equal(new[[0, 2, 3]], np.asarray(table)[[0, 2, 3]])
-    ms = np.asarray(_slots(state)["ms"])
+    ms = np.asarray(slots(state)["ms"])
     np.testing.assert_array_equal(ms[[0, 2, 3]], 1.0)  # TF1 starts ms at 1; untouched: kept
     assert np.all(ms[1] != 1.0)

@@ -16,21 +16,12 @@ import pytest
 from jax.experimental import checkify
 
 import rmsprop_jax as rj
-from tests.helpers import compile_sparse_step
+from tests.helpers import compile_sparse_step, slots
 from tests.reference import recorded
 
 SHAPE = (12, 3)
 TABLES = {"table": True, "dense": False}
 RTOL, ATOL = 1e-5, 1e-6
-
-
-def _slots(state: Any) -> dict[str, Any]:
-    slots: dict[str, Any] = {}
-    for stage in state:
-        for name in ("ms", "mg", "mom"):
-            if hasattr(stage, name):
-                slots[name] = getattr(stage, name)
-    return slots
 
 
 def _sparse_grads(case: dict[str, Any], step: int) -> dict[str, Any]:
@@ -68,7 +59,7 @@ def test_keras_mode_matches_recorded_tf_keras(case: dict[str, Any], maybe_jit: A
         chex.assert_trees_all_equal(shown_params, params)  # keras mode: params never drift
         for slot, per_var in case["slots"][step].items():
             for name, want in recorded.as_arrays(per_var).items():
-                _close(_slots(shown)[slot][name], want, f"step {step} {slot}[{name}]")
+                _close(slots(shown)[slot][name], want, f"step {step} {slot}[{name}]")
 
 
 def test_recorded_sparse_cases_exercise_duplicates_skips_and_empty_steps() -> None:
@@ -139,9 +130,9 @@ def test_dense_mode_equals_dense_algorithm(
         shown_params, shown_state = materialize(sparse_params, sparse_state)
         for name in params0:
             _close(shown_params[name], dense_params[name], f"step {step} params[{name}]")
-        for slot, tree in _slots(dense_state).items():
+        for slot, tree in slots(dense_state).items():
             for name in params0:
-                _close(_slots(shown_state)[slot][name], tree[name], f"step {step} {slot}[{name}]")
+                _close(slots(shown_state)[slot][name], tree[name], f"step {step} {slot}[{name}]")
         if step == 9:  # materializing mid-run and continuing changes nothing
             sparse_params, sparse_state = shown_params, shown_state
 
@@ -190,7 +181,7 @@ def test_clipping_sees_the_raw_slices_before_duplicates_are_summed() -> None:
     updates, state = tx.update(grads, tx.init(params), params)
     # clipped slices 0.5 + 0.5 = 1 (not clip(6) = 0.5); rho 0: ms = 1; step = lr * 1 / sqrt(1)
     np.testing.assert_allclose(updates["table"].values[0], [-1.0] * 3)
-    np.testing.assert_allclose(_slots(state)["ms"]["table"][4], [1.0] * 3)
+    np.testing.assert_allclose(slots(state)["ms"]["table"][4], [1.0] * 3)
 
 
 # --- "lazy": only touched rows change; float64 NumPy restatement --------------------------------
