@@ -157,6 +157,7 @@ def test_examples_page_includes_each_script_with_a_valid_snippet_marker() -> Non
         "docs/examples/flax_linen.py",
         "docs/examples/recommender.py",
         "docs/examples/resume_tf_keras.py",
+        "docs/examples/multi_process.py",
     ]
     # any other line starting like a marker is a marker the formatter mangled
     assert page.count("--8") == len(scripts), 'a snippet marker is not written --8<-- "path"'
