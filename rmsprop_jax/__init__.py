@@ -17,6 +17,9 @@ from ._learning_rate import scale_by_learning_rate as scale_by_learning_rate
 from ._materialize import materialize as materialize
 from ._momentum import TraceMomentumState as TraceMomentumState
 from ._momentum import trace_momentum as trace_momentum
+from ._row_clock import RowClockState as RowClockState
+from ._row_clock import release_rows as release_rows
+from ._row_clock import row_clock as row_clock
 from ._scaling import ScaleByRmsState as ScaleByRmsState
 from ._scaling import scale_by_rms as scale_by_rms
 from ._sign import negate_updates as negate_updates
@@ -37,6 +40,7 @@ __all__ = [
     "Convention",
     "DecoupledWeightDecayState",
     "RmsNumerics",
+    "RowClockState",
     "ScaleByCenteredRmsState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
@@ -55,7 +59,9 @@ __all__ = [
     "keras",
     "materialize",
     "negate_updates",
+    "release_rows",
     "rmsprop",
+    "row_clock",
     "scale_by_centered_rms",
     "scale_by_learning_rate",
     "scale_by_rms",

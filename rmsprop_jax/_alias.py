@@ -17,8 +17,14 @@ from ._conventions import (
     complex_conventions,
     get_convention,
 )
-from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
+from ._learning_rate import (
+    LearningRate,
+    ScaleByLearningRateState,
+    check_learning_rate,
+    scale_by_learning_rate,
+)
 from ._momentum import trace_momentum
+from ._row_clock import clocked_chain, release_rows, row_clock
 from ._scaling import scale_by_rms
 from ._sign import negate_updates
 from ._sparse_rows import is_sparse
@@ -30,7 +36,11 @@ from ._validation import (
     static_value,
     suggest_keywords,
 )
-from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
+from ._weight_decay import (
+    DecoupledWeightDecayState,
+    add_decoupled_weight_decay,
+    add_l2_gradient,
+)
 
 __all__ = ["rmsprop"]
 
@@ -230,7 +240,11 @@ def rmsprop(
         table on every step (with a one-time warning naming it).
 
     Returns:
-      An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages).
+      An ``optax.GradientTransformation``: a chain of this library's stages whose state is the
+      tuple of their states (as ``optax.chain`` keeps it). One `RowClockState`, just before the
+      scaling stage, holds the chain's only step counter (the learning-rate and weight-decay
+      stages read it and keep ``optax.EmptyState()``) and one int32 per row of each table that
+      defers work.
 
     Raises:
       ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
@@ -337,13 +351,19 @@ def rmsprop(
     if decays_weights and conv.weight_decay == "coupled":
         stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
 
+    # The chain's one clock: a step count, and an int32 per row of each table whose rows defer
+    # work (named in sparse_tables, in a mode that changes untouched rows).
+    defers = scaling_mode == "dense" or (has_momentum and momentum_mode == "dense")
+    clock = len(stages)
+    stages.append(row_clock(sparse_tables if defers else None))
+    # The stages that count steps (for the learning rate's schedule) read the clock's count.
+    counted: dict[int, type] = {}
     rms_options: dict[str, Any] = {
         "eps_in_sqrt": numerics.eps_in_sqrt,
         "initial_scale": conv.initial_ms,
         "ms_form": numerics.ms_form,
         "state_dtype": state_dtype,
         "sparse_mode": scaling_mode,
-        "sparse_tables": sparse_tables,
         "rho_complement": conv.rho_complement,
         "complex_square": conv.complex_square or "abs",  # None: refused by _check_dtypes
     }
@@ -353,6 +373,7 @@ def rmsprop(
         stages.append(scale_by_rms(rho, epsilon, **rms_options))
 
     if not has_momentum:
+        counted[len(stages)] = ScaleByLearningRateState
         stages.append(scale_by_learning_rate(learning_rate, decay=decay))
     else:
         buffer = trace_momentum(
@@ -360,22 +381,25 @@ def rmsprop(
             nesterov=nesterov,
             state_dtype=state_dtype,
             sparse_mode=momentum_mode,
-            sparse_tables=sparse_tables,
         )
         if conv.lr_before_momentum:
             # The buffer holds lr * step with the framework's sign; the descent sign comes last.
+            counted[len(stages)] = ScaleByLearningRateState
             stages += [
                 scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False),
                 buffer,
                 negate_updates(),
             ]
         else:
+            counted[len(stages) + 1] = ScaleByLearningRateState
             stages += [buffer, scale_by_learning_rate(learning_rate, decay=decay)]
 
     if decays_weights and conv.weight_decay == "decoupled":
+        counted[len(stages)] = DecoupledWeightDecayState
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+    stages.append(release_rows())
     return _check_dtypes(
-        optax.chain(*stages),
+        clocked_chain(stages, clock=clock, counted=counted),
         stage=f"rmsprop(convention={convention!r})",
         complex_rule=_complex_rule(conv, convention, state_dtype),
     )

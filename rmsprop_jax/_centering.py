@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -25,7 +23,6 @@ def scale_by_centered_rms(
     mg_form: MomentForm = "ema",
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
-    sparse_tables: Any = None,
     rho_complement: RhoComplement = "rounded",
     complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
@@ -57,7 +54,6 @@ def scale_by_centered_rms(
       mg_form: the mean-gradient update's order of operations (``"lerp"`` for PyTorch).
       state_dtype: dtype of both accumulators; None keeps each param's dtype.
       sparse_mode: ``"lazy"`` (untouched rows keep ``ms`` and ``mg``) or ``"dense"``.
-      sparse_tables: for ``"dense"``: the tables that get `SparseRows` (see `scale_by_rms`).
       rho_complement: how ``1 - rho`` rounds (see `scale_by_rms`).
       complex_square: the mean square of a complex gradient (see `scale_by_rms`).
 
@@ -83,7 +79,6 @@ def scale_by_centered_rms(
         mg_form=mg_form,
         state_dtype=state_dtype,
         sparse_mode=sparse_mode,
-        sparse_tables=sparse_tables,
         rho_complement=rho_complement,
         complex_square=complex_square,
     )

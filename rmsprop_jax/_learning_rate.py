@@ -107,8 +107,6 @@ def scale_by_learning_rate(
         updates: optax.Updates,
         state: ScaleByLearningRateState,
         params: optax.Params | None = None,
-        *,
-        materialize: bool = False,
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleByLearningRateState]:
         del params, extra_args
@@ -117,8 +115,6 @@ def scale_by_learning_rate(
         if flip_sign:
             lr = -lr
         new_updates = map_values(lambda u: (u.astype(dtype) * lr).astype(u.dtype), updates)
-        if materialize:  # scales the deferred movement of momentum rows; not a step
-            return new_updates, state
         return new_updates, ScaleByLearningRateState(
             count=jnp.asarray(optax.safe_increment(state.count))
         )

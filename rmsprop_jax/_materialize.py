@@ -10,6 +10,7 @@ import optax
 
 from ._learning_rate import ScaleByLearningRateState
 from ._momentum import TraceMomentumState
+from ._row_clock import RowClockState
 from ._scaling import ScaleByCenteredRmsState, ScaleByRmsState
 from ._updates import apply_updates
 from ._weight_decay import DecoupledWeightDecayState
@@ -17,6 +18,7 @@ from ._weight_decay import DecoupledWeightDecayState
 __all__ = ["materialize"]
 
 _OWN_STATES = (
+    RowClockState,
     ScaleByRmsState,
     ScaleByCenteredRmsState,
     TraceMomentumState,
@@ -25,25 +27,35 @@ _OWN_STATES = (
 )
 
 
+# The fields a catch-up writes: accumulators and per-row bookkeeping. Step counters are not.
+_CAUGHT_UP = ("ms", "mg", "mom", "row_steps")
+
+
 def _is_own(node: Any) -> bool:
     return isinstance(node, _OWN_STATES)
 
 
 def _tracked_paths(state: Any) -> set[tuple[Any, ...]]:
-    """The param paths that some stage of this library keeps per-row bookkeeping for."""
+    """The param paths whose rows a chain clock (`rmsprop_jax.row_clock`) keeps."""
     paths: set[tuple[Any, ...]] = set()
     for node in jax.tree_util.tree_leaves(state, is_leaf=_is_own):
-        if _is_own(node) and hasattr(node, "row_steps"):
+        if isinstance(node, RowClockState):
             for path, _ in jax.tree_util.tree_leaves_with_path(node.row_steps):
                 paths.add(path)
     return paths
 
 
-def _keep_foreign(old: Any, new: Any) -> Any:
-    """``new`` inside this library's stage states, ``old`` everywhere else (foreign stages)."""
+def _caught_up(old: Any, new: Any) -> Any:
+    """``old`` with the accumulators and row bookkeeping of this library's stages from ``new``.
+
+    Every other field (step counters) and every foreign stage's state stays ``old``'s.
+    """
     old_flat, treedef = jax.tree_util.tree_flatten(old, is_leaf=_is_own)
     new_flat = treedef.flatten_up_to(new)
-    merged = [n if _is_own(o) else o for o, n in zip(old_flat, new_flat, strict=True)]
+    merged = [
+        o._replace(**{f: getattr(n, f) for f in _CAUGHT_UP if f in o._fields}) if _is_own(o) else o
+        for o, n in zip(old_flat, new_flat, strict=True)
+    ]
     return treedef.unflatten(merged)
 
 
@@ -87,7 +99,7 @@ def materialize(
       ...     updates, state = tx.update(grad, state, params)
       ...     params = rj.apply_updates(params, updates)
       >>> params, state = rj.materialize(tx, params, state)
-      >>> state[0].ms["t"][:, 0].round(4)  # row 0: 0.9 * 0.1 + 0.1; rows 1, 2 never touched
+      >>> state[1].ms["t"][:, 0].round(4)  # row 0: 0.9 * 0.1 + 0.1; rows 1, 2 never touched
       Array([0.19, 0.  , 0.  ], dtype=float32)
     """
     if not isinstance(tx, optax.GradientTransformationExtraArgs):
@@ -95,10 +107,17 @@ def materialize(
             "materialize needs an optimizer built from rmsprop_jax stages (e.g. rj.rmsprop). "
             f"Received: {type(tx).__name__}."
         )
+    if not any(
+        isinstance(node, RowClockState)
+        for node in jax.tree_util.tree_leaves(state, is_leaf=_is_own)
+    ):  # without a clock no row defers anything
+        return params, state
     zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, p.dtype), params)
+    # The clock turns every gradient into a catch-up (the rows' missed steps, no new step); the
+    # stages after it apply only what their rows missed. Counters come back as they were.
     updates, new_state = tx.update(zeros, state, params, materialize=True)
     tracked = _tracked_paths(state)
     updates = jax.tree_util.tree_map_with_path(
         lambda path, update: update if path in tracked else None, updates
     )
-    return apply_updates(params, updates), _keep_foreign(state, new_state)
+    return apply_updates(params, updates), _caught_up(state, new_state)

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import as_compute, compute_dtype
-from ._scaling import check_sparse_arguments, init_accumulator, step_count
-from ._sparse_update import SparseMode, apply_rowwise_stage, row_steps_for_tables
+from ._scaling import check_sparse_arguments, init_accumulator
+from ._sparse_update import SparseMode, map_rows
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_float_dtype, check_range
 
@@ -20,9 +20,7 @@ __all__ = ["TraceMomentumState", "trace_momentum"]
 class TraceMomentumState(NamedTuple):
     """State of `trace_momentum`."""
 
-    count: jax.Array | None  # int32 scalar: steps so far, kept only when row_steps has a table
     mom: optax.Updates  # per param: the momentum buffer; state_dtype or the param's dtype and shape
-    row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
 
 def trace_momentum(
@@ -31,7 +29,6 @@ def trace_momentum(
     nesterov: bool = False,
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
-    sparse_tables: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Accumulates updates in a momentum buffer (heavy ball), optionally with Nesterov momentum.
 
@@ -45,9 +42,9 @@ def trace_momentum(
     soon as the learning rate changes over time.
 
     With `SparseRows` updates only the touched rows of the buffer are read and written. With
-    ``sparse_mode="dense"``, an untouched row of a table in ``sparse_tables`` keeps moving as a
-    zero update would move it; after :math:`k` such steps the buffer is :math:`\mu^k mom` and the
-    outputs it missed add up to the geometric series
+    ``sparse_mode="dense"``, an untouched row keeps moving as a zero update would move it; for a
+    table the chain's `rmsprop_jax.row_clock` tracks, after :math:`k` such steps the buffer is
+    :math:`\mu^k mom` and the outputs it missed add up to the geometric series
 
     .. math:: \sum_{j=1}^{k} \mu^j\, mom = mom\, \frac{\mu (1 - \mu^k)}{1 - \mu}
 
@@ -59,8 +56,6 @@ def trace_momentum(
       nesterov: add the look-ahead term :math:`u_t + \mu\, mom_t` instead of returning the buffer.
       state_dtype: dtype of the buffer; None keeps each param's dtype.
       sparse_mode: ``"lazy"`` (untouched rows stand still) or ``"dense"`` (they keep moving).
-      sparse_tables: for ``"dense"``: the tables that get `SparseRows` (a pytree of bools with the
-        params' structure, or a function of the params returning one).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `TraceMomentumState`.
@@ -79,13 +74,7 @@ def trace_momentum(
     dtype = check_float_dtype("state_dtype", state_dtype)
 
     def init_fn(params: optax.Params) -> TraceMomentumState:
-        treedef = jax.tree_util.tree_structure(params)
-        tables = row_steps_for_tables(params, sparse_tables, sparse_mode, stage="trace_momentum")
-        return TraceMomentumState(
-            count=step_count(tables),
-            mom=init_accumulator(params, 0.0, dtype),
-            row_steps=treedef.unflatten(tables),
-        )
+        return TraceMomentumState(mom=init_accumulator(params, 0.0, dtype))
 
     def step(update: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         (mom,) = accumulators
@@ -112,21 +101,18 @@ def trace_momentum(
         updates: optax.Updates,
         state: TraceMomentumState,
         params: optax.Params | None = None,
-        *,
-        materialize: bool = False,
         **extra_args: Any,
     ) -> tuple[optax.Updates, TraceMomentumState]:
         del params, extra_args
         check_matching_tree(updates, state.mom, stage="trace_momentum")
-        return apply_rowwise_stage(
+        updates, (mom,) = map_rows(
             updates,
-            state,
-            ("mom",),
+            [state.mom],
             step=step,
             catch_up=catch_up,
-            materialize=materialize,
             mode=sparse_mode,
             stage="trace_momentum",
         )
+        return updates, TraceMomentumState(mom=mom)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

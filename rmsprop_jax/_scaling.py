@@ -19,8 +19,8 @@ from ._numerics import (
     compute_dtype,
     rms_scale,
 )
-from ._sharding import filled_like, replicated_like
-from ._sparse_update import SparseMode, apply_rowwise_stage, row_steps_for_tables
+from ._sharding import filled_like
+from ._sparse_update import SparseMode, map_rows
 from ._tree import check_matching_tree
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
@@ -30,7 +30,6 @@ __all__ = [
     "init_accumulator",
     "rms_transformation",
     "scale_by_rms",
-    "step_count",
 ]
 
 SPARSE_MODES: list[str] = ["lazy", "dense"]
@@ -39,18 +38,14 @@ SPARSE_MODES: list[str] = ["lazy", "dense"]
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`."""
 
-    count: jax.Array | None  # int32 scalar: steps so far, kept only when row_steps has a table
     ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
-    row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
 
 class ScaleByCenteredRmsState(NamedTuple):
     """State of `scale_by_centered_rms`."""
 
-    count: jax.Array | None  # int32 scalar: steps so far, kept only when row_steps has a table
     ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
     mg: optax.Updates  # per param: running mean of g; state_dtype or the param's dtype and shape
-    row_steps: optax.Updates  # per param: int32 [rows] for sparse tables in "dense" mode, else None
 
 
 def init_accumulator(
@@ -62,15 +57,6 @@ def init_accumulator(
     is sharded like its param (see `rmsprop_jax._sharding`).
     """
     return jax.tree.map(lambda p: filled_like(p, value, dtype or p.dtype), params)
-
-
-def step_count(tables: list[jax.Array | None]) -> jax.Array | None:
-    """A stage's step counter: needed only to age the rows of tables tracked in ``row_steps``.
-
-    Without such tables the stage keeps no counter (None), so its compiled step has no scalar
-    bookkeeping; the learning-rate stage counts steps for schedules.
-    """
-    return replicated_like(tables, 0, jnp.int32) if any(t is not None for t in tables) else None
 
 
 def check_sparse_arguments(sparse_mode: str) -> None:
@@ -90,7 +76,6 @@ def rms_transformation(
     mg_form: MomentForm,
     state_dtype: jnp.dtype | None,
     sparse_mode: SparseMode,
-    sparse_tables: Any,
     rho_complement: RhoComplement = "rounded",
     complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
@@ -107,15 +92,10 @@ def rms_transformation(
     dtype = check_float_dtype("state_dtype", state_dtype)
 
     def init_fn(params: optax.Params) -> Any:
-        treedef = jax.tree_util.tree_structure(params)
-        tables = row_steps_for_tables(params, sparse_tables, sparse_mode, stage=stage)
-        row_steps = treedef.unflatten(tables)
-        count = step_count(tables)
         ms = init_accumulator(params, initial_scale, dtype)
         if centered:
-            mg = init_accumulator(params, 0.0, dtype)
-            return ScaleByCenteredRmsState(count, ms, mg, row_steps)
-        return ScaleByRmsState(count, ms, row_steps)
+            return ScaleByCenteredRmsState(ms, init_accumulator(params, 0.0, dtype))
+        return ScaleByRmsState(ms)
 
     def step(grad: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         ms, mg = accumulators if centered else (accumulators[0], None)
@@ -146,22 +126,14 @@ def rms_transformation(
         updates: optax.Updates,
         state: Any,
         params: optax.Params | None = None,
-        *,
-        materialize: bool = False,
         **extra_args: Any,
     ) -> tuple[optax.Updates, Any]:
         del params, extra_args
         check_matching_tree(updates, state.ms, stage=stage)
-        return apply_rowwise_stage(
-            updates,
-            state,
-            ("ms", "mg") if centered else ("ms",),
-            step=step,
-            catch_up=catch_up,
-            materialize=materialize,
-            mode=sparse_mode,
-            stage=stage,
+        updates, accumulators = map_rows(
+            updates, state, step=step, catch_up=catch_up, mode=sparse_mode, stage=stage
         )
+        return updates, type(state)(*accumulators)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
 
@@ -175,7 +147,6 @@ def scale_by_rms(
     ms_form: MomentForm = "ema",
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
-    sparse_tables: Any = None,
     rho_complement: RhoComplement = "rounded",
     complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
@@ -190,10 +161,11 @@ def scale_by_rms(
     with :math:`ms_0` = ``initial_scale``. The learning rate is not applied here.
 
     A `SparseRows` gradient is deduplicated (duplicate rows summed), and only its rows of ``ms``
-    are read and written. With ``sparse_mode="dense"`` the untouched rows of the tables listed in
-    ``sparse_tables`` still decay as a zero gradient would decay them,
-    :math:`ms \leftarrow \rho^{k} ms` after :math:`k` untouched steps, applied when the row is
-    touched again or by `rmsprop_jax.materialize`.
+    are read and written. With ``sparse_mode="dense"`` the untouched rows still decay as a zero
+    gradient would decay them, :math:`ms \leftarrow \rho^{k} ms` after :math:`k` untouched steps:
+    for a table the chain's `rmsprop_jax.row_clock` tracks, when the row is touched again (the
+    clock says how many steps it missed) or by `rmsprop_jax.materialize`; for any other table,
+    on every step (a pass over the whole table).
 
     Args:
       rho: decay of the mean square, in [0, 1].
@@ -206,8 +178,6 @@ def scale_by_rms(
         or ``"lerp"`` (``torch.lerp``).
       state_dtype: dtype of the mean square; None keeps each param's dtype.
       sparse_mode: ``"lazy"`` (untouched rows keep their ``ms``) or ``"dense"`` (they decay).
-      sparse_tables: for ``"dense"``: a pytree of bools with the params' structure (or a
-        function of the params returning one) marking the tables that get `SparseRows`.
       rho_complement: how ``1 - rho`` rounds: ``"rounded"`` (``fl(1 - fl(rho))``: TF, tf.keras;
         the default) or ``"exact"`` (``fl(1 - rho)`` from the Python float: PyTorch, Optax,
         Keras 3).
@@ -237,7 +207,6 @@ def scale_by_rms(
         mg_form="ema",
         state_dtype=state_dtype,
         sparse_mode=sparse_mode,
-        sparse_tables=sparse_tables,
         rho_complement=rho_complement,
         complex_square=complex_square,
     )

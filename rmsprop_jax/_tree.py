@@ -29,7 +29,7 @@ def _structure(tree: Any) -> Any:
     return jax.tree_util.tree_structure(tree, is_leaf=is_sparse)
 
 
-def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
+def check_matching_tree(updates: Any, state_tree: Any, *, stage: str, shapes: bool = True) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
     The check runs at trace time (shapes and structure are static), so it costs nothing per step
@@ -39,6 +39,7 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
       updates: the gradient (or update) tree passed to ``update``.
       state_tree: a per-parameter tree of the stage's state, built by ``init`` from the params.
       stage: the stage's name, for the message.
+      shapes: also check each leaf's shape against the state leaf's (else the structure only).
     """
     if _structure(updates) != _structure(state_tree):
         got, want = _paths(updates), _paths(state_tree)
@@ -54,6 +55,8 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     for path, update in jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse):
         if isinstance(update, SparseRows):
             _check_row_numbers(update, path, stage=stage)
+    if not shapes:
+        return
     for (path, update), state_leaf in zip(
         jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse),
         leaves(state_tree),

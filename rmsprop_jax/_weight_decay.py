@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._clocked_rows import ClockedRows
 from ._learning_rate import LearningRate, check_learning_rate, learning_rate_at, tree_compute_dtype
 from ._numerics import as_compute, compute_dtype
 from ._sharding import replicated_like
@@ -67,6 +68,11 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
+def _every_row(leaf: Any) -> bool:
+    """Whether ``leaf`` is the chain clock's form of a dense gradient (or of a catch-up)."""
+    return isinstance(leaf, ClockedRows) and leaf.all_rows
+
+
 class DecoupledWeightDecayState(NamedTuple):
     """State of `add_decoupled_weight_decay`."""
 
@@ -112,27 +118,30 @@ def add_decoupled_weight_decay(
         updates: optax.Updates,
         state: DecoupledWeightDecayState,
         params: optax.Params | None = None,
-        *,
-        materialize: bool = False,
         **extra_args: Any,
     ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
         del extra_args
-        if materialize:  # bringing deferred rows up to date is not a step: no decay
-            return updates, state
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_decoupled_weight_decay"))
         check_matching_tree(updates, params, stage="add_decoupled_weight_decay")
-        if any(is_sparse(leaf) for leaf in leaves(updates)):
+        if any(is_sparse(leaf) and not _every_row(leaf) for leaf in leaves(updates)):
             raise ValueError(_NO_SPARSE.format(stage="add_decoupled_weight_decay"))
         dtype = tree_compute_dtype(updates)
         lr = learning_rate_at(learning_rate, decay, state.count, dtype)
         coefficient = as_compute(weight_decay, dtype)
 
-        def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
+        def dense(update: jax.Array, param: jax.Array) -> jax.Array:
             shrink = param.astype(dtype) * coefficient * lr
             return (update.astype(dtype) - shrink).astype(update.dtype)
 
-        new_updates = jax.tree.map(leaf, updates, params)
+        def leaf(update: Any, param: jax.Array) -> Any:
+            if not isinstance(update, ClockedRows):
+                return dense(update, param)
+            if not update.take_step:  # materialize's catch-up is not a step: no decay
+                return update
+            return update.with_values(dense(update.values, param))  # a dense gradient's rows
+
+        new_updates = jax.tree.map(leaf, updates, params, is_leaf=is_sparse)
         return new_updates, DecoupledWeightDecayState(
             count=jnp.asarray(optax.safe_increment(state.count))
         )

@@ -129,7 +129,7 @@ def test_resumed_training_continues_bit_for_bit(
     if sparse and "lazy" not in name:  # the per-row bookkeeping really is in the checkpoint
         row_steps = restored["state"].inner_state[0].row_steps["table"]
         assert row_steps.dtype == jnp.int32 and int(row_steps[SHAPE[0] - 1]) == 0
-    assert restored["state"].inner_state[0].ms["half"].dtype == jnp.bfloat16
+    assert restored["state"].inner_state[1].ms["half"].dtype == jnp.bfloat16
 
 
 def test_npz_restore_refuses_a_file_of_another_structure(tmp_path: pathlib.Path) -> None:

@@ -104,7 +104,7 @@ def test_state_bytes_are_exactly_what_the_options_need(
     per_param = [leaf for leaf in jax.tree.leaves(state) if leaf.ndim > 0]
     scalars = [leaf for leaf in jax.tree.leaves(state) if leaf.ndim == 0]
     assert sum(leaf.nbytes for leaf in per_param) == SIZE * itemsize * state_buffers(options)
-    # One int32 step count (the learning-rate stage's) and nothing else per step.
+    # One int32 step count (the chain's clock) and nothing else per step.
     assert [(leaf.dtype, leaf.shape) for leaf in scalars] == [(jnp.int32, ())]
 
 
@@ -116,7 +116,7 @@ def test_sparse_dense_mode_adds_only_one_int32_per_table_row() -> None:
     rows = [leaf for leaf in leaves if leaf.dtype == jnp.int32 and leaf.ndim == 1]
     floats = [leaf for leaf in leaves if leaf.dtype == jnp.float32]
     assert sum(leaf.nbytes for leaf in floats) == 2 * 100 * 8 * 4  # ms and momentum
-    assert [leaf.shape for leaf in rows] == [(100,), (100,)]  # one per row-tracking stage
+    assert [leaf.shape for leaf in rows] == [(100,)]  # one per table row: the chain's clock
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def test_quickstart_runs() -> None:
     params = namespace["params"]
     np.testing.assert_allclose(np.asarray(params["w"]), np.full((3, 2), 1.0 - step), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(params["b"]), np.full(2, -step), rtol=1e-6)
-    assert int(namespace["state"][1].count) == 1  # one step taken
+    assert int(namespace["state"][0].count) == 1  # one step taken (the chain's clock)
 
 
 def test_keras_example_gives_the_documented_number() -> None:

@@ -150,7 +150,7 @@ def test_abstract_init_goes_through_the_sharding_helpers() -> None:
     abstract = {"t": jax.ShapeDtypeStruct((4, 2), jnp.float32, sharding=sharding)}
     tx = rj.rmsprop(0.1, momentum=0.5, sparse_mode="dense", sparse_tables={"t": True})
     state = jax.eval_shape(tx.init, abstract)
-    assert state[0].ms["t"].shape == (4, 2)
+    assert state[1].ms["t"].shape == (4, 2)
     assert state[0].row_steps["t"].shape == (4,)
     assert state[0].row_steps["t"].dtype == jnp.int32
 

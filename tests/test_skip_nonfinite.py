@@ -115,8 +115,8 @@ def test_skipped_steps_are_counted_and_compile_once() -> None:
         updates, state = update({"w": jnp.asarray(g, jnp.float32)}, state, params)
         params = rj.apply_updates(params, updates)
     assert int(state.skipped) == 3
-    (lr_state,) = [s for s in state.inner_state if isinstance(s, rj.ScaleByLearningRateState)]
-    assert int(lr_state.count) == 2  # only the two finite steps counted
+    (clock,) = [s for s in state.inner_state if isinstance(s, rj.RowClockState)]
+    assert int(clock.count) == 2  # only the two finite steps counted (the chain's one counter)
     assert update._cache_size() == 1
 
 

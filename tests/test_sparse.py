@@ -292,7 +292,7 @@ def test_out_of_range_indices_under_jit_are_dropped_and_never_wrap(mode: str) ->
     params, state = rj.materialize(tx, params, state)
     moved = np.flatnonzero(np.any(np.asarray(params["table"]) != 0, axis=1))
     np.testing.assert_array_equal(moved, [3])
-    touched_ms = np.flatnonzero(np.any(np.asarray(state[0].ms["table"]) != 0, axis=1))
+    touched_ms = np.flatnonzero(np.any(np.asarray(state[1].ms["table"]) != 0, axis=1))
     np.testing.assert_array_equal(touched_ms, [3])
 
 
@@ -335,7 +335,7 @@ def test_an_empty_sparse_rows_is_a_valid_no_op_step(maybe_jit: Any) -> None:
     chex.assert_trees_all_equal(params, before)
     _, shown = rj.materialize(tx, params, state)
     # As in TF, the step still counts: ms of row 1 decays once more, (0.1 * 4) * 0.9.
-    np.testing.assert_allclose(shown[0].ms["table"][1], [0.36] * 3, rtol=1e-6)
+    np.testing.assert_allclose(shown[1].ms["table"][1], [0.36] * 3, rtol=1e-6)
 
 
 def test_sparse_arguments_are_checked() -> None:

@@ -76,7 +76,7 @@ def test_a_table_without_bookkeeping_warns_naming_it_and_the_o_k_fix() -> None:
         updates, state = tx.update(grads, tx.init(params), params)
     assert isinstance(updates["emb"], rj.SparseRows)
     # tf.keras's sparse kernel: ms = rho * ms on every row, then (1 - rho) * g**2 on the touched.
-    np.testing.assert_allclose(state[0].ms["emb"][:, 0], [0.4] + [0.0] * 11, rtol=1e-6)
+    np.testing.assert_allclose(state[1].ms["emb"][:, 0], [0.4] + [0.0] * 11, rtol=1e-6)
     with pytest.warns(UserWarning, match=r"mark the table in `sparse_tables`"):
         tx.update(grads, tx.init(params), params)
 
@@ -292,7 +292,7 @@ def test_sparse_tables_work_under_multi_transform(combine: str, tables: Any) -> 
     _, shown = rj.materialize(tx, params, state)
     _, alone_shown = rj.materialize(alone, alone_params, alone_state)
     chex.assert_trees_all_equal(
-        shown.inner_states["rj"].inner_state[0].ms["table"], alone_shown[0].ms["table"]
+        shown.inner_states["rj"].inner_state[1].ms["table"], alone_shown[1].ms["table"]
     )
 
 
@@ -319,7 +319,7 @@ def test_materialize_leaves_foreign_stages_and_their_params_exactly_as_they_are(
     chex.assert_trees_all_equal(new_state.inner_states["adam"], state.inner_states["adam"])
     assert int(new_state.inner_states["adam"].inner_state[0].count) == 1
     # this library's stage was brought up to date: untouched rows decayed, touched row kept
-    ms = new_state.inner_states["rj"].inner_state[0].ms["table"]
+    ms = new_state.inner_states["rj"].inner_state[1].ms["table"]
     np.testing.assert_allclose(ms[3], [0.1] * 3, rtol=1e-6)
     chex.assert_trees_all_equal(new_params["table"], params["table"])
 
