@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.hlo import collectives  # noqa: E402
 from tests.multiprocess import launcher  # noqa: E402
-from tests.multiprocess.worker import collectives  # noqa: E402
 
 SECTION = "## Multi-process step"
 LAYOUTS = [(1, 8), (2, 4), (4, 2)]

@@ -87,3 +87,16 @@ def slots(state: Any) -> dict[str, Any]:
             if hasattr(stage, name):
                 found[name] = getattr(stage, name)
     return found
+
+
+def recorded_sparse_grads(
+    case: dict[str, Any], step: int, shape: tuple[int, int]
+) -> dict[str, Any]:
+    """A recorded tf.keras sparse case's gradients at ``step``: the table's as `rj.SparseRows`."""
+    grads = case["grads"][step]
+    table = grads["table"]
+    values = np.asarray(table["values"], np.float32).reshape(-1, shape[1])
+    return {
+        "table": rj.SparseRows(np.asarray(table["indices"], np.int32), values, shape),
+        "dense": np.asarray(grads["dense"], np.float32),
+    }

@@ -8,7 +8,6 @@ Each check runs the same computation sharded and on one device and reports the d
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import rmsprop_jax as rj
+from tests.hlo import collectives
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -27,11 +27,6 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 ROWS, WIDTH, STEPS = 64, 4, 6
 EXAMPLE_STEPS = 40
 TABLES = {"table": True, "dense": False, "bias": False}
-COLLECTIVE = re.compile(
-    r"= (.*?) (all-gather|all-to-all|all-reduce|reduce-scatter|collective-permute|"
-    r"collective-broadcast)(?:-start)?\("
-)
-SHAPE = re.compile(r"(\w+)\[([\d,]*)\]")
 CONFIGS: dict[str, dict[str, Any]] = {
     "plain": {},
     "momentum_centered": {"momentum": 0.9, "centered": True},
@@ -108,16 +103,6 @@ def state_mismatches(tx: Any, params: dict[str, jax.Array], state: Any) -> list[
                     bad.append(f"{name}[{key}]: {spec_of(leaf)} vs {want}")
     del tx
     return bad
-
-
-def collectives(text: str) -> list[dict[str, Any]]:
-    """Every collective of a compiled HLO module, one entry per array it moves."""
-    out = []
-    for result_type, op in COLLECTIVE.findall(text):
-        for dtype, dims in SHAPE.findall(result_type):
-            shape = [int(d) for d in dims.split(",") if d]
-            out.append({"op": op, "dtype": dtype, "shape": shape, "size": int(np.prod(shape))})
-    return out
 
 
 def gather_control(mesh: jax.sharding.Mesh) -> list[dict[str, Any]]:

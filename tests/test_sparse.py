@@ -16,22 +16,12 @@ import pytest
 from jax.experimental import checkify
 
 import rmsprop_jax as rj
-from tests.helpers import compile_sparse_step, slots
+from tests.helpers import compile_sparse_step, recorded_sparse_grads, slots
 from tests.reference import recorded
 
 SHAPE = (12, 3)
 TABLES = {"table": True, "dense": False}
 RTOL, ATOL = 1e-5, 1e-6
-
-
-def _sparse_grads(case: dict[str, Any], step: int) -> dict[str, Any]:
-    grads = case["grads"][step]
-    table = grads["table"]
-    values = np.asarray(table["values"], np.float32).reshape(-1, SHAPE[1])
-    return {
-        "table": rj.SparseRows(np.asarray(table["indices"], np.int32), values, SHAPE),
-        "dense": np.asarray(grads["dense"], np.float32),
-    }
 
 
 def _close(actual: Any, expected: Any, what: str) -> None:
@@ -49,7 +39,7 @@ def test_keras_mode_matches_recorded_tf_keras(case: dict[str, Any], maybe_jit: A
     update = maybe_jit(tx.update)
     materialize = maybe_jit(lambda params, state: rj.materialize(tx, params, state))
     for step in range(len(case["grads"])):
-        updates, state = update(_sparse_grads(case, step), state, params)
+        updates, state = update(recorded_sparse_grads(case, step, SHAPE), state, params)
         assert isinstance(updates["table"], rj.SparseRows)
         params = rj.apply_updates(params, updates)
         for name, want in recorded.as_arrays(case["params"][step]).items():

@@ -19,21 +19,11 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
-from tests.helpers import compile_sparse_step
+from tests.helpers import compile_sparse_step, recorded_sparse_grads
 from tests.reference import recorded
 
 SHAPE = (12, 3)
 EVERY_ROW = r"without per-row bookkeeping"
-
-
-def _sparse_grads(case: dict[str, Any], step: int) -> dict[str, Any]:
-    grads = case["grads"][step]
-    table = grads["table"]
-    values = np.asarray(table["values"], np.float32).reshape(-1, SHAPE[1])
-    return {
-        "table": rj.SparseRows(np.asarray(table["indices"], np.int32), values, SHAPE),
-        "dense": np.asarray(grads["dense"], np.float32),
-    }
 
 
 def _slots(state: Any) -> dict[str, Any]:
@@ -58,7 +48,7 @@ def test_default_optimizer_without_sparse_tables_matches_recorded_tf_keras(
     state = tx.init(params)
     update = jax.jit(tx.update)
     for step in range(len(case["grads"])):
-        updates, state = update(_sparse_grads(case, step), state, params)
+        updates, state = update(recorded_sparse_grads(case, step, SHAPE), state, params)
         params = rj.apply_updates(params, updates)
         for name, want in recorded.as_arrays(case["params"][step]).items():
             np.testing.assert_allclose(params[name], want, rtol=1e-5, atol=1e-6)

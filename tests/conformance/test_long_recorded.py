@@ -21,6 +21,7 @@ import pytest
 
 import rmsprop_jax as rj
 from tests.conformance.tolerance import ATOL, RTOL, assert_close_along_path, path_length
+from tests.helpers import slots
 from tests.reference import long_gradients as lg
 from tests.reference import recorded
 
@@ -44,18 +45,6 @@ def _cases() -> list[Any]:
         for framework in ("torch_long", "tf_long")
         for case in _load(framework)["cases"]
     ]
-
-
-def _slots(state: Any) -> dict[str, Any]:
-    slots: dict[str, Any] = {}
-    for stage in state:
-        if isinstance(stage, rj.ScaleByRmsState | rj.ScaleByCenteredRmsState):
-            slots["ms"] = stage.ms
-        if isinstance(stage, rj.ScaleByCenteredRmsState):
-            slots["mg"] = stage.mg
-        if isinstance(stage, rj.TraceMomentumState):
-            slots["mom"] = stage.mom
-    return slots
 
 
 def _dense_run(tx: Any, params0: np.ndarray, dtype: str) -> tuple[np.ndarray, Any]:
@@ -119,7 +108,7 @@ def test_long_run_matches_the_recorded_framework(case: dict[str, Any]) -> None:
                 atol=atol,
                 what=f"params after step {step}",
             )
-        ours = _slots(state)
+        ours = slots(state)
         assert set(ours) == set(case["slots"])
         for slot, want in case["slots"].items():
             np.testing.assert_allclose(

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import rmsprop_jax as rj
+from tests.helpers import slots
 
 KERAS_DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
 KERAS_PARAMS = [  # learning_rate, rho, momentum, epsilon, centered
@@ -75,18 +76,6 @@ def _tf1_numpy(var, g, mg, rms, mom, lr, decay, momentum, epsilon, centered):
         denom = denom - mg * mg
     mom = momentum * mom + lr * g / np.sqrt(denom)
     return var - mom, mg, rms, mom
-
-
-def _slots(state: Any) -> dict[str, Any]:
-    slots: dict[str, Any] = {}
-    for stage in state:
-        if isinstance(stage, rj.ScaleByRmsState | rj.ScaleByCenteredRmsState):
-            slots["ms"] = stage.ms
-        if isinstance(stage, rj.ScaleByCenteredRmsState):
-            slots["mg"] = stage.mg
-        if isinstance(stage, rj.TraceMomentumState):
-            slots["mom"] = stage.mom
-    return slots
 
 
 def _run_against_numpy(
@@ -152,14 +141,14 @@ def _run_against_numpy(
                 )
                 for name, value in zip(("var", "mg", "rms", "mom"), new, strict=True):
                     r[name][rows] = np.asarray(value, dtype)[rows]  # sparse: touched rows only
-            slots = _slots(state)
+            got = slots(state)
             for k, r in enumerate(ref):
                 np.testing.assert_allclose(params[k], r["var"], rtol=tol, atol=tol)
-                np.testing.assert_allclose(slots["ms"][k], r["rms"], rtol=tol, atol=tol)
+                np.testing.assert_allclose(got["ms"][k], r["rms"], rtol=tol, atol=tol)
                 if centered:
-                    np.testing.assert_allclose(slots["mg"][k], r["mg"], rtol=tol, atol=tol)
-                if "mom" in slots:
-                    np.testing.assert_allclose(slots["mom"][k], r["mom"], rtol=tol, atol=tol)
+                    np.testing.assert_allclose(got["mg"][k], r["mg"], rtol=tol, atol=tol)
+                if "mom" in got:
+                    np.testing.assert_allclose(got["mom"][k], r["mom"], rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
@@ -276,8 +265,8 @@ def test_tf1_expected_numbers(dtype: Any, momentum: float) -> None:
         updates, state = tx.update(grads, state, params)
         params = rj.apply_updates(params, updates)
         for k, start in enumerate(([1.0, 2.0], [3.0, 4.0])):
-            np.testing.assert_allclose(_slots(state)["ms"][k], [want_ms[k]] * 2, rtol=tol)
+            np.testing.assert_allclose(slots(state)["ms"][k], [want_ms[k]] * 2, rtol=tol)
             np.testing.assert_allclose(params[k], np.subtract(start, moved[k]), rtol=tol)
     if momentum:
-        np.testing.assert_allclose(_slots(state)["mom"][0], [mom2[0]] * 2, rtol=tol)
-        np.testing.assert_allclose(_slots(state)["mom"][1], [mom2[1]] * 2, rtol=tol)
+        np.testing.assert_allclose(slots(state)["mom"][0], [mom2[0]] * 2, rtol=tol)
+        np.testing.assert_allclose(slots(state)["mom"][1], [mom2[1]] * 2, rtol=tol)

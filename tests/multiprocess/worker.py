@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.hlo import collectives
 from tests.multiprocess import launcher  # the launcher puts the repository on PYTHONPATH
 
 ROWS, WIDTH, D_IN, OUT = 256, 8, 16, 16
@@ -54,23 +54,6 @@ CONFIGS: dict[str, tuple[dict[str, Any], bool, bool, bool]] = {
         False,
     ),
 }
-COLLECTIVE = re.compile(
-    r"= (.*?) (all-gather|all-to-all|all-reduce|reduce-scatter|collective-permute|"
-    r"collective-broadcast)(?:-start)?\("
-)
-SHAPE = re.compile(r"(\w+)\[([\d,]*)\]")
-
-
-def collectives(text: str) -> list[dict[str, Any]]:
-    """Every collective of a compiled HLO module, one entry per array it moves."""
-    import numpy as np
-
-    out = []
-    for result_type, op in COLLECTIVE.findall(text):
-        for dtype, dims in SHAPE.findall(result_type):
-            shape = [int(d) for d in dims.split(",") if d]
-            out.append({"op": op, "dtype": dtype, "shape": shape, "size": int(np.prod(shape))})
-    return out
 
 
 def main() -> None:
