@@ -101,6 +101,25 @@ _EVERY_ROW = (
 )
 
 
+def _scatter(
+    accumulators: Sequence[jax.Array],
+    index: jax.Array,
+    new_rows: Sequence[jax.Array],
+    indices_are_sorted: bool,
+) -> tuple[jax.Array, ...]:
+    """Each accumulator with its (unique) touched rows set, in place in a donated buffer."""
+    return tuple(
+        acc.at[index].set(
+            new,
+            mode="drop",
+            indices_are_sorted=indices_are_sorted,
+            unique_indices=True,
+            out_sharding=scatter_sharding(acc),
+        )
+        for acc, new in zip(accumulators, new_rows, strict=True)
+    )
+
+
 def _update_every_row(
     grad: SparseRows, accumulators: Accumulators, *, step: StepFn, catch_up: CatchUpFn
 ) -> tuple[jax.Array | SparseRows, Accumulators]:
@@ -125,16 +144,7 @@ def _update_every_row(
         .set(True, mode="drop", indices_are_sorted=sort, unique_indices=True)
     )
     keep = per_row(touched, rows.values)
-    scattered = tuple(
-        acc.at[index].set(
-            new,
-            mode="drop",
-            indices_are_sorted=sort,
-            unique_indices=True,
-            out_sharding=scatter_sharding(acc),
-        )
-        for acc, new in zip(accumulators, new_rows, strict=True)
-    )
+    scattered = _scatter(accumulators, index, new_rows, sort)
     decayed, _ = catch_up(scattered, per_row(jnp.ones(grad.shape[:1], jnp.int32), rows.values))
     accumulators = tuple(
         jnp.where(keep, acc, old) for acc, old in zip(scattered, decayed, strict=True)
@@ -197,16 +207,7 @@ def update_rows(
     out, new_rows = step(rows.values, gathered)
     if pending is not None:
         out = (out.astype(pending.dtype) + pending).astype(out.dtype)
-    accumulators = tuple(
-        acc.at[index].set(
-            new,
-            mode="drop",
-            indices_are_sorted=sort,
-            unique_indices=True,
-            out_sharding=scatter_sharding(acc),
-        )
-        for acc, new in zip(accumulators, new_rows, strict=True)
-    )
+    accumulators = _scatter(accumulators, index, new_rows, sort)
     return rows.with_values(out), accumulators
 
 
