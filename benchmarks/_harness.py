@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -270,6 +271,27 @@ def produced_by(command: str, info: Mapping[str, str], provisional: bool) -> str
 
 # ---------------------------------------------------------------------------------------------
 # A run's figures as data
+
+
+def run_record(
+    script: str,
+    argv: Sequence[str] | None,
+    info: Mapping[str, str],
+    repeats: int,
+    provisional: bool,
+    cases: Iterable[Any],
+) -> dict[str, Any]:
+    """What a run saves beside its figures: the command as typed (less ``--out``), the machine,
+    the repetitions, whether it is a reduced (provisional) run, and each case's record."""
+    given = " ".join(sys.argv[1:] if argv is None else argv)
+    given = re.sub(r"\s*--out(=|\s+)\S+", "", given)  # where it wrote is not how it ran
+    return {
+        "command": f"python benchmarks/{script} {given}".strip(),
+        "machine": dict(info),
+        "repeats": repeats,
+        "provisional": bool(provisional),
+        "cases": [case.record() for case in cases],
+    }
 
 
 def save(path: Path, run: Mapping[str, Any], methods: Sequence[Method]) -> None:

@@ -29,8 +29,6 @@ this file holds the cases, the peers and the tables)::
 from __future__ import annotations
 
 import functools
-import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -427,16 +425,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods = all_methods(with_tf=h.available("tensorflow") and not args.no_tf)
         cases = [make_case(n, args.k) for n in sorted(args.sizes)]
         h.measure(methods, cases, h.Timing(args.repeats, **TIMING))
-        given = " ".join(sys.argv[1:] if argv is None else argv)
-        given = re.sub(r"\s*--out(=|\s+)\S+", "", given)  # where it wrote is not how it ran
         reduced = sorted(args.sizes) != DEFAULT_SIZES or args.k != 4096 or args.repeats < 9
-        run = {
-            "command": f"python benchmarks/sparse.py {given}".strip(),
-            "machine": info,
-            "repeats": args.repeats,
-            "provisional": bool(reduced or args.no_tf),
-            "cases": [c.record() for c in cases],
-        }
+        run = h.run_record("sparse.py", argv, info, args.repeats, reduced or args.no_tf, cases)
         h.save(data, run, methods)
     columns, rows = tables(methods, cases)["times"]
     print("\n" + h.text_table(columns, rows))

@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -730,16 +728,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             del params, grads
             gc.collect()
             cases += tree_cases
-        given = " ".join(sys.argv[1:] if argv is None else argv)
-        given = re.sub(r"\s*--out(=|\s+)\S+", "", given)  # where it wrote is not how it ran
         reduced = args.quick or args.trees or args.settings or args.dtypes or args.repeats < 5
-        run = {
-            "command": f"python benchmarks/suite.py {given}".strip(),
-            "machine": info,
-            "repeats": args.repeats,
-            "provisional": bool(reduced or args.no_torch or args.no_tf or args.skip_bf16_peers),
-            "cases": [c.record() for c in cases],
-        }
+        peers_missing = args.no_torch or args.no_tf or args.skip_bf16_peers
+        run = h.run_record(
+            "suite.py", argv, info, args.repeats, bool(reduced) or peers_missing, cases
+        )
         h.save(data, run, methods)
     columns, rows = tables(methods, cases)["times"]
     print("\n" + h.text_table(columns, rows))
