@@ -2,8 +2,6 @@
 
 from . import keras as keras
 from ._alias import rmsprop as rmsprop
-from ._centering import ScaleByCenteredRmsState as ScaleByCenteredRmsState
-from ._centering import scale_by_centered_rms as scale_by_centered_rms
 from ._clipping import clip_by_global_norm as clip_by_global_norm
 from ._clipping import clip_by_norm as clip_by_norm
 from ._clipping import clip_by_value as clip_by_value
@@ -14,13 +12,11 @@ from ._embedding import value_and_sparse_grad as value_and_sparse_grad
 from ._inject import inject_hyperparams as inject_hyperparams
 from ._learning_rate import ScaleByLearningRateState as ScaleByLearningRateState
 from ._learning_rate import scale_by_learning_rate as scale_by_learning_rate
-from ._materialize import materialize as materialize
 from ._momentum import TraceMomentumState as TraceMomentumState
 from ._momentum import trace_momentum as trace_momentum
-from ._row_clock import RowClockState as RowClockState
-from ._row_clock import release_rows as release_rows
-from ._row_clock import row_clock as row_clock
+from ._scaling import ScaleByCenteredRmsState as ScaleByCenteredRmsState
 from ._scaling import ScaleByRmsState as ScaleByRmsState
+from ._scaling import scale_by_centered_rms as scale_by_centered_rms
 from ._scaling import scale_by_rms as scale_by_rms
 from ._sign import negate_updates as negate_updates
 from ._skip_nonfinite import SkipNonfiniteState as SkipNonfiniteState
@@ -28,6 +24,8 @@ from ._skip_nonfinite import all_finite as all_finite
 from ._skip_nonfinite import skip_nonfinite as skip_nonfinite
 from ._sparse_rows import SparseRows as SparseRows
 from ._sparse_rows import check_indices as check_indices
+from ._sparse_tables import SparseTablesState as SparseTablesState
+from ._sparse_tables import materialize as materialize
 from ._updates import apply_updates as apply_updates
 from ._weight_decay import DecoupledWeightDecayState as DecoupledWeightDecayState
 from ._weight_decay import add_decoupled_weight_decay as add_decoupled_weight_decay
@@ -40,12 +38,12 @@ __all__ = [
     "Convention",
     "DecoupledWeightDecayState",
     "RmsNumerics",
-    "RowClockState",
     "ScaleByCenteredRmsState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
     "SkipNonfiniteState",
     "SparseRows",
+    "SparseTablesState",
     "TraceMomentumState",
     "add_decoupled_weight_decay",
     "add_l2_gradient",
@@ -59,9 +57,7 @@ __all__ = [
     "keras",
     "materialize",
     "negate_updates",
-    "release_rows",
     "rmsprop",
-    "row_clock",
     "scale_by_centered_rms",
     "scale_by_learning_rate",
     "scale_by_rms",

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._centering import scale_by_centered_rms
 from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from ._conventions import (
     Convention,
@@ -17,30 +16,25 @@ from ._conventions import (
     complex_conventions,
     get_convention,
 )
-from ._learning_rate import (
-    LearningRate,
-    ScaleByLearningRateState,
-    check_learning_rate,
-    scale_by_learning_rate,
-)
+from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
 from ._momentum import trace_momentum
-from ._row_clock import clocked_chain, release_rows, row_clock
-from ._scaling import scale_by_rms
+from ._numerics import RmsNumerics
+from ._rows import deduplicate
+from ._scaling import scale_by_centered_rms, scale_by_rms
 from ._sign import negate_updates
 from ._sparse_rows import is_sparse
+from ._sparse_tables import Hyperparameters, TableRule
+from ._sparse_tables import sparse_tables as sparse_tables_driver
 from ._validation import (
     check_bool,
     check_choice,
+    check_float_dtype,
     check_leaf_dtypes,
     check_range,
     static_value,
     suggest_keywords,
 )
-from ._weight_decay import (
-    DecoupledWeightDecayState,
-    add_decoupled_weight_decay,
-    add_l2_gradient,
-)
+from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
 
 __all__ = ["rmsprop"]
 
@@ -313,11 +307,10 @@ def rmsprop(
             f"`nesterov=True` needs momentum > 0. Received: momentum={momentum!r}. "
             "Set momentum (e.g. 0.9) or nesterov=False."
         )
-    numerics = conv.numerics(has_momentum)
     if sparse_mode is None:
         sparse_mode = conv.sparse_mode
     check_choice("sparse_mode", sparse_mode, ["keras", "lazy", "dense"])
-    lr_changes = callable(learning_rate) or not _is_off(decay)
+    lr_changes = callable(learning_rate) or static_value(decay) not in (None, 0.0)
     if (
         sparse_mode == "dense"
         and sparse_tables is not None  # without tables no SparseRows can take the dense path
@@ -326,19 +319,17 @@ def rmsprop(
         and lr_changes
     ):
         raise ValueError(
-            f"sparse_mode='dense' with momentum under convention={convention!r} needs a constant "
-            "learning rate: the learning rate multiplies the momentum buffer afterwards, so each "
-            "deferred step of an untouched row would need its own rate. Received: "
-            f"learning_rate={learning_rate!r}, decay={decay!r}. Use a constant learning rate, "
-            "sparse_mode='lazy', or a convention that puts the learning rate inside the buffer."
+            f"sparse_mode='dense' with momentum and sparse_tables under convention={convention!r} "
+            "needs a learning rate that does not change every step: it multiplies the momentum "
+            "buffer afterwards, so each change brings every row of the tables up to date (a pass "
+            f"over the tables). Received: learning_rate={learning_rate!r}, decay={decay!r}. Use a "
+            "constant (or injected, occasionally changed) learning rate, sparse_mode='lazy', or "
+            "a convention that puts the learning rate inside the buffer."
         )
-    # Which rows a SparseRows gradient leaves alone, stage by stage.
-    scaling_mode = (
-        "lazy" if sparse_mode == "lazy" or (sparse_mode == "keras" and has_momentum) else "dense"
-    )
-    momentum_mode = "dense" if sparse_mode == "dense" else "lazy"
-
+    defers = sparse_mode == "dense" or (sparse_mode == "keras" and not has_momentum)
     stages: list[optax.GradientTransformation] = []
+    if sparse_mode != "keras" and (clipvalue, clipnorm, global_clipnorm) != (None, None, None):
+        stages.append(_sum_duplicate_rows())  # clip the densified gradient, not its slices
     if clipvalue is not None:
         stages.append(clip_by_value(clipvalue))
     if clipnorm is not None:
@@ -350,56 +341,86 @@ def rmsprop(
     decays_weights = not _is_off(weight_decay)
     if decays_weights and conv.weight_decay == "coupled":
         stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
+    numerics = conv.numerics(has_momentum)
+    if defers and sparse_tables is not None:
+        rule = TableRule(
+            numerics=numerics,
+            initial_ms=conv.initial_ms,
+            centered=centered,
+            has_momentum=has_momentum,
+            nesterov=nesterov,
+            lr_before_momentum=conv.lr_before_momentum,
+            state_dtype=check_float_dtype("state_dtype", state_dtype),
+            mode=sparse_mode,
+            tables=sparse_tables,
+        )
+        hyper = Hyperparameters(learning_rate, decay, rho, epsilon, momentum)
+        stages.append(sparse_tables_driver(rule, hyper))
+    else:
+        stages += _rms_stages(
+            conv, numerics, learning_rate, decay, rho, epsilon, momentum, centered, nesterov,
+            state_dtype, sparse_mode, has_momentum,
+        )
+    if decays_weights and conv.weight_decay == "decoupled":
+        stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+    return _check_dtypes(
+        optax.chain(*stages),
+        stage=f"rmsprop(convention={convention!r})",
+        complex_rule=_complex_rule(conv, convention, state_dtype),
+    )
 
-    # The chain's one clock: a step count, and an int32 per row of each table whose rows defer
-    # work (named in sparse_tables, in a mode that changes untouched rows).
-    defers = scaling_mode == "dense" or (has_momentum and momentum_mode == "dense")
-    clock = len(stages)
-    stages.append(row_clock(sparse_tables if defers else None))
-    # The stages that count steps (for the learning rate's schedule) read the clock's count.
-    counted: dict[int, type] = {}
-    rms_options: dict[str, Any] = {
+
+def _rms_stages(
+    conv: Convention,
+    numerics: RmsNumerics,
+    learning_rate: Any,
+    decay: Any,
+    rho: Any,
+    epsilon: Any,
+    momentum: Any,
+    centered: bool,
+    nesterov: bool,
+    state_dtype: Any,
+    sparse_mode: str,
+    has_momentum: bool,
+) -> list[optax.GradientTransformation]:
+    """Scaling, learning rate and momentum as a chain of this library's public stages."""
+    scaling_mode = "lazy" if sparse_mode == "lazy" or has_momentum and sparse_mode == "keras" else sparse_mode
+    options: dict[str, Any] = {
         "eps_in_sqrt": numerics.eps_in_sqrt,
         "initial_scale": conv.initial_ms,
         "ms_form": numerics.ms_form,
         "state_dtype": state_dtype,
         "sparse_mode": scaling_mode,
-        "rho_complement": conv.rho_complement,
-        "complex_square": conv.complex_square or "abs",  # None: refused by _check_dtypes
+        "rho_complement": numerics.rho_complement,
+        "complex_square": numerics.complex_square,
     }
     if centered:
-        stages.append(scale_by_centered_rms(rho, epsilon, mg_form=numerics.mg_form, **rms_options))
+        stages = [scale_by_centered_rms(rho, epsilon, mg_form=numerics.mg_form, **options)]
     else:
-        stages.append(scale_by_rms(rho, epsilon, **rms_options))
-
+        stages = [scale_by_rms(rho, epsilon, **options)]
     if not has_momentum:
-        counted[len(stages)] = ScaleByLearningRateState
-        stages.append(scale_by_learning_rate(learning_rate, decay=decay))
-    else:
-        buffer = trace_momentum(
-            momentum,  # type: ignore[arg-type]
-            nesterov=nesterov,
-            state_dtype=state_dtype,
-            sparse_mode=momentum_mode,
-        )
-        if conv.lr_before_momentum:
-            # The buffer holds lr * step with the framework's sign; the descent sign comes last.
-            counted[len(stages)] = ScaleByLearningRateState
-            stages += [
-                scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False),
-                buffer,
-                negate_updates(),
-            ]
-        else:
-            counted[len(stages) + 1] = ScaleByLearningRateState
-            stages += [buffer, scale_by_learning_rate(learning_rate, decay=decay)]
-
-    if decays_weights and conv.weight_decay == "decoupled":
-        counted[len(stages)] = DecoupledWeightDecayState
-        stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
-    stages.append(release_rows())
-    return _check_dtypes(
-        clocked_chain(stages, clock=clock, counted=counted),
-        stage=f"rmsprop(convention={convention!r})",
-        complex_rule=_complex_rule(conv, convention, state_dtype),
+        return [*stages, scale_by_learning_rate(learning_rate, decay=decay)]
+    buffer = trace_momentum(
+        momentum,
+        nesterov=nesterov,
+        state_dtype=state_dtype,
+        sparse_mode="dense" if sparse_mode == "dense" else "lazy",
     )
+    if conv.lr_before_momentum:
+        # The buffer holds lr * step with the framework's sign; the descent sign comes last.
+        lr = scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False)
+        return [*stages, lr, buffer, negate_updates()]
+    return [*stages, buffer, scale_by_learning_rate(learning_rate, decay=decay)]
+
+
+def _sum_duplicate_rows() -> optax.GradientTransformation:
+    """`SparseRows` gradients with duplicate rows summed: what the densified gradient holds."""
+
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
+        del params
+        return jax.tree.map(lambda g: deduplicate(g) if is_sparse(g) else g, updates, is_leaf=is_sparse), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._numerics import ComplexSquare, MomentForm, RhoComplement
+from ._numerics import ComplexSquare, RhoComplement, RmsNumerics
 from ._validation import check_choice, is_static
 
 __all__ = [
@@ -29,15 +29,6 @@ __all__ = [
 
 ConventionName = Literal["keras", "keras3", "tf1", "torch", "optax"]
 SparseModeName = Literal["keras", "lazy", "dense"]
-
-
-@dataclasses.dataclass(frozen=True)
-class RmsNumerics:
-    """Where epsilon sits and how the accumulators round, for one code path of a framework."""
-
-    eps_in_sqrt: bool  # sqrt(v + eps) if True, sqrt(v) + eps if False
-    ms_form: MomentForm  # the mean-square update's order of operations
-    mg_form: MomentForm  # the mean-gradient update's order of operations (centered only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +84,11 @@ class Convention:
         return value
 
     def numerics(self, has_momentum: bool) -> RmsNumerics:
-        """The numerics of the path the framework takes with or without momentum."""
-        return self.with_momentum if has_momentum else self.without_momentum
+        """Every per-element rule of the path the framework takes with or without momentum."""
+        path = self.with_momentum if has_momentum else self.without_momentum
+        return dataclasses.replace(
+            path, rho_complement=self.rho_complement, complex_square=self.complex_square or "abs"
+        )
 
 
 _TF_KERNEL = RmsNumerics(eps_in_sqrt=True, ms_form="interpolate", mg_form="interpolate")

@@ -8,18 +8,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import as_compute, compute_dtype
+from ._numerics import compute_dtype, learning_rate_at, scale_values
 from ._sharding import replicated_like
-from ._tree import leaves, map_values
-from ._validation import check_bool, check_range, static_value
+from ._tree import map_values
+from ._validation import check_bool, check_range
 
-__all__ = [
-    "LearningRate",
-    "ScaleByLearningRateState",
-    "check_learning_rate",
-    "learning_rate_at",
-    "scale_by_learning_rate",
-]
+__all__ = ["LearningRate", "ScaleByLearningRateState", "check_learning_rate", "scale_by_learning_rate"]
 
 LearningRate: TypeAlias = jax.typing.ArrayLike | optax.Schedule
 
@@ -40,27 +34,6 @@ def check_learning_rate(learning_rate: LearningRate, decay: jax.typing.ArrayLike
         hint="Pass a non-negative float or an optax schedule such as optax.exponential_decay(...).",
     )
     check_range("decay", decay, low=0.0, hint="Use 0.0 for no inverse-time decay.")
-
-
-def learning_rate_at(
-    learning_rate: LearningRate,
-    decay: jax.typing.ArrayLike,
-    count: jax.Array,
-    dtype: jnp.dtype,
-) -> jax.Array:
-    """The learning rate at step ``count``: ``schedule(count) / (1 + decay * count)``.
-
-    ``count`` is the number of updates applied before this one (Keras's ``iterations``).
-    """
-    value = as_compute(learning_rate(count) if callable(learning_rate) else learning_rate, dtype)
-    if static_value(decay) == 0.0:
-        return value  # lr / (1 + 0 * t) is lr exactly; skip it in the compiled step
-    return value / (1 + as_compute(decay, dtype) * count.astype(dtype))
-
-
-def tree_compute_dtype(tree: optax.Updates) -> jnp.dtype:
-    """The compute dtype shared by all leaves of ``tree`` (float64 if any leaf is)."""
-    return compute_dtype(*(leaf.dtype for leaf in leaves(tree)))
 
 
 def scale_by_learning_rate(
@@ -110,11 +83,11 @@ def scale_by_learning_rate(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleByLearningRateState]:
         del params, extra_args
-        dtype = tree_compute_dtype(updates)
-        lr = learning_rate_at(learning_rate, decay, state.count, dtype)
-        if flip_sign:
-            lr = -lr
-        new_updates = map_values(lambda u: (u.astype(dtype) * lr).astype(u.dtype), updates)
+        def leaf(u: jax.Array) -> jax.Array:
+            lr = learning_rate_at(learning_rate, decay, state.count, compute_dtype(u.dtype))
+            return scale_values(u, -lr if flip_sign else lr)
+
+        new_updates = map_values(leaf, updates)
         return new_updates, ScaleByLearningRateState(
             count=jnp.asarray(optax.safe_increment(state.count))
         )

@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import as_compute, compute_dtype
-from ._scaling import check_sparse_arguments, init_accumulator
-from ._sparse_update import SparseMode, map_rows
+from ._numerics import momentum_step
+from ._rows import SparseMode, map_rows
+from ._scaling import init_accumulator
 from ._tree import check_matching_tree
-from ._validation import check_bool, check_float_dtype, check_range
+from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
 __all__ = ["TraceMomentumState", "trace_momentum"]
 
@@ -41,15 +41,9 @@ def trace_momentum(
     (TF, Keras, Optax); placed before it, the buffer holds the raw step (PyTorch), which differs as
     soon as the learning rate changes over time.
 
-    With `SparseRows` updates only the touched rows of the buffer are read and written. With
-    ``sparse_mode="dense"``, an untouched row keeps moving as a zero update would move it; for a
-    table the chain's `rmsprop_jax.row_clock` tracks, after :math:`k` such steps the buffer is
-    :math:`\mu^k mom` and the outputs it missed add up to the geometric series
-
-    .. math:: \sum_{j=1}^{k} \mu^j\, mom = mom\, \frac{\mu (1 - \mu^k)}{1 - \mu}
-
-    (times :math:`\mu` with Nesterov), emitted when the row is touched again or by
-    `rmsprop_jax.materialize`.
+    With `SparseRows` updates only the touched rows of the buffer are read and written
+    (``sparse_mode="lazy"``); ``"dense"`` takes the dense step on the densified update, a pass
+    over the table (`rmsprop_jax.rmsprop`'s ``sparse_tables`` defers that work instead).
 
     Args:
       momentum: the decay :math:`\mu` of the buffer, in [0, 1].
@@ -70,32 +64,15 @@ def trace_momentum(
     """
     check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
     check_bool("nesterov", nesterov)
-    check_sparse_arguments(sparse_mode)
+    check_choice("sparse_mode", sparse_mode, ["lazy", "dense"])
     dtype = check_float_dtype("state_dtype", state_dtype)
 
     def init_fn(params: optax.Params) -> TraceMomentumState:
         return TraceMomentumState(mom=init_accumulator(params, 0.0, dtype))
 
     def step(update: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
-        (mom,) = accumulators
-        work = compute_dtype(update.dtype, mom.dtype)
-        mu = as_compute(momentum, work)
-        u = update.astype(work)
-        new_mom = mu * mom.astype(work) + u
-        out = u + mu * new_mom if nesterov else new_mom
-        return out.astype(update.dtype), (new_mom.astype(mom.dtype),)
-
-    def catch_up(accumulators: tuple[jax.Array, ...], missed: jax.Array) -> Any:
-        """``missed`` zero updates: the buffer shrinks by mu**k, its outputs sum a series."""
-        (mom,) = accumulators
-        work = compute_dtype(mom.dtype)
-        mu, steps = as_compute(momentum, work), missed.astype(work)
-        mu_k = mu**steps
-        series = jnp.where(mu == 1, steps, mu * (1 - mu_k) / jnp.where(mu == 1, 1, 1 - mu))
-        if nesterov:
-            series = mu * series
-        buffer = mom.astype(work)
-        return ((buffer * mu_k).astype(mom.dtype),), buffer * series
+        out, mom = momentum_step(update, accumulators[0], momentum, nesterov)
+        return out, (mom,)
 
     def update_fn(
         updates: optax.Updates,
@@ -106,12 +83,7 @@ def trace_momentum(
         del params, extra_args
         check_matching_tree(updates, state.mom, stage="trace_momentum")
         updates, (mom,) = map_rows(
-            updates,
-            [state.mom],
-            step=step,
-            catch_up=catch_up,
-            mode=sparse_mode,
-            stage="trace_momentum",
+            updates, [state.mom], step, mode=sparse_mode, stage="trace_momentum"
         )
         return updates, TraceMomentumState(mom=mom)
 

@@ -7,27 +7,29 @@ path) are equal on paper but round differently, which matters when ``rho`` is 0 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import is_static
+from ._validation import check_bool, check_choice, is_static
 
 __all__ = [
-    "COMPLEX_SQUARES",
-    "RHO_COMPLEMENTS",
     "ComplexSquare",
     "MomentForm",
     "RhoComplement",
+    "RmsNumerics",
     "as_compute",
     "compute_dtype",
-    "decay_and_complement",
-    "real_dtype",
-    "rms_denominator",
+    "decay_rows",
+    "learning_rate_at",
+    "momentum_catch_up",
+    "momentum_step",
     "rms_scale",
-    "update_moment",
+    "scale_values",
 ]
 
 MomentForm = Literal["ema", "interpolate", "lerp"]
@@ -38,8 +40,6 @@ MomentForm = Literal["ema", "interpolate", "lerp"]
 - ``"lerp"``: PyTorch's ``torch.lerp(m, x, w)`` with ``w = 1 - rho``: ``m + w * (x - m)`` when
   ``w < 0.5``, else ``x - (x - m) * (1 - w)`` (PyTorch's centered mean gradient).
 """
-
-MOMENT_FORMS: tuple[MomentForm, ...] = ("ema", "interpolate", "lerp")
 
 RhoComplement = Literal["exact", "rounded"]
 r"""How the weight :math:`w = 1 - \rho` of the new value is rounded (``fl`` rounds to the compute
@@ -59,8 +59,6 @@ sign: 9e-7 at ``rho=0.99``, 1.3e-5 at 0.999, 1.7e-4 at 0.9999 in float32. For an
 ``optax.inject_hyperparams(optax.rmsprop)`` does: the double-precision value is gone by then.
 """
 
-RHO_COMPLEMENTS: tuple[RhoComplement, ...] = ("exact", "rounded")
-
 ComplexSquare = Literal["abs", "square", "split"]
 """What the mean square accumulates for a complex gradient ``g = a + b i``.
 
@@ -73,7 +71,32 @@ ComplexSquare = Literal["abs", "square", "split"]
   state).
 """
 
-COMPLEX_SQUARES: tuple[ComplexSquare, ...] = ("abs", "square", "split")
+
+
+@dataclasses.dataclass(frozen=True)
+class RmsNumerics:
+    """The per-element rules of one framework's code path: every choice `rms_scale` makes.
+
+    Attributes:
+      eps_in_sqrt: ``sqrt(v + eps)`` if True, ``sqrt(v) + eps`` if False.
+      ms_form: the mean square's order of operations (`MomentForm`).
+      mg_form: the mean gradient's order of operations (centered only).
+      rho_complement: how ``1 - rho`` is rounded (`RhoComplement`).
+      complex_square: the mean square of a complex gradient (`ComplexSquare`).
+    """
+
+    eps_in_sqrt: bool = True
+    ms_form: MomentForm = "ema"
+    mg_form: MomentForm = "ema"
+    rho_complement: RhoComplement = "exact"
+    complex_square: ComplexSquare = "abs"
+
+    def __post_init__(self) -> None:
+        check_bool("eps_in_sqrt", self.eps_in_sqrt)
+        for name in ("ms_form", "mg_form"):
+            check_choice(name, getattr(self, name), ["ema", "interpolate", "lerp"])
+        check_choice("rho_complement", self.rho_complement, ["exact", "rounded"])
+        check_choice("complex_square", self.complex_square, ["abs", "square", "split"])
 
 _NOT_INEXACT = (
     "RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: an integer "
@@ -197,14 +220,9 @@ def rms_scale(
     mg: jax.Array | None,
     rho: jax.typing.ArrayLike,
     epsilon: jax.typing.ArrayLike,
-    *,
-    eps_in_sqrt: bool,
-    ms_form: MomentForm,
-    mg_form: MomentForm,
-    rho_complement: RhoComplement = "rounded",
-    complex_square: ComplexSquare = "abs",
+    rule: RmsNumerics,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-    r"""One RMS scaling of one gradient array: the maths every scaling stage applies per element.
+    r"""One RMS scaling of one gradient array: the maths every scaling path applies per element.
 
     .. math::
 
@@ -212,8 +230,7 @@ def rms_scale(
       mg \leftarrow \rho\, mg + w\, g \;\text{(centered)}, \qquad
       u = g / \operatorname{den}(ms - mg^2), \qquad w = 1 - \rho
 
-    with :math:`w` rounded as ``rho_complement`` says and, for a complex ``g``, :math:`g^2` read
-    as ``complex_square`` says.
+    with :math:`w` rounded and, for a complex ``g``, :math:`g^2` read as ``rule`` says.
 
     Args:
       grad: the gradient ``g``.
@@ -221,11 +238,7 @@ def rms_scale(
       mg: the mean gradient, or None when not centered.
       rho: the decay.
       epsilon: the denominator's epsilon.
-      eps_in_sqrt: ``den(v) = sqrt(v + eps)`` if True, ``sqrt(v) + eps`` if False.
-      ms_form: the mean square's order of operations.
-      mg_form: the mean gradient's order of operations.
-      rho_complement: how ``1 - rho`` is rounded (see `RhoComplement`).
-      complex_square: the mean square of a complex gradient (see `ComplexSquare`).
+      rule: the framework's per-element rules.
 
     Returns:
       ``(u, ms, mg)``: the scaled gradient in ``grad.dtype``, and the new accumulators in their
@@ -239,26 +252,16 @@ def rms_scale(
     dtype = compute_dtype(*dtypes)
     if jnp.issubdtype(grad.dtype, jnp.complexfloating):
         states = [ms] + ([] if mg is None else [mg])
-        if complex_square != "abs" and not all(jnp.iscomplexobj(s) for s in states):
+        if rule.complex_square != "abs" and not all(jnp.iscomplexobj(s) for s in states):
             raise TypeError(
-                f"complex_square={complex_square!r} keeps a complex state for a complex gradient, "
-                f"but the state has dtype {ms.dtype}. Use state_dtype=None (the param's dtype) or "
-                "a complex state_dtype."
+                f"complex_square={rule.complex_square!r} keeps a complex state for a complex "
+                f"gradient, but the state has dtype {ms.dtype}. Use state_dtype=None (the "
+                "param's dtype) or a complex state_dtype."
             )
-        if complex_square == "split":
+        if rule.complex_square == "split":
             # PyTorch's view_as_real: real and imaginary parts are two independent reals.
             re, im = (
-                rms_scale(
-                    part(grad),
-                    part(ms),
-                    None if mg is None else part(mg),
-                    rho,
-                    epsilon,
-                    eps_in_sqrt=eps_in_sqrt,
-                    ms_form=ms_form,
-                    mg_form=mg_form,
-                    rho_complement=rho_complement,
-                )
+                rms_scale(part(grad), part(ms), None if mg is None else part(mg), rho, epsilon, rule)
                 for part in (jnp.real, jnp.imag)
             )
             join = lambda a, b, like: jax.lax.complex(a, b).astype(like.dtype)  # noqa: E731
@@ -267,37 +270,26 @@ def rms_scale(
                 join(re[1], im[1], ms),
                 None if mg is None else join(re[2], im[2], mg),
             )
-        if complex_square == "abs":
-            return _abs_square_scale(
-                grad,
-                ms,
-                mg,
-                rho,
-                epsilon,
-                dtype=dtype,
-                eps_in_sqrt=eps_in_sqrt,
-                ms_form=ms_form,
-                mg_form=mg_form,
-                rho_complement=rho_complement,
-            )
+        if rule.complex_square == "abs":
+            return _abs_square_scale(grad, ms, mg, rho, epsilon, rule, dtype)
     g = grad.astype(dtype)
-    rho, weight = decay_and_complement(rho, dtype, rho_complement)
+    rho, weight = decay_and_complement(rho, dtype, rule.rho_complement)
     # The denominator reads the accumulators as stored (rounded to their dtype, a no-op for
     # float32 state): a low-precision state is then written once and read back, instead of the
     # compiler recomputing it in a second kernel and copying the donated buffer to do so.
-    new_ms = update_moment(ms.astype(dtype), g * g, rho, ms_form, weight)
+    new_ms = update_moment(ms.astype(dtype), g * g, rho, rule.ms_form, weight)
     new_ms = new_ms.astype(ms.dtype).astype(dtype)
     variance = new_ms
     new_mg = None
     if mg is not None:
-        new_mg = update_moment(mg.astype(dtype), g, rho, mg_form, weight)
+        new_mg = update_moment(mg.astype(dtype), g, rho, rule.mg_form, weight)
         new_mg = new_mg.astype(mg.dtype).astype(dtype)
         variance = new_ms - new_mg * new_mg
     complex_state = jnp.issubdtype(dtype, jnp.complexfloating)  # TF's complex kernels: no clamp
     denominator = rms_denominator(
         variance,
         as_compute(epsilon, dtype),
-        eps_in_sqrt=eps_in_sqrt,
+        eps_in_sqrt=rule.eps_in_sqrt,
         clamp=mg is not None and not complex_state,
     )
     update = g / denominator
@@ -314,12 +306,8 @@ def _abs_square_scale(
     mg: jax.Array | None,
     rho: jax.typing.ArrayLike,
     epsilon: jax.typing.ArrayLike,
-    *,
+    rule: RmsNumerics,
     dtype: jnp.dtype,
-    eps_in_sqrt: bool,
-    ms_form: MomentForm,
-    mg_form: MomentForm,
-    rho_complement: RhoComplement,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     """Optax's complex RMS: a real mean square of ``|g|**2``, one real denominator per element.
 
@@ -328,18 +316,18 @@ def _abs_square_scale(
     """
     real = real_dtype(dtype)
     g = grad.astype(dtype)
-    rho_r, weight_r = decay_and_complement(rho, real, rho_complement)
+    rho_r, weight_r = decay_and_complement(rho, real, rule.rho_complement)
     target = (jnp.conj(g) * g).real  # optax.abs_sq
-    new_ms = update_moment(jnp.real(ms).astype(real), target, rho_r, ms_form, weight_r)
+    new_ms = update_moment(jnp.real(ms).astype(real), target, rho_r, rule.ms_form, weight_r)
     variance = new_ms
     new_mg = None
     if mg is not None:
-        rho_c, weight_c = decay_and_complement(rho, dtype, rho_complement)
-        new_mg = update_moment(mg.astype(dtype), g, rho_c, mg_form, weight_c)
+        rho_c, weight_c = decay_and_complement(rho, dtype, rule.rho_complement)
+        new_mg = update_moment(mg.astype(dtype), g, rho_c, rule.mg_form, weight_c)
         new_mg = new_mg.astype(mg.dtype).astype(dtype)
         variance = new_ms - (jnp.conj(new_mg) * new_mg).real
     denominator = rms_denominator(
-        variance, as_compute(epsilon, real), eps_in_sqrt=eps_in_sqrt, clamp=mg is not None
+        variance, as_compute(epsilon, real), eps_in_sqrt=rule.eps_in_sqrt, clamp=mg is not None
     )
     update = jax.lax.complex(jnp.real(g) / denominator, jnp.imag(g) / denominator)
     return (
@@ -347,3 +335,73 @@ def _abs_square_scale(
         new_ms.astype(ms.dtype),
         None if mg is None else new_mg.astype(mg.dtype),  # type: ignore[union-attr]
     )
+
+
+def momentum_step(
+    update: jax.Array, mom: jax.Array, momentum: jax.typing.ArrayLike, nesterov: bool
+) -> tuple[jax.Array, jax.Array]:
+    r"""One heavy-ball step: :math:`m \leftarrow \mu m + u`; out :math:`m` or :math:`u + \mu m`.
+
+    Returns ``(out, mom)``: the output in ``update.dtype`` and the buffer in its own dtype.
+    """
+    work = compute_dtype(update.dtype, mom.dtype)
+    mu = as_compute(momentum, work)
+    u = update.astype(work)
+    new_mom = mu * mom.astype(work) + u
+    out = u + mu * new_mom if nesterov else new_mom
+    return out.astype(update.dtype), new_mom.astype(mom.dtype)
+
+
+def decay_rows(acc: jax.Array, rho: jax.typing.ArrayLike, missed: jax.Array) -> jax.Array:
+    r"""``missed`` zero-gradient steps of a running mean at once: :math:`m\, \rho^k`.
+
+    ``missed`` broadcasts against ``acc`` (one count per row).
+    """
+    work = compute_dtype(acc.dtype)
+    factor = as_compute(rho, work) ** missed.astype(work)
+    return (acc.astype(work) * factor).astype(acc.dtype)
+
+
+def momentum_catch_up(
+    mom: jax.Array, momentum: jax.typing.ArrayLike, missed: jax.Array, nesterov: bool
+) -> tuple[jax.Array, jax.Array]:
+    r"""``missed`` zero-update steps of the momentum buffer at once.
+
+    After :math:`k` such steps the buffer is :math:`\mu^k m` and the outputs it gave add up to
+
+    .. math:: \sum_{j=1}^{k} \mu^j\, m = m\, \frac{\mu (1 - \mu^k)}{1 - \mu}
+
+    (times :math:`\mu` with Nesterov; :math:`k\, m` at :math:`\mu = 1`).
+
+    Returns:
+      ``(mom, out)``: the buffer in its dtype and the summed outputs in the compute dtype.
+    """
+    work = compute_dtype(mom.dtype)
+    mu, steps = as_compute(momentum, work), missed.astype(work)
+    mu_k = mu**steps
+    series = jnp.where(mu == 1, steps, mu * (1 - mu_k) / jnp.where(mu == 1, 1, 1 - mu))
+    if nesterov:
+        series = mu * series
+    buffer = mom.astype(work)
+    return (buffer * mu_k).astype(mom.dtype), buffer * series
+
+
+def scale_values(update: jax.Array, factor: jax.Array) -> jax.Array:
+    """``update * factor`` in the compute dtype (``factor`` already in it), rounded once."""
+    return (update.astype(factor.dtype) * factor).astype(update.dtype)
+
+
+def learning_rate_at(
+    learning_rate: jax.typing.ArrayLike | Callable[[jax.Array], jax.typing.ArrayLike],
+    decay: jax.typing.ArrayLike,
+    count: jax.Array,
+    dtype: jnp.dtype,
+) -> jax.Array:
+    """The learning rate at step ``count``: ``schedule(count) / (1 + decay * count)``.
+
+    ``count`` is the number of updates applied before this one (Keras's ``iterations``).
+    """
+    value = as_compute(learning_rate(count) if callable(learning_rate) else learning_rate, dtype)
+    if is_static(decay) and float(decay) == 0.0:  # type: ignore[arg-type]
+        return value  # lr / (1 + 0 * t) is lr exactly; skip it in the compiled step
+    return value / (1 + as_compute(decay, dtype) * count.astype(dtype))

@@ -1,4 +1,4 @@
-"""The scaling stage: divide each gradient by the root of its running mean square."""
+"""The scaling stages: divide each gradient by the root of its running mean square or variance."""
 
 from __future__ import annotations
 
@@ -8,31 +8,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import (
-    COMPLEX_SQUARES,
-    MOMENT_FORMS,
-    RHO_COMPLEMENTS,
-    ComplexSquare,
-    MomentForm,
-    RhoComplement,
-    as_compute,
-    compute_dtype,
-    rms_scale,
-)
+from ._numerics import ComplexSquare, MomentForm, RhoComplement, RmsNumerics, rms_scale
+from ._rows import SparseMode, map_rows
 from ._sharding import filled_like
-from ._sparse_update import SparseMode, map_rows
 from ._tree import check_matching_tree
-from ._validation import check_bool, check_choice, check_float_dtype, check_range
+from ._validation import check_choice, check_float_dtype, check_range
 
 __all__ = [
     "ScaleByCenteredRmsState",
     "ScaleByRmsState",
     "init_accumulator",
-    "rms_transformation",
+    "scale_by_centered_rms",
     "scale_by_rms",
 ]
-
-SPARSE_MODES: list[str] = ["lazy", "dense"]
 
 
 class ScaleByRmsState(NamedTuple):
@@ -59,37 +47,22 @@ def init_accumulator(
     return jax.tree.map(lambda p: filled_like(p, value, dtype or p.dtype), params)
 
 
-def check_sparse_arguments(sparse_mode: str) -> None:
-    """Validates a stage's ``sparse_mode``."""
-    check_choice("sparse_mode", sparse_mode, SPARSE_MODES)
-
-
-def rms_transformation(
-    *,
-    stage: str,
+def _rms_transformation(
     centered: bool,
     rho: jax.typing.ArrayLike,
     epsilon: jax.typing.ArrayLike,
-    eps_in_sqrt: bool,
     initial_scale: jax.typing.ArrayLike,
-    ms_form: MomentForm,
-    mg_form: MomentForm,
+    rule: RmsNumerics,
     state_dtype: jnp.dtype | None,
     sparse_mode: SparseMode,
-    rho_complement: RhoComplement = "rounded",
-    complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
     """The scaling stage, centered or not: validation, init and the row-wise update."""
     check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
     check_range("epsilon", epsilon, low=0.0, hint="A small positive number such as 1e-7.")
     check_range("initial_scale", initial_scale, low=0.0)
-    check_bool("eps_in_sqrt", eps_in_sqrt)
-    check_choice("ms_form", ms_form, list(MOMENT_FORMS))
-    check_choice("mg_form", mg_form, list(MOMENT_FORMS))
-    check_choice("rho_complement", rho_complement, list(RHO_COMPLEMENTS))
-    check_choice("complex_square", complex_square, list(COMPLEX_SQUARES))
-    check_sparse_arguments(sparse_mode)
+    check_choice("sparse_mode", sparse_mode, ["lazy", "dense", "keras"])
     dtype = check_float_dtype("state_dtype", state_dtype)
+    stage = "scale_by_centered_rms" if centered else "scale_by_rms"
 
     def init_fn(params: optax.Params) -> Any:
         ms = init_accumulator(params, initial_scale, dtype)
@@ -99,28 +72,8 @@ def rms_transformation(
 
     def step(grad: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         ms, mg = accumulators if centered else (accumulators[0], None)
-        update, new_ms, new_mg = rms_scale(
-            grad,
-            ms,
-            mg,
-            rho,
-            epsilon,
-            eps_in_sqrt=eps_in_sqrt,
-            ms_form=ms_form,
-            mg_form=mg_form,
-            rho_complement=rho_complement,
-            complex_square=complex_square,
-        )
+        update, new_ms, new_mg = rms_scale(grad, ms, mg, rho, epsilon, rule)
         return update, (new_ms, new_mg) if centered else (new_ms,)
-
-    def catch_up(accumulators: tuple[jax.Array, ...], missed: jax.Array) -> Any:
-        """Zero-gradient steps only decay the running means: m * rho**missed."""
-        decayed = []
-        for acc in accumulators:
-            work = compute_dtype(acc.dtype)
-            factor = as_compute(rho, work) ** missed.astype(work)
-            decayed.append((acc.astype(work) * factor).astype(acc.dtype))
-        return tuple(decayed), None
 
     def update_fn(
         updates: optax.Updates,
@@ -130,9 +83,7 @@ def rms_transformation(
     ) -> tuple[optax.Updates, Any]:
         del params, extra_args
         check_matching_tree(updates, state.ms, stage=stage)
-        updates, accumulators = map_rows(
-            updates, state, step=step, catch_up=catch_up, mode=sparse_mode, stage=stage
-        )
+        updates, accumulators = map_rows(updates, list(state), step, mode=sparse_mode, stage=stage)
         return updates, type(state)(*accumulators)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
@@ -196,17 +147,64 @@ def scale_by_rms(
       >>> updates  # g / sqrt(0.25 * g**2) = 2 * sign(g)
       Array([ 2., -2.], dtype=float32)
     """
-    return rms_transformation(
-        stage="scale_by_rms",
-        centered=False,
-        rho=rho,
-        epsilon=epsilon,
-        eps_in_sqrt=eps_in_sqrt,
-        initial_scale=initial_scale,
-        ms_form=ms_form,
-        mg_form="ema",
-        state_dtype=state_dtype,
-        sparse_mode=sparse_mode,
-        rho_complement=rho_complement,
-        complex_square=complex_square,
-    )
+    rule = RmsNumerics(eps_in_sqrt, ms_form, "ema", rho_complement, complex_square)
+    return _rms_transformation(False, rho, epsilon, initial_scale, rule, state_dtype, sparse_mode)
+
+
+def scale_by_centered_rms(
+    rho: jax.typing.ArrayLike = 0.9,
+    epsilon: jax.typing.ArrayLike = 1e-7,
+    *,
+    eps_in_sqrt: bool = False,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    ms_form: MomentForm = "ema",
+    mg_form: MomentForm = "ema",
+    state_dtype: jnp.dtype | None = None,
+    sparse_mode: SparseMode = "lazy",
+    rho_complement: RhoComplement = "rounded",
+    complex_square: ComplexSquare = "abs",
+) -> optax.GradientTransformationExtraArgs:
+    r"""Scales updates by the root of their running variance (centered RMSprop).
+
+    .. math::
+
+      ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
+      mg_t = \rho\, mg_{t-1} + (1 - \rho)\, g_t, \qquad
+      v_t = \max(ms_t - mg_t^2,\, 0),
+
+      u_t = \frac{g_t}{\sqrt{v_t} + \epsilon}
+      \quad\text{or}\quad \frac{g_t}{\sqrt{v_t + \epsilon}} \;(\text{eps_in_sqrt}),
+
+    with :math:`ms_0` = ``initial_scale`` and :math:`mg_0 = 0`. `SparseRows` gradients are
+    handled as in `scale_by_rms`; in ``"dense"`` mode both ``ms`` and ``mg`` decay on untouched
+    rows.
+
+    Warning:
+      :math:`ms - mg^2` can round below zero; TF, Keras and PyTorch then return NaN. This stage
+      clamps the variance at zero before epsilon is added, so it returns a finite step instead.
+
+    Args:
+      rho: decay of both running means, in [0, 1].
+      epsilon: added to the denominator, >= 0.
+      eps_in_sqrt: put epsilon inside the square root instead of outside it.
+      initial_scale: the mean square's starting value (1.0 reproduces TF1).
+      ms_form: the mean-square update's order of operations (see `scale_by_rms`).
+      mg_form: the mean-gradient update's order of operations (``"lerp"`` for PyTorch).
+      state_dtype: dtype of both accumulators; None keeps each param's dtype.
+      sparse_mode: ``"lazy"`` (untouched rows keep ``ms`` and ``mg``) or ``"dense"``.
+      rho_complement: how ``1 - rho`` rounds (see `scale_by_rms`).
+      complex_square: the mean square of a complex gradient (see `scale_by_rms`).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByCenteredRmsState`.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> tx = rj.scale_by_centered_rms(rho=0.5, epsilon=0.0)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> updates, state = tx.update(jnp.array([2.0]), state)
+      >>> updates  # ms = 2, mg = 1, variance = 1: the step is g itself
+      Array([2.], dtype=float32)
+    """
+    rule = RmsNumerics(eps_in_sqrt, ms_form, mg_form, rho_complement, complex_square)
+    return _rms_transformation(True, rho, epsilon, initial_scale, rule, state_dtype, sparse_mode)

@@ -49,13 +49,11 @@ def _neutral(like: Any) -> Any:
 
     def leaf(shape: Any) -> Any:
         if isinstance(shape, SparseRows):
-            indices = full_of_type(shape.indices, shape.num_rows, shape.indices.dtype)
-            return SparseRows.from_parts(
-                indices,
-                leaf(shape.values),
-                shape.shape,
-                unique_indices=shape.unique_indices,
-                indices_are_sorted=shape.indices_are_sorted,
+            rows = jax.ShapeDtypeStruct(
+                shape.rows.shape, shape.index_dtype, sharding=getattr(shape.rows, "sharding", None)
+            )
+            return shape.replace(
+                full_of_type(rows, shape.num_rows, shape.index_dtype), leaf(shape.values)
             )
         if jnp.issubdtype(shape.dtype, jnp.inexact):
             return full_of_type(shape, -0.0, shape.dtype)

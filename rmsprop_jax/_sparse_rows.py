@@ -16,23 +16,44 @@ __all__ = ["SparseRows", "check_indices", "check_integer_indices", "is_sparse"]
 
 
 _TREE_MAPPED_INDICES = (
-    "SparseRows indices must be integers. Received: indices of dtype {dtype}, which happens when "
-    "a function is mapped over the leaves of a gradient tree that holds a SparseRows (optax.scale, "
-    "optax.clip, a cast or a mean with jax.tree.map, ...): it treats the row numbers as numbers. "
-    "Use this library's stages (rj.clip_by_value, rj.clip_by_global_norm, rj.skip_nonfinite), "
-    "add SparseRows gradients with `+` and scale them with `*` or `/`, or map with "
-    "is_leaf=lambda x: isinstance(x, rj.SparseRows) and act on `.values` (see docs/sparse.md)."
+    "SparseRows row numbers were replaced by an array of dtype {dtype}: a function was mapped "
+    "over the leaves of a gradient tree that holds a SparseRows, reaching its row numbers. Map "
+    "with is_leaf=lambda x: isinstance(x, rj.SparseRows) and act on `.values`, or use `-g`, "
+    "`c * g`, `g / c`, `g1 + g2` (see docs/sparse.md)."
 )
 
 
-def _check_integer_indices(indices: Any) -> None:
-    """Raises the TypeError of `_TREE_MAPPED_INDICES` for inexact (float, complex) indices.
+def _encode(indices: jax.Array) -> jax.Array:
+    """Row numbers as a typed key array: the same bits, in a dtype that refuses arithmetic.
 
-    Children without a dtype (pytree utilities pass ``object()``, None, optax's ``MaskedNode``) and
-    ``float0`` tangents (what ``jax.grad`` gives integer leaves) pass.
+    Every function that JAX would apply to an integer leaf (``-x``, ``c * x``, ``jnp.clip``, a
+    cast, ``lax.psum``) raises a TypeError on a key array, also under ``jax.jit`` at trace time,
+    so no map over a gradient tree's leaves can silently move other rows.
     """
-    dtype = getattr(indices, "dtype", None)
-    if dtype is not None and jnp.issubdtype(dtype, jnp.inexact):
+    words = jax.lax.bitcast_convert_type(indices, jnp.uint32)
+    if words.ndim == indices.ndim:  # 32-bit row numbers: one word, a zero beside it
+        words = jnp.stack([words, jnp.zeros_like(words)], axis=-1)
+    return jax.random.wrap_key_data(words, impl="threefry2x32")
+
+
+def _decode(keys: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """The row numbers `_encode` stored, in their own integer dtype."""
+    words = jax.random.key_data(keys)
+    if jnp.dtype(dtype).itemsize == 4:
+        words = words[..., 0]
+    return jax.lax.bitcast_convert_type(words, dtype)
+
+
+def _check_stored_rows(keys: Any) -> None:
+    """A TypeError when a tree map replaced the stored row numbers by a numeric array.
+
+    Children without a dtype (pytree utilities pass ``object()``, None, optax's ``MaskedNode``)
+    and ``float0`` tangents (what ``jax.grad`` gives non-differentiable leaves) pass.
+    """
+    dtype = getattr(keys, "dtype", None)
+    if dtype is None or jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return
+    if dtype != jax.dtypes.float0:
         raise TypeError(_TREE_MAPPED_INDICES.format(dtype=dtype))
 
 
@@ -52,18 +73,20 @@ class SparseRows:
 
     .. math:: G[r] = \sum_{i:\, \text{indices}[i] = r} \text{values}[i],
 
-    so duplicate indices add up, as with TF's ``IndexedSlices``. It is a pytree (``indices`` and
-    ``values`` are its leaves, ``shape`` and the flags are static), so it jits, vmaps and shards.
-    Every stage of this library accepts it and returns ``SparseRows`` updates, which
+    so duplicate indices add up, as with TF's ``IndexedSlices``. It is a pytree whose children
+    are the row numbers and ``values`` (``shape`` and the flags are static), so it jits, vmaps
+    and shards. Every stage of this library accepts it and returns ``SparseRows`` updates, which
     `rmsprop_jax.apply_updates` scatter-adds into the table.
 
-    Arithmetic is defined on the object, so generic code that adds updates to params works:
-    ``table + rows`` is `scatter_add_into` (``optax.apply_updates``, Flax's
-    ``TrainState.apply_gradients`` and ``nnx.Optimizer.update`` give `rmsprop_jax.apply_updates`'s
-    result), ``rows1 + rows2`` is their sum (the rows of both, concatenated), and ``-rows``,
-    ``c * rows``, ``rows / c`` act on the values. A function mapped over the *leaves* of a tree
-    reaches the indices too: map with ``is_leaf=lambda x: isinstance(x, SparseRows)``. Indices
-    that such a map turned into floats raise a TypeError when the tree is rebuilt.
+    The row numbers are stored as a JAX key array, a dtype that refuses arithmetic: a function
+    mapped over the leaves of a gradient tree (``optax.scale``, ``optax.clip``, a cast,
+    ``jax.tree.map(lambda x: -x, g)``, ``lax.psum``) raises a TypeError instead of moving other
+    rows, eagerly and under ``jax.jit`` alike. Act on the object instead: ``-g``, ``c * g``,
+    ``g / c`` scale the values, ``g1 + g2`` is the sum (the rows of both), `psum` sums over a
+    mapped axis, and ``table + g`` is `scatter_add_into` (so ``optax.apply_updates``, Flax's
+    ``TrainState.apply_gradients`` and ``nnx.Optimizer.update`` apply it); to map a function
+    over a tree, pass ``is_leaf=lambda x: isinstance(x, SparseRows)`` and act on ``.values``.
+    ``.indices`` reads the integer row numbers back.
 
     Indices outside ``[0, shape[0])`` never wrap around and never touch another row: outside
     ``jax.jit`` they raise a ValueError here; under ``jax.jit`` the stages drop them (wrap a step
@@ -93,11 +116,12 @@ class SparseRows:
              [0., 0.]], dtype=float32)
     """
 
-    indices: jax.Array
+    rows: Any  # the row numbers, stored by `_encode`
     values: jax.Array
     shape: tuple[int, ...]
     unique_indices: bool
     indices_are_sorted: bool
+    index_dtype: jnp.dtype
 
     def __init__(
         self,
@@ -122,8 +146,13 @@ class SparseRows:
                 f"Received: values of shape {list(values.shape)}."
             )
         _check_range_on_host(indices, shape[0])
-        self.indices, self.values, self.shape = indices, values, shape
-        self.unique_indices, self.indices_are_sorted = unique_indices, indices_are_sorted
+        if indices.dtype.itemsize not in (4, 8):
+            indices = indices.astype(jnp.int32)
+        self._set(_encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype)
+
+    def _set(self, rows, values, shape, unique, ordered, dtype) -> None:  # noqa: ANN001
+        self.rows, self.values, self.shape = rows, values, shape
+        self.unique_indices, self.indices_are_sorted, self.index_dtype = unique, ordered, dtype
 
     @classmethod
     def from_parts(
@@ -132,51 +161,92 @@ class SparseRows:
         values: jax.Array,
         shape: tuple[int, ...],
         *,
-        unique_indices: bool,
-        indices_are_sorted: bool,
+        unique_indices: bool = False,
+        indices_are_sorted: bool = False,
     ) -> SparseRows:
-        """Internal constructor without checks, for arrays a stage has already validated.
+        """Internal constructor without checks, for arrays a caller has already validated.
 
         It takes no host round trip and accepts traced arrays; the public constructor validates.
         """
         rows = object.__new__(cls)
-        rows.indices, rows.values, rows.shape = indices, values, shape
-        rows.unique_indices, rows.indices_are_sorted = unique_indices, indices_are_sorted
+        rows._set(_encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype)
+        return rows
+
+    @property
+    def indices(self) -> jax.Array:
+        """The row numbers, in the integer dtype they were given in."""
+        return _decode(self.rows, self.index_dtype)
+
+    def replace(
+        self,
+        indices: jax.Array,
+        values: jax.Array,
+        *,
+        unique_indices: bool | None = None,
+        indices_are_sorted: bool | None = None,
+    ) -> SparseRows:
+        """A `SparseRows` of the same table with other rows and values, without checks.
+
+        For arrays a stage has already validated; it takes no host round trip and accepts
+        traced arrays. Flags left as None keep this object's.
+        """
+        rows = object.__new__(SparseRows)
+        rows._set(
+            _encode(indices.astype(self.index_dtype)),
+            values,
+            self.shape,
+            self.unique_indices if unique_indices is None else unique_indices,
+            self.indices_are_sorted if indices_are_sorted is None else indices_are_sorted,
+            self.index_dtype,
+        )
         return rows
 
     def with_values(self, values: jax.Array) -> SparseRows:
         """The same rows (indices, shape and flags) carrying new ``values``."""
-        return SparseRows.from_parts(
-            self.indices,
+        rows = object.__new__(SparseRows)
+        rows._set(
+            self.rows,
             values,
-            self.shape,
-            unique_indices=self.unique_indices,
-            indices_are_sorted=self.indices_are_sorted,
-        )
-
-    def tree_flatten(self) -> tuple[tuple[jax.Array, jax.Array], tuple[Any, ...]]:
-        """The pytree children (``indices``, ``values``) and the static data."""
-        return (self.indices, self.values), (
             self.shape,
             self.unique_indices,
             self.indices_are_sorted,
+            self.index_dtype,
+        )
+        return rows
+
+    def tree_flatten(self) -> tuple[tuple[Any, jax.Array], tuple[Any, ...]]:
+        """The pytree children (stored row numbers, ``values``) and the static data."""
+        return (self.rows, self.values), (
+            self.shape,
+            self.unique_indices,
+            self.indices_are_sorted,
+            self.index_dtype,
         )
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: tuple[Any, Any]) -> SparseRows:
         """Rebuilds without range checks (pytree utilities pass placeholders as children).
 
-        Inexact indices are refused: they mean a tree function mapped over the row numbers.
+        Numeric row numbers are refused: they mean a tree function mapped over them.
         """
-        indices, values = children
-        _check_integer_indices(indices)
-        shape, unique_indices, indices_are_sorted = aux
-        return cls.from_parts(
-            indices,
-            values,
-            shape,
-            unique_indices=unique_indices,
-            indices_are_sorted=indices_are_sorted,
+        stored, values = children
+        _check_stored_rows(stored)
+        rows = object.__new__(cls)
+        rows._set(stored, values, *aux[:3], aux[3])
+        return rows
+
+    def psum(self, axis_name: Any) -> SparseRows:
+        """The sum over a mapped axis (``jax.vmap``, ``shard_map``, ``pmap``): every device's rows.
+
+        What ``lax.psum`` is for dense gradients under data parallelism: the rows and values of
+        all devices, concatenated (``k * devices`` rows; duplicates add up). ``lax.psum`` itself
+        refuses a `SparseRows`, as it would add up row numbers.
+        """
+        return self.replace(
+            jax.lax.all_gather(self.indices, axis_name, tiled=True),
+            jax.lax.all_gather(self.values, axis_name, tiled=True),
+            unique_indices=False,
+            indices_are_sorted=False,
         )
 
     @property
@@ -230,10 +300,9 @@ class SparseRows:
         """
         if isinstance(other, SparseRows):
             _shapes_match(self, other)
-            return SparseRows.from_parts(
-                jnp.concatenate([self.indices, other.indices.astype(self.indices.dtype)]),
+            return self.replace(
+                jnp.concatenate([self.indices, other.indices.astype(self.index_dtype)]),
                 jnp.concatenate([self.values, other.values.astype(self.values.dtype)]),
-                self.shape,
                 unique_indices=False,
                 indices_are_sorted=False,
             )

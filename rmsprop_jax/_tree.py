@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from ._sparse_rows import SparseRows, is_sparse
 
@@ -52,9 +51,6 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str, shapes: bo
             f"params structure: {_structure(state_tree)}. "
             "Pass gradients with exactly the structure of the params."
         )
-    for path, update in jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse):
-        if isinstance(update, SparseRows):
-            _check_row_numbers(update, path, stage=stage)
     if not shapes:
         return
     for (path, update), state_leaf in zip(
@@ -71,22 +67,10 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str, shapes: bo
             )
 
 
-def _check_row_numbers(rows: SparseRows, path: Any, *, stage: str) -> None:
-    if not jnp.issubdtype(rows.indices.dtype, jnp.integer):
-        raise TypeError(
-            f"{stage}: the SparseRows at {jax.tree_util.keystr(path) or 'the root'} has indices "
-            f"of dtype {rows.indices.dtype}; they must be integer row numbers. Build it with "
-            "rj.SparseRows(indices.astype(jnp.int32), values, shape)."
-        )
-
-
 def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
     """Applies ``fn`` to every dense leaf and to the ``values`` of every `SparseRows` leaf."""
 
-    def leaf(path: Any, x: Any) -> Any:
-        if isinstance(x, SparseRows):
-            _check_row_numbers(x, path, stage="rmsprop_jax")
-            return x.with_values(fn(x.values))
-        return fn(x)
+    def leaf(x: Any) -> Any:
+        return x.with_values(fn(x.values)) if isinstance(x, SparseRows) else fn(x)
 
-    return jax.tree_util.tree_map_with_path(leaf, tree, is_leaf=is_sparse)
+    return jax.tree.map(leaf, tree, is_leaf=is_sparse)

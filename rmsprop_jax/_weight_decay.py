@@ -8,9 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._clocked_rows import ClockedRows
-from ._learning_rate import LearningRate, check_learning_rate, learning_rate_at, tree_compute_dtype
-from ._numerics import as_compute, compute_dtype
+from ._learning_rate import LearningRate, check_learning_rate
+from ._numerics import as_compute, compute_dtype, learning_rate_at
 from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
 from ._tree import check_matching_tree, leaves
@@ -68,11 +67,6 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
-def _every_row(leaf: Any) -> bool:
-    """Whether ``leaf`` is the chain clock's form of a dense gradient (or of a catch-up)."""
-    return isinstance(leaf, ClockedRows) and leaf.all_rows
-
-
 class DecoupledWeightDecayState(NamedTuple):
     """State of `add_decoupled_weight_decay`."""
 
@@ -124,24 +118,16 @@ def add_decoupled_weight_decay(
         if params is None:
             raise ValueError(_NEEDS_PARAMS.format(stage="add_decoupled_weight_decay"))
         check_matching_tree(updates, params, stage="add_decoupled_weight_decay")
-        if any(is_sparse(leaf) and not _every_row(leaf) for leaf in leaves(updates)):
+        if any(is_sparse(leaf) for leaf in leaves(updates)):
             raise ValueError(_NO_SPARSE.format(stage="add_decoupled_weight_decay"))
-        dtype = tree_compute_dtype(updates)
-        lr = learning_rate_at(learning_rate, decay, state.count, dtype)
-        coefficient = as_compute(weight_decay, dtype)
 
-        def dense(update: jax.Array, param: jax.Array) -> jax.Array:
-            shrink = param.astype(dtype) * coefficient * lr
+        def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
+            dtype = compute_dtype(update.dtype)
+            lr = learning_rate_at(learning_rate, decay, state.count, dtype)
+            shrink = param.astype(dtype) * as_compute(weight_decay, dtype) * lr
             return (update.astype(dtype) - shrink).astype(update.dtype)
 
-        def leaf(update: Any, param: jax.Array) -> Any:
-            if not isinstance(update, ClockedRows):
-                return dense(update, param)
-            if not update.take_step:  # materialize's catch-up is not a step: no decay
-                return update
-            return update.with_values(dense(update.values, param))  # a dense gradient's rows
-
-        new_updates = jax.tree.map(leaf, updates, params, is_leaf=is_sparse)
+        new_updates = jax.tree.map(leaf, updates, params)
         return new_updates, DecoupledWeightDecayState(
             count=jnp.asarray(optax.safe_increment(state.count))
         )

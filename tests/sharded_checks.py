@@ -169,7 +169,7 @@ def run_sparse(mode: str, config: dict[str, Any], mesh: jax.sharding.Mesh | None
             params, state, sparse_indices(k), sparse_values(k), place_rest(rest, mesh)
         )
     report["after_steps"] = state_mismatches(tx, params, state)
-    params, state = jax.jit(lambda p, s: rj.materialize(tx, p, s))(params, state)
+    params, state = jax.jit(lambda p, s: rj.materialize(p, s))(params, state)
     report["after_materialize"] = state_mismatches(tx, params, state)
     report["result"] = jax.tree.map(np.asarray, (params, state))
     return report

@@ -469,7 +469,7 @@ def test_sparse_index_patterns_match_float64_reference(
             grads = {"t": rj.SparseRows(indices, values, (TABLE_ROWS, TABLE_DIM))}
             updates, state = tx.update(grads, state, params)
             params = rj.apply_updates(params, updates)
-        return rj.materialize(tx, params, state)[0]
+        return rj.materialize(params, state)[0]
 
     def check(steps: Any) -> None:
         rj.check_indices([rj.SparseRows(i, v, (TABLE_ROWS, TABLE_DIM)) for i, v in steps])

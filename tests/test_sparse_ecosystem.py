@@ -279,8 +279,8 @@ def test_sparse_tables_work_under_multi_transform(combine: str, tables: Any) -> 
     assert inner[0].row_steps["table"].shape == (12,)
     assert inner[0].row_steps["table"].dtype == jnp.int32
     chex.assert_trees_all_equal(params["table"], alone_params["table"])
-    _, shown = rj.materialize(tx, params, state)
-    _, alone_shown = rj.materialize(alone, alone_params, alone_state)
+    _, shown = rj.materialize(params, state)
+    _, alone_shown = rj.materialize(alone_params, alone_state)
     chex.assert_trees_all_equal(
         shown.inner_states["rj"].inner_state[1].ms["table"], alone_shown[1].ms["table"]
     )
@@ -304,7 +304,7 @@ def test_materialize_leaves_foreign_stages_and_their_params_exactly_as_they_are(
     updates, state = tx.update(grads, state, params)
     params = rj.apply_updates(params, updates)
     np.testing.assert_allclose(params["head"], [0.9, 0.9], rtol=1e-5)
-    new_params, new_state = rj.materialize(tx, params, state)
+    new_params, new_state = rj.materialize(params, state)
     chex.assert_trees_all_equal(new_params["head"], params["head"])  # no extra Adam step
     chex.assert_trees_all_equal(new_state.inner_states["adam"], state.inner_states["adam"])
     assert int(new_state.inner_states["adam"].inner_state[0].count) == 1
@@ -320,7 +320,7 @@ def test_materialize_keeps_the_counters_of_foreign_wrappers() -> None:
     state = tx.init(params)
     grads = {"t": rj.SparseRows(jnp.array([3]), jnp.ones((1, 3)), SHAPE)}
     _, state = tx.update(grads, state, params)
-    _, new_state = rj.materialize(tx, params, state)
+    _, new_state = rj.materialize(params, state)
     assert int(new_state.count) == int(state.count) == 1
     chex.assert_trees_all_equal(new_state.hyperparams, state.hyperparams)
 

@@ -95,7 +95,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             jax.make_array_from_process_local_data(split, targets[mine]),
         )
         losses.append(float(multihost_utils.process_allgather(loss, tiled=True)))
-    params, state = jax.jit(lambda p, s: rj.materialize(tx, p, s))(params, state)
+    params, state = jax.jit(lambda p, s: rj.materialize(p, s))(params, state)
     if args.checkpoint:  # every process writes its own shards into one absolute path
         import orbax.checkpoint as ocp
 

@@ -36,7 +36,7 @@ __all__ = [
 SLOT_FIELDS = {"rms": "ms", "momentum": "mom", "mg": "mg"}
 # Per-row bookkeeping of sparse tables: an int32 per row, the step up to which it is up to date.
 ROW_FIELD = "row_steps"
-PER_PARAM_FIELDS = (*SLOT_FIELDS.values(), ROW_FIELD)
+PER_PARAM_FIELDS = (*SLOT_FIELDS.values(), ROW_FIELD, "owed")
 # Step counters (int32 scalars, None in a stage that keeps none); all equal `iterations`.
 COUNT_FIELD = "count"
 HYPERPARAMS_FIELD = "hyperparams"  # optax.inject_hyperparams's dict of hyperparameter values
@@ -182,7 +182,7 @@ def take(state: Any, indices: Sequence[int]) -> Any:
 
     def visit(name: str, old: Any, _: Any) -> Any:
         if name in PER_PARAM_FIELDS:
-            return tuple(old[i] for i in indices)
+            return None if old is None else tuple(old[i] for i in indices)
         return old if name == HYPERPARAMS_FIELD else _DEEPER
 
     return _walk(state, None, visit)
@@ -193,6 +193,8 @@ def put(state: Any, part: Any, indices: Sequence[int]) -> Any:
 
     def visit(name: str, old: Any, new: Any) -> Any:
         if name in PER_PARAM_FIELDS:
+            if old is None:
+                return None
             merged = list(old)
             for k, i in enumerate(indices):
                 merged[i] = new[k]
@@ -219,7 +221,9 @@ def merge(fresh: Any, old: Any) -> Any:
             for i, name in enumerate(tree._fields):
                 value = tree[i]
                 prior = before[i] if before is not None and i < len(before) else None
-                if name in PER_PARAM_FIELDS:
+                if name in PER_PARAM_FIELDS and value is None:
+                    fields[name] = None
+                elif name in PER_PARAM_FIELDS:
                     known = () if prior is None else prior
                     fields[name] = tuple(
                         _merged_entry(name, v, known[j] if j < len(known) else None, now)

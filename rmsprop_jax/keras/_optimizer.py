@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from .._alias import rmsprop
-from .._materialize import materialize
+from .._sparse_tables import materialize
 from .._sharding import filled_like
 from .._skip_nonfinite import skip_nonfinite
 from .._sparse_rows import is_sparse
@@ -744,7 +744,7 @@ class RMSprop:
     ) -> tuple[tuple[jax.Array, ...], Any]:
         part = layout.take(state, indices)
         now = layout.count(part)
-        new_values, part = materialize(self._tx, values, part)
+        new_values, part = materialize(values, part)
         # Bringing rows up to date is not a step: every counter stays at `iterations`.
         part = layout.with_count(part, now)
         return cast(tuple[jax.Array, ...], new_values), layout.put(state, part, indices)

@@ -171,7 +171,7 @@ def main() -> None:
             self.step = jax.jit(step)
             self.grads_only = jax.jit(grads_only)
             self.update = jax.jit(update)
-            self.materialize = jax.jit(lambda p, s: rj.materialize(tx_, p, s))
+            self.materialize = jax.jit(lambda p, s: rj.materialize(p, s))
 
         def train(self, steps: range, die_at: int) -> None:
             for k in range(steps.start, steps.stop):

@@ -1,0 +1,162 @@
+"""Rows of a table: deduplicate a `SparseRows`, gather and scatter rows, and the lazy row map.
+
+A stage describes its maths once, as a function of a gradient and its accumulators, and
+`map_rows` runs it on the whole array (a dense gradient) or on the gathered rows of a
+deduplicated `SparseRows` gradient, then scatters the rows back: the cost follows the rows
+touched. Tables whose untouched rows must change too (``sparse_mode="dense"`` or ``"keras"``) are
+the sparse driver's (`rmsprop_jax._sparse_tables`); a stage given such a gradient for a table
+the driver does not keep takes the dense step on the densified gradient.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+
+from ._sharding import gather_sharding, scatter_sharding, unsplit_rows
+from ._sparse_rows import SparseRows, is_sparse
+
+__all__ = ["SparseMode", "deduplicate", "gather", "map_rows", "scatter", "update_leaf"]
+
+SparseMode = Literal["lazy", "dense", "keras"]
+"""What a `SparseRows` gradient does to the rows it does not touch.
+
+- ``"lazy"``: nothing (TF1's sparse kernels, TF's kernels with momentum).
+- ``"dense"``: what a zero gradient row does in the dense algorithm (decay, momentum drift).
+- ``"keras"``: the state decays on every row, only touched rows of the params move (tf.keras).
+"""
+
+Accumulators = tuple[jax.Array, ...]
+StepFn = Callable[[jax.Array, Accumulators], tuple[jax.Array, Accumulators]]
+
+_EVERY_ROW = (
+    "{stage}: the SparseRows gradient at {path} is for a table without per-row bookkeeping, so "
+    "each step changes every row of its state, as the dense algorithm (and TF) does: a pass "
+    "over the whole table. To make the step cost O(touched rows), name the table in "
+    "rj.rmsprop's `sparse_tables` (a pytree of bools with the params' structure, True at "
+    "{path}, or a function of the params returning one), or use sparse_mode='lazy'."
+)
+
+
+def deduplicate(rows: SparseRows) -> SparseRows:
+    """Sums the values of duplicate indices (a segment-sum over the unique rows).
+
+    The result has sorted unique indices, padded to the input's length with ``num_rows`` (an
+    out-of-range row that scatters drop); out-of-range input indices are mapped there too, so
+    they never wrap around or touch another row. Sizes stay static, so this jits.
+    """
+    size = rows.indices.shape[0]
+    indices, values = unsplit_rows(rows.indices), unsplit_rows(rows.values)
+    sanitized = jnp.where((indices >= 0) & (indices < rows.num_rows), indices, rows.num_rows)
+    if size == 0 or rows.unique_indices:
+        return rows.replace(sanitized, values, unique_indices=True)
+    # jnp.unique(return_inverse=True) sorts key-value pairs, several times slower on CPU than
+    # sorting the keys alone and finding each key's slot with a binary search.
+    ordered = jnp.sort(sanitized)
+    first = jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+    slot = jnp.where(first, jnp.cumsum(first) - 1, size)
+    unique = (
+        jnp.full((size,), rows.num_rows, sanitized.dtype)
+        .at[slot]
+        .set(ordered, mode="drop", unique_indices=True, indices_are_sorted=True)
+    )
+    inverse = jnp.searchsorted(unique, sanitized, method="scan")
+    summed = jax.ops.segment_sum(values, inverse, num_segments=size)
+    keep = (unique < rows.num_rows).reshape((size,) + (1,) * (values.ndim - 1))
+    summed = jnp.where(keep, summed, jnp.zeros((), summed.dtype))
+    return rows.replace(unique, summed, unique_indices=True, indices_are_sorted=True)
+
+
+def gather(array: jax.Array, rows: SparseRows) -> jax.Array:
+    """The rows of ``array`` named by deduplicated ``rows``; padding rows read as zeros."""
+    return array.at[rows.indices].get(
+        mode="fill",
+        fill_value=0,
+        indices_are_sorted=rows.indices_are_sorted,
+        unique_indices=True,
+        out_sharding=gather_sharding(array, rows.indices),
+    )
+
+
+def scatter(array: jax.Array, rows: SparseRows, new: jax.Array) -> jax.Array:
+    """``array`` with the rows named by deduplicated ``rows`` set to ``new`` (in place if donated).
+
+    Padding rows are dropped.
+    """
+    return array.at[rows.indices].set(
+        new.astype(array.dtype),
+        mode="drop",
+        indices_are_sorted=rows.indices_are_sorted,
+        unique_indices=True,
+        out_sharding=scatter_sharding(array),
+    )
+
+
+def update_leaf(
+    grad: Any, accumulators: Any, step: StepFn, mode: SparseMode, where: tuple[str, str]
+) -> tuple[Any, Any]:
+    """``step`` on one param (see `map_rows`); ``accumulators`` is a tuple, None entries kept.
+
+    ``where`` is ``(stage, path)``, for the warning.
+    """
+    if not isinstance(grad, SparseRows):
+        return step(grad, accumulators)
+    rows = deduplicate(grad)
+    if mode == "lazy":
+        out, new = step(
+            rows.values,
+            type(accumulators)(*(None if a is None else gather(a, rows) for a in accumulators))
+            if hasattr(accumulators, "_fields")
+            else tuple(None if a is None else gather(a, rows) for a in accumulators),
+        )
+        scattered = [
+            None if a is None else scatter(a, rows, value)
+            for a, value in zip(accumulators, new, strict=True)
+        ]
+        return rows.with_values(out), (
+            type(accumulators)(*scattered) if hasattr(accumulators, "_fields") else tuple(scattered)
+        )
+    warnings.warn(_EVERY_ROW.format(stage=where[0], path=where[1]), UserWarning, stacklevel=3)
+    out, accumulators = step(rows.todense(), accumulators)
+    if mode == "keras":  # the state changed on every row; the params move on touched rows only
+        return rows.with_values(gather(out, rows)), accumulators
+    return out, accumulators
+
+
+def map_rows(
+    updates: Any,
+    accumulators: Sequence[Any],
+    step: StepFn,
+    *,
+    mode: SparseMode,
+    stage: str,
+) -> tuple[Any, list[Any]]:
+    """``step`` on every param: dense gradients whole, `SparseRows` on their touched rows.
+
+    Args:
+      updates: the gradient tree (arrays and `SparseRows`).
+      accumulators: one per-param tree per accumulator (e.g. ``[ms, mg]``).
+      step: ``(g, accumulators) -> (out, accumulators)``, the per-element maths.
+      mode: what a `SparseRows` does to untouched rows (`SparseMode`). ``"lazy"`` costs the
+        touched rows; the others take the dense step on the densified gradient, with a warning.
+      stage: the stage's name, for the warning.
+
+    Returns:
+      ``(updates, accumulators)``: the outputs (a `SparseRows` with unique indices for a lazy or
+      keras-mode `SparseRows` gradient) and the new accumulator trees in the same order.
+    """
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
+    flat = [treedef.flatten_up_to(tree) for tree in accumulators]
+    outs: list[Any] = []
+    new: list[list[jax.Array]] = [[] for _ in accumulators]
+    for i, (path, grad) in enumerate(with_paths):
+        where = (stage, jax.tree_util.keystr(path) or "the root")
+        out, accs = update_leaf(grad, tuple(acc[i] for acc in flat), step, mode, where)
+        outs.append(out)
+        for store, acc in zip(new, accs, strict=True):
+            store.append(acc)
+    return treedef.unflatten(outs), [treedef.unflatten(store) for store in new]

@@ -1,0 +1,402 @@
+"""The sparse driver: RMSprop over tables whose untouched rows defer their work.
+
+In ``sparse_mode="dense"`` (and ``"keras"`` without momentum) every step changes every row of a
+table's state, touched or not: a zero gradient row still decays ``ms`` and ``mg`` and moves a
+momentum buffer, and with it the params. To keep a step O(touched rows), each row of a table
+named in ``sparse_tables`` remembers the step up to which it is up to date (``row_steps``), and
+a `SparseRows` step is
+
+    deduplicate -> gather -> catch up the missed steps -> step -> scatter.
+
+Catching up ``k`` missed zero-gradient steps is exact in closed form: ``ms * rho**k``, and for
+the momentum buffer ``mom * mu**k`` plus the params' movement ``drift * mom * sum(mu**j)``. The
+hyperparameters those formulas read are the ones in force for every step a row missed: when
+one of them changes (an injected ``rho``, ``momentum``, or PyTorch's learning rate, which
+multiplies the buffer), every row is brought up to date first, one pass over the table on that
+step only, and the params' movement that pass finds is kept in ``owed`` until the row is touched
+or materialized. `materialize` is the same catch-up for every row, read from the state alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._numerics import (
+    RmsNumerics,
+    as_compute,
+    compute_dtype,
+    decay_rows,
+    learning_rate_at,
+    momentum_catch_up,
+    momentum_step,
+    rms_scale,
+    scale_values,
+)
+from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
+from ._sharding import filled_like, refill, replicated_like, rows_like, scatter_sharding
+from ._sparse_rows import SparseRows, is_sparse
+from ._tree import check_matching_tree
+from ._validation import is_static
+
+__all__ = ["Hyperparameters", "SparseTablesState", "TableRule", "materialize", "sparse_tables"]
+
+
+class Deferred(NamedTuple):
+    """The hyperparameters in force for every step a table row has missed."""
+
+    rho: jax.Array  # scalar: the decay of the running means
+    momentum: jax.Array  # scalar: the momentum (0 without)
+    drift: jax.Array  # scalar: the params' movement per unit of summed buffer (see `_drift`)
+
+
+class SparseTablesState(NamedTuple):
+    """State of the sparse driver (what `rmsprop_jax.rmsprop` keeps when it tracks tables)."""
+
+    count: jax.Array  # int32 scalar: steps taken
+    row_steps: Any  # per param: int32 [rows], steps each table row has absorbed; None if no table
+    ms: Any  # per param: running mean of g**2; state_dtype or the param's dtype and shape
+    mg: Any  # per param: running mean of g (centered), else None
+    mom: Any  # per param: momentum buffer, else None
+    owed: Any  # per table: params' movement found by an early catch-up (see module doc), or None
+    deferred: Deferred  # the hyperparameters of the steps rows have missed
+
+
+@dataclasses.dataclass(frozen=True)
+class TableRule:
+    """The static shape of the steps the driver takes (what `rmsprop_jax.rmsprop` decided)."""
+
+    numerics: RmsNumerics
+    initial_ms: float
+    centered: bool
+    has_momentum: bool
+    nesterov: bool
+    lr_before_momentum: bool  # the buffer holds lr * step (TF, Keras, Optax), or lr scales it
+    state_dtype: Any
+    mode: SparseMode  # "dense" or "keras": what a table without bookkeeping gets
+    tables: Any  # pytree of bools (a prefix of the params), or a function of the params
+
+
+class Hyperparameters(NamedTuple):
+    """The numbers of one step (static Python numbers, arrays, or a schedule for the rate)."""
+
+    learning_rate: Any
+    decay: Any
+    rho: Any
+    epsilon: Any
+    momentum: Any
+
+
+def _table_flags(params: Any, tables: Any) -> list[bool]:
+    """One flag per param leaf: whether ``tables`` names it (matched by path; prefixes allowed).
+
+    ``tables`` may hold flags for params that are absent here: optax's ``multi_transform`` and
+    ``partition`` hand each inner transformation the params with the others masked out.
+    """
+    mask = tables(params) if callable(tables) else tables
+    marked = dict(jax.tree_util.tree_leaves_with_path(mask))
+    flags = []
+    for path, param in jax.tree_util.tree_leaves_with_path(params):
+        prefixes = [path[:length] for length in range(len(path), -1, -1)]
+        found = next((marked[prefix] for prefix in prefixes if prefix in marked), None)
+        where = jax.tree_util.keystr(path) or "the root"
+        if found is None:
+            raise ValueError(
+                "`sparse_tables` must be a pytree of bools with the structure of the params (or "
+                f"a function of the params returning one). It has no flag for the param at "
+                f"{where}. Received: sparse_tables={mask!r}. Params structure: "
+                f"{jax.tree_util.tree_structure(params)}."
+            )
+        if not isinstance(found, bool):
+            raise TypeError(f"`sparse_tables` leaves must be True or False. Received: {found!r} at {where}.")
+        if found and len(param.shape) == 0:
+            raise ValueError(f"`sparse_tables` marks the scalar param at {where}; tables have rows.")
+        flags.append(found)
+    return flags
+
+
+def _drift(rule: TableRule, hyper: Hyperparameters, lr: Any) -> Any:
+    """The params' movement per unit of summed buffer: -1 (lr in the buffer) or -lr (PyTorch)."""
+    drift = -1.0 if rule.lr_before_momentum else -lr
+    return drift * hyper.momentum if rule.nesterov else drift
+
+
+def _momentum(hyper: Hyperparameters) -> Any:
+    return 0.0 if hyper.momentum is None else hyper.momentum
+
+
+def _per_row(values: jax.Array, like: jax.Array) -> jax.Array:
+    return values.reshape(values.shape + (1,) * (like.ndim - 1))
+
+
+class _Slots(NamedTuple):
+    """One param's accumulators (None where the optimizer keeps none)."""
+
+    ms: jax.Array
+    mg: jax.Array | None
+    mom: jax.Array | None
+
+
+def _step(rule: TableRule, hyper: Hyperparameters, lr: Any, g: jax.Array, s: _Slots) -> Any:
+    """The dense RMSprop step of one param: scale, learning rate and momentum as chained."""
+    u, ms, mg = rms_scale(g, s.ms, s.mg, hyper.rho, hyper.epsilon, rule.numerics)
+    if s.mom is None:
+        return scale_values(u, -lr), _Slots(ms, mg, None)
+    if rule.lr_before_momentum:
+        out, mom = momentum_step(scale_values(u, lr), s.mom, hyper.momentum, rule.nesterov)
+        return -out, _Slots(ms, mg, mom)
+    out, mom = momentum_step(u, s.mom, hyper.momentum, rule.nesterov)
+    return scale_values(out, -lr), _Slots(ms, mg, mom)
+
+
+def _catch_up(s: _Slots, missed: jax.Array, rho: Any, momentum: Any, drift: Any) -> Any:
+    """``missed`` zero-gradient steps of every row at once: the slots and the params' movement."""
+    steps = _per_row(missed, s.ms)
+    ms = decay_rows(s.ms, rho, steps)
+    mg = None if s.mg is None else decay_rows(s.mg, rho, steps)
+    if s.mom is None:
+        return _Slots(ms, mg, None), None
+    mom, summed = momentum_catch_up(s.mom, momentum, steps, nesterov=False)
+    return _Slots(ms, mg, mom), as_compute(drift, summed.dtype) * summed
+
+
+def _add(out: jax.Array, *moves: jax.Array | None) -> jax.Array:
+    total = out.astype(compute_dtype(out.dtype))
+    for move in moves:
+        if move is not None:
+            total = total + move.astype(total.dtype)
+    return total.astype(out.dtype)
+
+
+def _table_step(rule, hyper, lr, count, grad, s, steps, owed):  # noqa: ANN001, ANN202
+    """One table's step: touched rows of a `SparseRows`, or every row of a dense gradient."""
+    drift = _drift(rule, hyper, lr)
+    if not isinstance(grad, SparseRows):  # every row catches up, then steps
+        s, moved = _catch_up(s, count - steps, hyper.rho, hyper.momentum, drift)
+        out, s = _step(rule, hyper, lr, grad, s)
+        new_owed = None if owed is None else jnp.zeros_like(owed)
+        return _add(out, moved, owed), s, refill(steps, count + 1), new_owed
+    rows = deduplicate(grad)
+    valid = rows.indices < rows.num_rows  # padding rows miss nothing
+    missed = jnp.where(valid, count - gather(steps, rows), 0)
+    gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
+    gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
+    out, gathered = _step(rule, hyper, lr, rows.values, gathered)
+    out = _add(out, moved, None if owed is None else gather(owed, rows))
+    s = _Slots(*(None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True)))
+    # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting) makes the
+    # write depend on the read, so XLA updates the donated buffer in place.
+    steps = steps.at[rows.indices].add(
+        missed + 1,
+        mode="drop",
+        indices_are_sorted=rows.indices_are_sorted,
+        unique_indices=True,
+        out_sharding=scatter_sharding(steps),
+    )
+    if owed is not None:
+        owed = scatter(owed, rows, jnp.zeros_like(rows.values))
+    return rows.with_values(out), s, steps, owed
+
+
+_PER_PARAM = ("row_steps", "ms", "mg", "mom", "owed")
+
+
+def _columns(state: SparseTablesState, treedef: Any) -> list[list[Any]]:
+    """The per-param fields of ``state``, each as a list in the params' leaf order."""
+    count = treedef.num_leaves
+    return [
+        [None] * count if getattr(state, f) is None else treedef.flatten_up_to(getattr(state, f))
+        for f in _PER_PARAM
+    ]
+
+
+def _rebuild(state: SparseTablesState, treedef: Any, rows: list[tuple[Any, ...]]) -> dict:
+    """The per-param fields from one ``(row_steps, ms, mg, mom, owed)`` tuple per param."""
+    return {
+        f: None if getattr(state, f) is None else treedef.unflatten([r[i] for r in rows])
+        for i, f in enumerate(_PER_PARAM)
+    }
+
+
+def _bring_up_to_date(state: SparseTablesState) -> tuple[SparseTablesState, list[Any]]:
+    """Every table row caught up to ``state.count`` with the deferred hyperparameters.
+
+    Returns the state and, per param, the params' movement the catch-up found (None where
+    nothing moves).
+    """
+    rho, momentum, drift = state.deferred
+    treedef = jax.tree_util.tree_structure(state.ms)
+    rows, moves = [], []
+    for steps, ms, mg, mom, owed in zip(*_columns(state, treedef), strict=True):
+        s, moved = _Slots(ms, mg, mom), None
+        if steps is not None:
+            s, moved = _catch_up(s, state.count - steps, rho, momentum, drift)
+            steps = refill(steps, state.count)
+        rows.append((steps, *s, owed))
+        moves.append(moved)
+    return state._replace(**_rebuild(state, treedef, rows)), moves
+
+
+def _settle_early(state: SparseTablesState) -> SparseTablesState:
+    """`_bring_up_to_date`, keeping the params' movement in ``owed`` for later."""
+    state, moves = _bring_up_to_date(state)
+    treedef = jax.tree_util.tree_structure(state.ms)
+    rows = [
+        (*row[:4], row[4] if move is None or row[4] is None else _add(row[4], move))
+        for row, move in zip(zip(*_columns(state, treedef), strict=True), moves, strict=True)
+    ]
+    return state._replace(**_rebuild(state, treedef, rows))
+
+
+def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTransformationExtraArgs:
+    """The driver: RMSprop's scaling, learning rate and momentum, with per-row bookkeeping.
+
+    Every param goes through it; the tables ``rule.tables`` names keep ``row_steps`` and defer
+    what untouched rows would do. The update is a descent step, as `rmsprop_jax.rmsprop`'s.
+    """
+
+    def init_fn(params: optax.Params) -> SparseTablesState:
+        flags = _table_flags(params, rule.tables)
+        treedef = jax.tree_util.tree_structure(params)
+        flat = treedef.flatten_up_to(params)
+        dtype = rule.state_dtype
+
+        def per_param(make: Any, which: list[bool] | None = None) -> Any:
+            which = which or [True] * len(flat)
+            return treedef.unflatten([make(p) if w else None for p, w in zip(flat, which, strict=True)])
+
+        zeros = lambda p: filled_like(p, 0.0, dtype or p.dtype)  # noqa: E731
+        can_change = not all(is_static(v) for v in _varying(rule, hyper))
+        lr0 = learning_rate_at(hyper.learning_rate, hyper.decay, jnp.zeros((), jnp.int32), jnp.float32)
+        return SparseTablesState(
+            count=replicated_like(params, 0, jnp.int32),
+            row_steps=per_param(lambda p: rows_like(p, 0, jnp.int32), flags),
+            ms=per_param(lambda p: filled_like(p, rule.initial_ms, dtype or p.dtype)),
+            mg=per_param(zeros) if rule.centered else None,
+            mom=per_param(zeros) if rule.has_momentum else None,
+            owed=per_param(zeros, flags) if rule.has_momentum and can_change and any(flags) else None,
+            deferred=Deferred(
+                *(
+                    replicated_like(params, v, jnp.asarray(v).dtype)
+                    for v in (hyper.rho, _momentum(hyper), _drift(rule, hyper, lr0))
+                )
+            ),
+        )
+
+    def update_fn(
+        updates: optax.Updates,
+        state: SparseTablesState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, SparseTablesState]:
+        del params, extra_args
+        check_matching_tree(updates, state.ms, stage="rmsprop")
+        count = state.count
+        lr_f32 = learning_rate_at(hyper.learning_rate, hyper.decay, count, jnp.float32)
+        now = (hyper.rho, _momentum(hyper), _drift(rule, hyper, lr_f32))
+        varying = _varying(rule, hyper)
+        if not all(is_static(v) for v in varying):
+            changed = jnp.any(
+                jnp.stack([jnp.asarray(n != d) for n, d in zip(now, state.deferred, strict=True)])
+            )
+            state = jax.lax.cond(changed, _settle_early, lambda s: s, state)
+        with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
+        outs, rows = [], []
+        for (path, grad), *fields in zip(with_paths, *_columns(state, treedef), strict=True):
+            steps, ms, mg, mom, owed = fields
+            s = _Slots(ms, mg, mom)
+            lr = learning_rate_at(hyper.learning_rate, hyper.decay, count, compute_dtype(ms.dtype))
+            if steps is not None:
+                out, s, steps, owed = _table_step(rule, hyper, lr, count, grad, s, steps, owed)
+            else:
+                where = ("rmsprop", jax.tree_util.keystr(path) or "the root")
+                out, s = update_leaf(
+                    grad, s, lambda g, s, lr=lr: _step(rule, hyper, lr, g, s), rule.mode, where
+                )
+            outs.append(out)
+            rows.append((steps, *s, owed))
+        rebuilt = _rebuild(state, treedef, rows)
+        deferred = Deferred(
+            *(
+                jnp.asarray(n, d.dtype) if not is_static(n) else d
+                for n, d in zip(now, state.deferred, strict=True)
+            )
+        )
+        return treedef.unflatten(outs), state._replace(
+            count=jnp.asarray(optax.safe_increment(count)), deferred=deferred, **rebuilt
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+
+
+def _varying(rule: TableRule, hyper: Hyperparameters) -> list[Any]:
+    """The hyperparameters deferred work depends on (a static one never changes)."""
+    found = [hyper.rho]
+    if rule.has_momentum:
+        found.append(hyper.momentum)
+        if not rule.lr_before_momentum:
+            found += [hyper.learning_rate, hyper.decay]
+    return found
+
+
+def materialize(params: optax.Params, state: optax.OptState) -> tuple[optax.Params, optax.OptState]:
+    r"""Applies all work that `SparseRows` steps deferred, without taking a step.
+
+    With ``sparse_tables`` in ``sparse_mode="keras"`` (no momentum) or ``"dense"``, rows a sparse
+    gradient did not touch are brought up to date only when touched again. This applies what is
+    pending to every row: the decay :math:`\rho^k` of ``ms`` and ``mg`` and, in ``"dense"`` mode
+    with momentum, the params' movement, so that params and state equal what the dense algorithm
+    fed zero rows would hold. Use it before evaluation, checkpoints and inspection. It reads the
+    state alone (the hyperparameters of the missed steps are kept in it), changes nothing where
+    nothing is pending and is one pass over each table. Every other state inside ``state``
+    (another optimizer's under ``optax.multi_transform``, the counters of
+    ``optax.inject_hyperparams`` or ``optax.MultiSteps``) comes back exactly as it was.
+
+    Args:
+      params: the current params.
+      state: the state of an optimizer that contains `rmsprop_jax.rmsprop` (alone, or inside
+        ``optax.chain``, ``optax.multi_transform``, ``inject_hyperparams``,
+        `rmsprop_jax.skip_nonfinite`...).
+
+    Returns:
+      ``(params, state)``, with every row up to date.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, rmsprop_jax as rj
+      >>> tx = rj.rmsprop(0.1, sparse_tables={"t": True})  # keras mode: ms decays on every row
+      >>> params = {"t": jnp.ones((3, 1))}
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     grad = {"t": rj.SparseRows(jnp.array([0]), jnp.ones((1, 1)), (3, 1))}
+      ...     updates, state = tx.update(grad, state, params)
+      ...     params = rj.apply_updates(params, updates)
+      >>> params, state = rj.materialize(params, state)
+      >>> optax.tree.get(state, "ms")["t"][:, 0].round(4)  # row 0: 0.9 * 0.1 + 0.1
+      Array([0.19, 0.  , 0.  ], dtype=float32)
+    """
+    is_driver = lambda x: isinstance(x, SparseTablesState)  # noqa: E731
+    moves: dict[Any, jax.Array] = {}
+
+    def settle(node: Any) -> Any:
+        if not is_driver(node):
+            return node
+        caught, found = _bring_up_to_date(node)
+        treedef = jax.tree_util.tree_structure(node.ms)
+        owed = _columns(node, treedef)[4]
+        for (path, _), move, debt in zip(
+            jax.tree_util.tree_leaves_with_path(node.ms), found, owed, strict=True
+        ):
+            if move is not None:
+                moves[path] = move if debt is None else _add(debt, move)
+        return caught._replace(owed=None if node.owed is None else jax.tree.map(jnp.zeros_like, node.owed))
+
+    new_state = jax.tree.map(settle, state, is_leaf=is_driver)
+
+    def move(path: Any, param: jax.Array) -> jax.Array:
+        return param if path not in moves else _add(param, moves[path])
+
+    return jax.tree_util.tree_map_with_path(move, params), new_state
