@@ -142,118 +142,71 @@ def rmsprop(
 ) -> optax.GradientTransformation:
     r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
 
-    With :math:`\eta_t = \operatorname{lr}(t) / (1 + \text{decay}\cdot t)` and :math:`t` the number
-    of updates so far, every convention computes
+    With :math:`\eta_t = \operatorname{lr}(t) / (1 + \text{decay}\cdot t)` and :math:`t` the
+    number of updates so far:
 
     .. math::
 
-      ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
-      mg_t = \rho\, mg_{t-1} + (1 - \rho)\, g_t, \qquad
-      v_t = ms_t - mg_t^2 \;(\text{centered}) \text{ else } ms_t,
+      ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \quad
+      mg_t = \rho\, mg_{t-1} + (1 - \rho)\, g_t, \quad
+      v_t = ms_t - mg_t^2 \;(\text{centered}) \text{ else } ms_t, \quad
+      w \mathrel{-}= \eta_t\, g_t / \operatorname{den}(v_t),
 
-    and then, by convention (``den`` is :math:`\sqrt{v_t} + \epsilon` or
-    :math:`\sqrt{v_t + \epsilon}`):
-
-    | convention | epsilon | step with momentum mu | ms_0 |
-    |---|---|---|---|
-    | ``keras`` | outside if mu = 0, inside otherwise | ``m = mu*m + eta*g/den; w -= m`` | 0 |
-    | ``keras3`` | inside | as keras | 0 |
-    | ``tf1`` | inside | as keras | 1 |
-    | ``torch`` | outside | ``m = mu*m + g/den; w -= eta*m`` | 0 |
-    | ``optax`` | inside | as keras | 0 |
-
-    Without momentum every convention steps :math:`w \mathrel{-}= \eta_t\, g_t / den`. Each
-    accumulator also rounds in its framework's order (TF kernels compute
-    ``ms + (g*g - ms)*(1 - rho)``), so the results agree to float32 round-off.
-
-    Before scaling, gradients are clipped by value, then per-tensor norm, then global norm
-    (Keras's order); ``maximize`` negates them; ``weight_decay`` is added to them as an L2 term
-    for ``torch`` and is decoupled (``w -= eta * weight_decay * w``, Keras 3) otherwise.
+    with :math:`\operatorname{den}(v) = \sqrt{v} + \epsilon` or :math:`\sqrt{v + \epsilon}` and,
+    with momentum :math:`\mu`, a buffer :math:`m = \mu m + \eta_t g_t/\operatorname{den}`
+    (PyTorch: :math:`m = \mu m + g_t/\operatorname{den}`, :math:`w \mathrel{-}= \eta_t m`).
+    Gradients are clipped first (by value, then tensor norm, then global norm, Keras's order).
+    Where epsilon sits, how ``1 - rho`` rounds, where ``ms`` starts, how weight decay couples,
+    what complex params do and what a `SparseRows` gradient does to untouched rows are the
+    convention's, each listed in docs/conventions.md.
 
     Warning:
-      The conventions differ in where epsilon and the learning rate sit. ``optax.rmsprop``
-      defaults to epsilon inside the root (``convention="optax"``), PyTorch puts it outside and
-      multiplies the momentum buffer by the learning rate afterwards (``convention="torch"``),
-      TF1 starts the mean square at ones (``convention="tf1"``), and tf.keras switches epsilon's
-      place with momentum (``convention="keras"``). Pick the convention of the code you port.
-
-    Warning:
-      With ``convention="keras"``, a momentum given as a JAX array (an injected momentum, even
-      0.0) always follows TF's momentum kernel, Keras's path for momentum > 0 (epsilon inside
-      the root, a momentum buffer in the state). ``momentum`` defaults to None (no momentum), so
-      ``rj.inject_hyperparams`` and ``optax.inject_hyperparams`` inject it only when it is passed.
-
-    Warning:
-      ``1 - rho`` is rounded as the framework rounds it (`rmsprop_jax.Convention`): PyTorch,
-      Optax and Keras 3 compute it in float64 from the Python float and round once, TF and
-      tf.keras compute it in float32 from the rounded ``rho``; at ``rho=0.999`` the two differ by
-      1.3e-5 relative every step. An injected (array) ``rho`` is already rounded, so
-      ``optax.inject_hyperparams``, which injects the default ``rho`` too, gives the rounded
-      value for every convention; ``rj.inject_hyperparams`` injects only what is passed.
-
-    Warning:
-      ``decay`` is Keras's inverse-time learning-rate decay, not optax.rmsprop's ``decay`` (the
-      mean square's decay, ``rho`` here): ``decay=`` with ``convention="optax"`` is refused.
-      Other frameworks' names (``alpha``, ``eps``, ``lr``) are refused with the name to write.
+      ``optax.rmsprop`` puts epsilon inside the root (``convention="optax"``), PyTorch outside
+      and scales its buffer by the learning rate afterwards (``"torch"``), TF1 starts ``ms`` at
+      ones (``"tf1"``) and tf.keras moves epsilon with momentum (``"keras"``): pick the
+      convention of the code you port. ``decay`` is Keras's inverse-time decay, not Optax's
+      ``decay`` (``rho`` here); other frameworks' spellings (``alpha``, ``eps``, ``lr``) are
+      refused with the name to write.
 
     Args:
       learning_rate: a non-negative number or an optax schedule of the step count.
       rho: decay of the running means, in [0, 1].
       momentum: momentum coefficient in [0, 1]; None (the default) or a static 0 keeps no
-        momentum buffer.
+        buffer (an injected momentum, even 0.0, takes the momentum path).
       epsilon: added to the denominator, >= 0.
       centered: divide by the root of the variance ``ms - mg**2`` instead of ``ms``.
       nesterov: Nesterov momentum (needs momentum > 0).
       clipnorm: clip each gradient tensor to this L2 norm (>= 0), or None.
       clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``, or None.
-      global_clipnorm: clip the whole gradient tree to this global norm, or None. Cannot be
-        combined with ``clipnorm``, as in Keras.
+      global_clipnorm: clip the whole gradient to this global norm, or None (not with
+        ``clipnorm``, as in Keras).
       decay: Keras's inverse-time learning-rate decay, >= 0.
       weight_decay: decay coefficient (>= 0) or None; coupled for ``torch``, decoupled otherwise.
       maximize: climb the objective instead of descending it (PyTorch's ``maximize``).
       state_dtype: dtype of every accumulator (e.g. ``jnp.float32`` for bfloat16 params); None
         keeps each param's dtype.
-      convention: whose numerics to reproduce: ``"keras"``, ``"keras3"``, ``"tf1"``,
-        ``"torch"`` or ``"optax"``.
-      sparse_mode: what `SparseRows` gradients do to the rows they do not touch; None (the
-        default) picks the convention's framework: ``"keras"`` for keras, ``"lazy"`` for tf1,
-        ``"dense"`` for keras3, torch and optax (no sparse RMSprop there: what the densified
-        gradient would do). ``"keras"`` (tf.keras: without momentum ``ms`` and ``mg`` decay on
-        every row while only touched rows of the params move; with momentum nothing untouched
-        changes),
-        ``"lazy"`` (nothing untouched changes; TF1's sparse kernels; the cheapest) or
-        ``"dense"`` (exactly the dense algorithm fed zero gradient rows: untouched rows decay
-        and keep moving with momentum). Deferred work is applied when a row is touched again or
-        by `rmsprop_jax.materialize`.
-      sparse_tables: the tables that receive `SparseRows` gradients, as a pytree of bools with
-        the params' structure (a prefix of it, e.g. a dict of subtrees, or a function of the
-        params returning one; params absent under ``optax.multi_transform`` are skipped). It
-        matters only where a mode changes untouched rows (``"keras"`` without momentum,
-        ``"dense"``): a named table gets an int32 per row of bookkeeping and a step costs the
-        touched rows; an unnamed one still gets the right numbers, by a pass over the whole
-        table on every step (with a one-time warning naming it).
+      convention: ``"keras"``, ``"keras3"``, ``"tf1"``, ``"torch"`` or ``"optax"``.
+      sparse_mode: what `SparseRows` gradients do to the rows they do not touch: ``"keras"``,
+        ``"lazy"`` or ``"dense"`` (see docs/sparse.md); None picks the convention's.
+      sparse_tables: the tables whose untouched rows defer their work (``"dense"``, and
+        ``"keras"`` without momentum), as a pytree of bools with the params' structure (or a
+        prefix of it, or a function of the params returning one). A named table keeps one int32
+        per row and a step costs the touched rows; an unnamed table that gets a `SparseRows`
+        takes the dense step on the densified gradient (a pass over the table, with a warning).
 
     Returns:
-      An ``optax.GradientTransformation``: a chain of this library's stages whose state is the
-      tuple of their states (as ``optax.chain`` keeps it). One `RowClockState`, just before the
-      scaling stage, holds the chain's only step counter (the learning-rate and weight-decay
-      stages read it and keep ``optax.EmptyState()``) and one int32 per row of each table that
-      defers work.
+      An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages, or of
+      the sparse driver when tables are named). Read its state by name, e.g.
+      ``optax.tree.get(state, "ms")``; positions change with the options.
 
     Raises:
       ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
-        ``decay`` under ``convention="optax"``,
-        ``clipnorm`` together with ``global_clipnorm``, or ``sparse_mode="dense"`` with momentum
-        under the torch convention and a learning rate that changes over time (the deferred
-        momentum steps would each need their own learning rate).
-      TypeError: for an argument of the wrong type or an unknown keyword (other frameworks'
-        spellings name the argument to write). When ``init`` runs or a step is traced: for
-        integer or boolean params or gradients (naming the leaf and its dtype), and for complex
-        params with a real ``state_dtype``.
-
-    Complex params follow the framework (``|g|**2`` for optax, real and imaginary parts apart
-    for torch, the complex ``g*g`` of TF's kernels for keras, keras3 and tf1); see
-    docs/conventions.md.
+        ``decay`` under ``convention="optax"``, ``clipnorm`` with ``global_clipnorm``, or, with
+        ``sparse_tables``, ``sparse_mode="dense"``, momentum and a learning-rate schedule under
+        ``convention="torch"`` (every step would pass over the tables).
+      TypeError: for an argument of the wrong type or an unknown keyword; when ``init`` runs or
+        a step is traced, for integer or boolean params or gradients (naming the leaf), and for
+        complex params where the convention or ``state_dtype`` cannot hold them.
 
     Example:
       The tf.keras documentation's example: one step on ``loss = var**2 / 2`` from ``var = 10``.
@@ -358,8 +311,18 @@ def rmsprop(
         stages.append(sparse_tables_driver(rule, hyper))
     else:
         stages += _rms_stages(
-            conv, numerics, learning_rate, decay, rho, epsilon, momentum, centered, nesterov,
-            state_dtype, sparse_mode, has_momentum,
+            conv,
+            numerics,
+            learning_rate,
+            decay,
+            rho,
+            epsilon,
+            momentum,
+            centered,
+            nesterov,
+            state_dtype,
+            sparse_mode,
+            has_momentum,
         )
     if decays_weights and conv.weight_decay == "decoupled":
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
@@ -385,10 +348,14 @@ def _rms_stages(
     has_momentum: bool,
 ) -> list[optax.GradientTransformation]:
     """Scaling, learning rate and momentum as a chain of this library's public stages."""
-    scaling_mode = "lazy" if sparse_mode == "lazy" or has_momentum and sparse_mode == "keras" else sparse_mode
+    scaling_mode = (
+        "lazy"
+        if sparse_mode == "lazy" or (has_momentum and sparse_mode == "keras")
+        else sparse_mode
+    )
     options: dict[str, Any] = {
-        "eps_in_sqrt": numerics.eps_in_sqrt,
         "initial_scale": conv.initial_ms,
+        "eps_in_sqrt": numerics.eps_in_sqrt,
         "ms_form": numerics.ms_form,
         "state_dtype": state_dtype,
         "sparse_mode": scaling_mode,
@@ -421,6 +388,8 @@ def _sum_duplicate_rows() -> optax.GradientTransformation:
         updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, optax.OptState]:
         del params
-        return jax.tree.map(lambda g: deduplicate(g) if is_sparse(g) else g, updates, is_leaf=is_sparse), state
+        return jax.tree.map(
+            lambda g: deduplicate(g) if is_sparse(g) else g, updates, is_leaf=is_sparse
+        ), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)

@@ -13,7 +13,12 @@ from ._sharding import replicated_like
 from ._tree import map_values
 from ._validation import check_bool, check_range
 
-__all__ = ["LearningRate", "ScaleByLearningRateState", "check_learning_rate", "scale_by_learning_rate"]
+__all__ = [
+    "LearningRate",
+    "ScaleByLearningRateState",
+    "check_learning_rate",
+    "scale_by_learning_rate",
+]
 
 LearningRate: TypeAlias = jax.typing.ArrayLike | optax.Schedule
 
@@ -83,6 +88,7 @@ def scale_by_learning_rate(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleByLearningRateState]:
         del params, extra_args
+
         def leaf(u: jax.Array) -> jax.Array:
             lr = learning_rate_at(learning_rate, decay, state.count, compute_dtype(u.dtype))
             return scale_values(u, -lr if flip_sign else lr)

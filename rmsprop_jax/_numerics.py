@@ -72,7 +72,6 @@ ComplexSquare = Literal["abs", "square", "split"]
 """
 
 
-
 @dataclasses.dataclass(frozen=True)
 class RmsNumerics:
     """The per-element rules of one framework's code path: every choice `rms_scale` makes.
@@ -97,6 +96,7 @@ class RmsNumerics:
             check_choice(name, getattr(self, name), ["ema", "interpolate", "lerp"])
         check_choice("rho_complement", self.rho_complement, ["exact", "rounded"])
         check_choice("complex_square", self.complex_square, ["abs", "square", "split"])
+
 
 _NOT_INEXACT = (
     "RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: an integer "
@@ -261,7 +261,9 @@ def rms_scale(
         if rule.complex_square == "split":
             # PyTorch's view_as_real: real and imaginary parts are two independent reals.
             re, im = (
-                rms_scale(part(grad), part(ms), None if mg is None else part(mg), rho, epsilon, rule)
+                rms_scale(
+                    part(grad), part(ms), None if mg is None else part(mg), rho, epsilon, rule
+                )
                 for part in (jnp.real, jnp.imag)
             )
             join = lambda a, b, like: jax.lax.complex(a, b).astype(like.dtype)  # noqa: E731

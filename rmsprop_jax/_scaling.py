@@ -57,8 +57,10 @@ def _rms_transformation(
     sparse_mode: SparseMode,
 ) -> optax.GradientTransformationExtraArgs:
     """The scaling stage, centered or not: validation, init and the row-wise update."""
-    check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
-    check_range("epsilon", epsilon, low=0.0, hint="A small positive number such as 1e-7.")
+    check_range(
+        "decay", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9."
+    )
+    check_range("eps", epsilon, low=0.0, hint="A small positive number such as 1e-8.")
     check_range("initial_scale", initial_scale, low=0.0)
     check_choice("sparse_mode", sparse_mode, ["lazy", "dense", "keras"])
     dtype = check_float_dtype("state_dtype", state_dtype)
@@ -90,121 +92,99 @@ def _rms_transformation(
 
 
 def scale_by_rms(
-    rho: jax.typing.ArrayLike = 0.9,
-    epsilon: jax.typing.ArrayLike = 1e-7,
-    *,
-    eps_in_sqrt: bool = False,
+    decay: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-8,
     initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+    *,
     ms_form: MomentForm = "ema",
+    rho_complement: RhoComplement = "exact",
+    complex_square: ComplexSquare = "abs",
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
-    rho_complement: RhoComplement = "rounded",
-    complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Scales updates by the root of the running mean of their squares (uncentered RMSprop).
+    r"""Scales updates by the root of the running mean of their squares: ``optax.scale_by_rms``.
 
     .. math::
 
       ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
-      u_t = \frac{g_t}{\sqrt{ms_t} + \epsilon}
-      \quad\text{or}\quad \frac{g_t}{\sqrt{ms_t + \epsilon}} \;(\text{eps_in_sqrt}),
+      u_t = g_t / \sqrt{ms_t + \epsilon} \quad\text{or}\quad g_t / (\sqrt{ms_t} + \epsilon),
 
-    with :math:`ms_0` = ``initial_scale``. The learning rate is not applied here.
-
-    A `SparseRows` gradient is deduplicated (duplicate rows summed), and only its rows of ``ms``
-    are read and written. With ``sparse_mode="dense"`` the untouched rows still decay as a zero
-    gradient would decay them, :math:`ms \leftarrow \rho^{k} ms` after :math:`k` untouched steps:
-    for a table the chain's `rmsprop_jax.row_clock` tracks, when the row is touched again (the
-    clock says how many steps it missed) or by `rmsprop_jax.materialize`; for any other table,
-    on every step (a pass over the whole table).
+    with :math:`\rho` = ``decay`` and :math:`ms_0` = ``initial_scale``. The arguments and their
+    defaults are ``optax.scale_by_rms``'s, and so are the numbers; the keyword-only rules
+    reproduce another framework's rounding (``rj.rmsprop(convention=...)`` sets them).
+    A `SparseRows` gradient is deduplicated and only its rows of ``ms`` are read and written
+    (``sparse_mode="lazy"``); ``"dense"`` and ``"keras"`` decay every row (a pass over the table).
 
     Args:
-      rho: decay of the mean square, in [0, 1].
-      epsilon: added to the denominator, >= 0.
-      eps_in_sqrt: put epsilon inside the square root (TF kernels, Keras 3, Optax) instead of
-        outside it (Keras without momentum, PyTorch).
+      decay: the decay :math:`\rho` of the mean square, in [0, 1].
+      eps: added to the denominator, >= 0.
       initial_scale: the mean square's starting value (1.0 reproduces TF1).
-      ms_form: the order of floating-point operations of the mean-square update: ``"ema"``
-        (``rho*ms + (1-rho)*g*g``), ``"interpolate"`` (TF kernels: ``ms + (g*g - ms)*(1-rho)``)
-        or ``"lerp"`` (``torch.lerp``).
+      eps_in_sqrt: epsilon inside the root (Optax, TF kernels, Keras 3) or outside (tf.keras
+        without momentum, PyTorch).
+      ms_form: the order of operations of the update (`MomentForm`: ``"ema"``,
+        ``"interpolate"`` for TF kernels, ``"lerp"``).
+      rho_complement: ``"exact"`` (``fl(1 - rho)``: Optax, PyTorch, Keras 3) or ``"rounded"``
+        (``fl(1 - fl(rho))``: TF, tf.keras).
+      complex_square: a complex gradient's mean square: ``"abs"`` (Optax), ``"square"`` (TF) or
+        ``"split"`` (PyTorch).
       state_dtype: dtype of the mean square; None keeps each param's dtype.
-      sparse_mode: ``"lazy"`` (untouched rows keep their ``ms``) or ``"dense"`` (they decay).
-      rho_complement: how ``1 - rho`` rounds: ``"rounded"`` (``fl(1 - fl(rho))``: TF, tf.keras;
-        the default) or ``"exact"`` (``fl(1 - rho)`` from the Python float: PyTorch, Optax,
-        Keras 3).
-      complex_square: the mean square of a complex gradient: ``"abs"`` (``|g|**2``, Optax),
-        ``"square"`` (complex ``g*g``, TF) or ``"split"`` (real and imaginary parts apart,
-        PyTorch).
+      sparse_mode: ``"lazy"``, ``"dense"`` or ``"keras"`` (see docs/sparse.md).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByRmsState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
-      >>> tx = rj.scale_by_rms(rho=0.75, epsilon=0.0)
+      >>> tx = rj.scale_by_rms(decay=0.75, eps=0.0)
       >>> state = tx.init(jnp.zeros(2))
       >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)
       >>> updates  # g / sqrt(0.25 * g**2) = 2 * sign(g)
       Array([ 2., -2.], dtype=float32)
     """
     rule = RmsNumerics(eps_in_sqrt, ms_form, "ema", rho_complement, complex_square)
-    return _rms_transformation(False, rho, epsilon, initial_scale, rule, state_dtype, sparse_mode)
+    return _rms_transformation(False, decay, eps, initial_scale, rule, state_dtype, sparse_mode)
 
 
 def scale_by_centered_rms(
-    rho: jax.typing.ArrayLike = 0.9,
-    epsilon: jax.typing.ArrayLike = 1e-7,
-    *,
-    eps_in_sqrt: bool = False,
+    decay: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-8,
     initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+    *,
     ms_form: MomentForm = "ema",
     mg_form: MomentForm = "ema",
+    rho_complement: RhoComplement = "exact",
+    complex_square: ComplexSquare = "abs",
     state_dtype: jnp.dtype | None = None,
     sparse_mode: SparseMode = "lazy",
-    rho_complement: RhoComplement = "rounded",
-    complex_square: ComplexSquare = "abs",
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Scales updates by the root of their running variance (centered RMSprop).
+    r"""Scales updates by the root of their running variance: ``optax.scale_by_stddev``.
 
     .. math::
 
-      ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
-      mg_t = \rho\, mg_{t-1} + (1 - \rho)\, g_t, \qquad
-      v_t = \max(ms_t - mg_t^2,\, 0),
+      ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \quad
+      mg_t = \rho\, mg_{t-1} + (1 - \rho)\, g_t, \quad
+      u_t = g_t / \operatorname{den}(\max(ms_t - mg_t^2, 0)),
 
-      u_t = \frac{g_t}{\sqrt{v_t} + \epsilon}
-      \quad\text{or}\quad \frac{g_t}{\sqrt{v_t + \epsilon}} \;(\text{eps_in_sqrt}),
-
-    with :math:`ms_0` = ``initial_scale`` and :math:`mg_0 = 0`. `SparseRows` gradients are
-    handled as in `scale_by_rms`; in ``"dense"`` mode both ``ms`` and ``mg`` decay on untouched
-    rows.
+    with ``den`` and the arguments as in `scale_by_rms` (``optax.scale_by_stddev``'s names and
+    defaults) and :math:`mg_0 = 0`; ``mg_form`` is the mean gradient's order of operations
+    (``"lerp"`` for PyTorch).
 
     Warning:
       :math:`ms - mg^2` can round below zero; TF, Keras and PyTorch then return NaN. This stage
       clamps the variance at zero before epsilon is added, so it returns a finite step instead.
-
-    Args:
-      rho: decay of both running means, in [0, 1].
-      epsilon: added to the denominator, >= 0.
-      eps_in_sqrt: put epsilon inside the square root instead of outside it.
-      initial_scale: the mean square's starting value (1.0 reproduces TF1).
-      ms_form: the mean-square update's order of operations (see `scale_by_rms`).
-      mg_form: the mean-gradient update's order of operations (``"lerp"`` for PyTorch).
-      state_dtype: dtype of both accumulators; None keeps each param's dtype.
-      sparse_mode: ``"lazy"`` (untouched rows keep ``ms`` and ``mg``) or ``"dense"``.
-      rho_complement: how ``1 - rho`` rounds (see `scale_by_rms`).
-      complex_square: the mean square of a complex gradient (see `scale_by_rms`).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByCenteredRmsState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
-      >>> tx = rj.scale_by_centered_rms(rho=0.5, epsilon=0.0)
+      >>> tx = rj.scale_by_centered_rms(decay=0.5, eps=0.0)
       >>> state = tx.init(jnp.zeros(1))
       >>> updates, state = tx.update(jnp.array([2.0]), state)
       >>> updates  # ms = 2, mg = 1, variance = 1: the step is g itself
       Array([2.], dtype=float32)
     """
     rule = RmsNumerics(eps_in_sqrt, ms_form, mg_form, rho_complement, complex_square)
-    return _rms_transformation(True, rho, epsilon, initial_scale, rule, state_dtype, sparse_mode)
+    return _rms_transformation(True, decay, eps, initial_scale, rule, state_dtype, sparse_mode)

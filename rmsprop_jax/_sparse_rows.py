@@ -148,9 +148,11 @@ class SparseRows:
         _check_range_on_host(indices, shape[0])
         if indices.dtype.itemsize not in (4, 8):
             indices = indices.astype(jnp.int32)
-        self._set(_encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype)
+        self._set(
+            _encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype
+        )
 
-    def _set(self, rows, values, shape, unique, ordered, dtype) -> None:  # noqa: ANN001
+    def _set(self, rows, values, shape, unique, ordered, dtype) -> None:
         self.rows, self.values, self.shape = rows, values, shape
         self.unique_indices, self.indices_are_sorted, self.index_dtype = unique, ordered, dtype
 
@@ -169,7 +171,9 @@ class SparseRows:
         It takes no host round trip and accepts traced arrays; the public constructor validates.
         """
         rows = object.__new__(cls)
-        rows._set(_encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype)
+        rows._set(
+            _encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype
+        )
         return rows
 
     @property

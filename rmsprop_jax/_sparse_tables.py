@@ -112,9 +112,13 @@ def _table_flags(params: Any, tables: Any) -> list[bool]:
                 f"{jax.tree_util.tree_structure(params)}."
             )
         if not isinstance(found, bool):
-            raise TypeError(f"`sparse_tables` leaves must be True or False. Received: {found!r} at {where}.")
+            raise TypeError(
+                f"`sparse_tables` leaves must be True or False. Received: {found!r} at {where}."
+            )
         if found and len(param.shape) == 0:
-            raise ValueError(f"`sparse_tables` marks the scalar param at {where}; tables have rows.")
+            raise ValueError(
+                f"`sparse_tables` marks the scalar param at {where}; tables have rows."
+            )
         flags.append(found)
     return flags
 
@@ -172,7 +176,7 @@ def _add(out: jax.Array, *moves: jax.Array | None) -> jax.Array:
     return total.astype(out.dtype)
 
 
-def _table_step(rule, hyper, lr, count, grad, s, steps, owed):  # noqa: ANN001, ANN202
+def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
     """One table's step: touched rows of a `SparseRows`, or every row of a dense gradient."""
     drift = _drift(rule, hyper, lr)
     if not isinstance(grad, SparseRows):  # every row catches up, then steps
@@ -187,7 +191,9 @@ def _table_step(rule, hyper, lr, count, grad, s, steps, owed):  # noqa: ANN001, 
     gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
     out, gathered = _step(rule, hyper, lr, rows.values, gathered)
     out = _add(out, moved, None if owed is None else gather(owed, rows))
-    s = _Slots(*(None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True)))
+    s = _Slots(
+        *(None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True))
+    )
     # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting) makes the
     # write depend on the read, so XLA updates the donated buffer in place.
     steps = steps.at[rows.indices].add(
@@ -267,18 +273,24 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
 
         def per_param(make: Any, which: list[bool] | None = None) -> Any:
             which = which or [True] * len(flat)
-            return treedef.unflatten([make(p) if w else None for p, w in zip(flat, which, strict=True)])
+            return treedef.unflatten(
+                [make(p) if w else None for p, w in zip(flat, which, strict=True)]
+            )
 
         zeros = lambda p: filled_like(p, 0.0, dtype or p.dtype)  # noqa: E731
         can_change = not all(is_static(v) for v in _varying(rule, hyper))
-        lr0 = learning_rate_at(hyper.learning_rate, hyper.decay, jnp.zeros((), jnp.int32), jnp.float32)
+        lr0 = learning_rate_at(
+            hyper.learning_rate, hyper.decay, jnp.zeros((), jnp.int32), jnp.float32
+        )
         return SparseTablesState(
             count=replicated_like(params, 0, jnp.int32),
             row_steps=per_param(lambda p: rows_like(p, 0, jnp.int32), flags),
             ms=per_param(lambda p: filled_like(p, rule.initial_ms, dtype or p.dtype)),
             mg=per_param(zeros) if rule.centered else None,
             mom=per_param(zeros) if rule.has_momentum else None,
-            owed=per_param(zeros, flags) if rule.has_momentum and can_change and any(flags) else None,
+            owed=per_param(zeros, flags)
+            if rule.has_momentum and can_change and any(flags)
+            else None,
             deferred=Deferred(
                 *(
                     replicated_like(params, v, jnp.asarray(v).dtype)
@@ -392,7 +404,9 @@ def materialize(params: optax.Params, state: optax.OptState) -> tuple[optax.Para
         ):
             if move is not None:
                 moves[path] = move if debt is None else _add(debt, move)
-        return caught._replace(owed=None if node.owed is None else jax.tree.map(jnp.zeros_like, node.owed))
+        return caught._replace(
+            owed=None if node.owed is None else jax.tree.map(jnp.zeros_like, node.owed)
+        )
 
     new_state = jax.tree.map(settle, state, is_leaf=is_driver)
 

@@ -13,7 +13,7 @@ from ._numerics import as_compute, compute_dtype, learning_rate_at
 from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
 from ._tree import check_matching_tree, leaves
-from ._validation import check_range
+from ._validation import check_range, is_static
 
 __all__ = ["DecoupledWeightDecayState", "add_decoupled_weight_decay", "add_l2_gradient"]
 
@@ -93,7 +93,8 @@ def add_decoupled_weight_decay(
       decay: Keras's inverse-time decay of that learning rate.
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a `DecoupledWeightDecayState`; its
+      An ``optax.GradientTransformation`` whose state is a `DecoupledWeightDecayState` when the
+      rate changes over time (a schedule or ``decay``), else ``optax.EmptyState()``; its
       ``update`` needs ``params``.
 
     Example:
@@ -105,12 +106,17 @@ def add_decoupled_weight_decay(
     check_range("weight_decay", weight_decay, low=0.0, hint="Use None for no weight decay.")
     check_learning_rate(learning_rate, decay)
 
-    def init_fn(params: optax.Params) -> DecoupledWeightDecayState:
+    # A count only where the rate changes with it (a schedule, Keras's decay), as in optax.
+    counts = callable(learning_rate) or not (is_static(decay) and float(decay) == 0.0)  # type: ignore[arg-type]
+
+    def init_fn(params: optax.Params) -> Any:
+        if not counts:
+            return optax.EmptyState()
         return DecoupledWeightDecayState(count=replicated_like(params, 0, jnp.int32))
 
     def update_fn(
         updates: optax.Updates,
-        state: DecoupledWeightDecayState,
+        state: Any,
         params: optax.Params | None = None,
         **extra_args: Any,
     ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
@@ -123,11 +129,13 @@ def add_decoupled_weight_decay(
 
         def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
             dtype = compute_dtype(update.dtype)
-            lr = learning_rate_at(learning_rate, decay, state.count, dtype)
+            lr = learning_rate_at(learning_rate, decay, getattr(state, "count", None), dtype)
             shrink = param.astype(dtype) * as_compute(weight_decay, dtype) * lr
             return (update.astype(dtype) - shrink).astype(update.dtype)
 
         new_updates = jax.tree.map(leaf, updates, params)
+        if not counts:
+            return new_updates, state
         return new_updates, DecoupledWeightDecayState(
             count=jnp.asarray(optax.safe_increment(state.count))
         )

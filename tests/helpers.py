@@ -84,7 +84,7 @@ def slots(state: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for stage in state:
         for name in SLOT_NAMES:
-            if hasattr(stage, name):
+            if getattr(stage, name, None) is not None:  # the sparse driver keeps None for no slot
                 found[name] = getattr(stage, name)
     return found
 

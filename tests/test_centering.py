@@ -19,7 +19,12 @@ GRADS = np.array([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0], [-4.0, 0.0, 2.0]])
 
 def test_docstring_example(maybe_jit):
     # rho = 0.5: ms = 2, mg = 1, variance = 1, so the step is g itself.
-    updates, states = run(rj.scale_by_centered_rms(0.5, 0.0), [[2.0]], jnp.zeros(1), maybe_jit)
+    updates, states = run(
+        rj.scale_by_centered_rms(0.5, 0.0, eps_in_sqrt=False, rho_complement="rounded"),
+        [[2.0]],
+        jnp.zeros(1),
+        maybe_jit,
+    )
     np.testing.assert_array_equal(states[0].ms, [2.0])
     np.testing.assert_array_equal(states[0].mg, [1.0])
     np.testing.assert_array_equal(updates[0], [2.0])
@@ -29,7 +34,9 @@ def test_docstring_example(maybe_jit):
 @pytest.mark.parametrize("initial_scale", [0.0, 1.0])
 def test_closed_form_over_three_steps(maybe_jit, eps_in_sqrt, initial_scale):
     rho, eps = 0.75, 0.01
-    tx = rj.scale_by_centered_rms(rho, eps, eps_in_sqrt=eps_in_sqrt, initial_scale=initial_scale)
+    tx = rj.scale_by_centered_rms(
+        rho, eps, eps_in_sqrt=eps_in_sqrt, initial_scale=initial_scale, rho_complement="rounded"
+    )
     updates, states = run(tx, list(GRADS), jnp.zeros(3), maybe_jit)
     for t in range(3):
         weights = [(1 - rho) * rho ** (t - i) for i in range(t + 1)]
@@ -47,8 +54,18 @@ def test_centering_divides_by_the_variance_not_the_mean_square(maybe_jit):
     # A constant gradient g = 3 with rho = 0.5: after two steps ms = 0.75*9, mg = 0.75*3, so
     # v = 6.75 - 5.0625 = 1.6875; uncentered RMSprop would divide by sqrt(6.75) instead.
     grads = [[3.0], [3.0]]
-    centered, _ = run(rj.scale_by_centered_rms(0.5, 0.0), grads, jnp.zeros(1), maybe_jit)
-    plain, _ = run(rj.scale_by_rms(0.5, 0.0), grads, jnp.zeros(1), maybe_jit)
+    centered, _ = run(
+        rj.scale_by_centered_rms(0.5, 0.0, eps_in_sqrt=False, rho_complement="rounded"),
+        grads,
+        jnp.zeros(1),
+        maybe_jit,
+    )
+    plain, _ = run(
+        rj.scale_by_rms(0.5, 0.0, eps_in_sqrt=False, rho_complement="rounded"),
+        grads,
+        jnp.zeros(1),
+        maybe_jit,
+    )
     np.testing.assert_allclose(centered[1], [3.0 / np.sqrt(1.6875)], rtol=1e-6)
     np.testing.assert_allclose(plain[1], [3.0 / np.sqrt(6.75)], rtol=1e-6)
 
@@ -59,7 +76,12 @@ def test_variance_that_rounds_negative_is_clamped_to_zero(maybe_jit, eps_in_sqrt
     # 0 while mg = 100 + (1e-3 - 100) rounds to 9.9945e-4, so ms - mg**2 = -9.989e-7 < 0:
     # sqrt() of it is NaN in TF; the stage clamps it to 0 and divides by eps alone.
     tx = rj.scale_by_centered_rms(
-        0.0, 1e-7, eps_in_sqrt=eps_in_sqrt, ms_form="interpolate", mg_form="interpolate"
+        0.0,
+        1e-7,
+        eps_in_sqrt=eps_in_sqrt,
+        ms_form="interpolate",
+        mg_form="interpolate",
+        rho_complement="rounded",
     )
     updates, states = run(tx, [[100.0], [1e-3]], jnp.zeros(1), maybe_jit)
     ms, mg = f32(states[1].ms[0]), f32(states[1].mg[0])
@@ -74,7 +96,12 @@ def test_variance_that_rounds_negative_is_clamped_to_zero(maybe_jit, eps_in_sqrt
 
 def test_zero_variance_with_zero_epsilon_is_inf_not_nan(maybe_jit):
     # rho = 0, "ema": ms = g*g and mg = g exactly, v = 0; with eps = 0 the step is g / 0.
-    updates, _ = run(rj.scale_by_centered_rms(0.0, 0.0), [[2.0, -2.0]], jnp.zeros(2), maybe_jit)
+    updates, _ = run(
+        rj.scale_by_centered_rms(0.0, 0.0, eps_in_sqrt=False, rho_complement="rounded"),
+        [[2.0, -2.0]],
+        jnp.zeros(2),
+        maybe_jit,
+    )
     np.testing.assert_array_equal(updates[0], [np.inf, -np.inf])
 
 
@@ -92,7 +119,9 @@ def test_torch_lerp_mean_gradient_both_branches(maybe_jit, rho):
     mg0 = rng.normal(size=512).astype(f32)
     ms0 = (mg0 * mg0 + rng.uniform(0.1, 1.0, size=512)).astype(f32)
     g = rng.normal(size=512).astype(f32)
-    tx = rj.scale_by_centered_rms(rho, 1e-7, mg_form="lerp")
+    tx = rj.scale_by_centered_rms(
+        rho, 1e-7, mg_form="lerp", eps_in_sqrt=False, rho_complement="rounded"
+    )
     state = tx.init(jnp.zeros(512))._replace(ms=jnp.asarray(ms0), mg=jnp.asarray(mg0))
     _, new_state = maybe_jit(tx.update)(jnp.asarray(g), state)
     expected = lerp_float32(mg0, g, rho)
@@ -118,14 +147,18 @@ def test_torch_lerp_mean_gradient_both_branches(maybe_jit, rho):
 
 def test_state_dtypes(maybe_jit):
     params = {"w": jnp.zeros(2, jnp.bfloat16)}
-    tx = rj.scale_by_centered_rms(0.9, 1e-7, state_dtype=jnp.float32)
+    tx = rj.scale_by_centered_rms(
+        0.9, 1e-7, state_dtype=jnp.float32, eps_in_sqrt=False, rho_complement="rounded"
+    )
     state = tx.init(params)
     assert state.ms["w"].dtype == state.mg["w"].dtype == jnp.float32
     updates, state = maybe_jit(tx.update)({"w": jnp.array([1.0, -3.0], jnp.bfloat16)}, state)
     assert updates["w"].dtype == jnp.bfloat16
     # mg = 0.1 * g in float32 (bfloat16 would give 0.10009765625 for g = 1).
     np.testing.assert_allclose(state.mg["w"], [0.1, -0.3], rtol=1e-6)
-    default = rj.scale_by_centered_rms().init(params)
+    default = rj.scale_by_centered_rms(0.9, 1e-7, eps_in_sqrt=False, rho_complement="rounded").init(
+        params
+    )
     assert default.ms["w"].dtype == default.mg["w"].dtype == jnp.bfloat16
 
 
@@ -148,7 +181,9 @@ def test_constant_gradient_collapses_the_variance_but_never_gives_nan(
     steps = 400
     jitter = np.random.default_rng(0).choice([-1.0, 1.0], size=(steps, g.size))
     grads = (g * (1 + np.float32(2.0**-21) * jitter.astype(np.float32))).astype(np.float32)
-    tx = rj.scale_by_centered_rms(rho, epsilon, eps_in_sqrt=eps_in_sqrt, ms_form=form, mg_form=form)
+    tx = rj.scale_by_centered_rms(
+        rho, epsilon, eps_in_sqrt=eps_in_sqrt, ms_form=form, mg_form=form, rho_complement="rounded"
+    )
 
     def body(state, grad):
         updates, state = tx.update(grad, state)

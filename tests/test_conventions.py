@@ -248,7 +248,7 @@ def test_integer_gradients_with_float_params_are_refused() -> None:
 
 
 def test_integer_arrays_reaching_a_stage_alone_are_refused() -> None:
-    tx = rj.scale_by_rms()
+    tx = rj.scale_by_rms(0.9, 1e-7, eps_in_sqrt=False, rho_complement="rounded")
     with pytest.raises(TypeError, match=r"dtype int32"):
         tx.update(jnp.ones(2, jnp.int32), tx.init(jnp.zeros(2)))
 

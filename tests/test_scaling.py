@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import rmsprop_jax as rj
@@ -20,7 +23,9 @@ GRADS = np.array([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0], [-4.0, 0.0, 2.0]])
 @pytest.mark.parametrize("initial_scale", [0.0, 1.0])
 def test_closed_form_over_three_steps(maybe_jit, eps_in_sqrt, initial_scale):
     rho, eps = 0.75, 0.01  # float32-exact, so 1 - rho is exact too
-    tx = rj.scale_by_rms(rho, eps, eps_in_sqrt=eps_in_sqrt, initial_scale=initial_scale)
+    tx = rj.scale_by_rms(
+        rho, eps, eps_in_sqrt=eps_in_sqrt, initial_scale=initial_scale, rho_complement="rounded"
+    )
     updates, states = run(tx, [jnp.asarray(g, jnp.float32) for g in GRADS], jnp.zeros(3), maybe_jit)
     for t in range(3):
         # ms_t = rho**(t+1) * ms_0 + sum_i (1 - rho) * rho**(t-i) * g_i**2
@@ -35,15 +40,28 @@ def test_closed_form_over_three_steps(maybe_jit, eps_in_sqrt, initial_scale):
 def test_epsilon_inside_and_outside_hand_numbers(maybe_jit):
     # rho=0: ms = g**2 = 1. Outside: 1 / (1 + 0.25) = 0.8. Inside: 1 / sqrt(1.25).
     grads = [jnp.ones(1)]
-    outside, _ = run(rj.scale_by_rms(0.0, 0.25), grads, jnp.zeros(1), maybe_jit)
-    inside, _ = run(rj.scale_by_rms(0.0, 0.25, eps_in_sqrt=True), grads, jnp.zeros(1), maybe_jit)
+    outside, _ = run(
+        rj.scale_by_rms(0.0, 0.25, eps_in_sqrt=False, rho_complement="rounded"),
+        grads,
+        jnp.zeros(1),
+        maybe_jit,
+    )
+    inside, _ = run(
+        rj.scale_by_rms(0.0, 0.25, eps_in_sqrt=True, rho_complement="rounded"),
+        grads,
+        jnp.zeros(1),
+        maybe_jit,
+    )
     np.testing.assert_allclose(outside[0], [0.8], rtol=1e-7)
     np.testing.assert_allclose(inside[0], [0.894427191], rtol=1e-7)
 
 
 def test_docstring_example(maybe_jit):
     updates, states = run(
-        rj.scale_by_rms(rho=0.9, epsilon=0.0), [jnp.array([1.0, -2.0])], jnp.zeros(2), maybe_jit
+        rj.scale_by_rms(decay=0.9, eps=0.0, eps_in_sqrt=False, rho_complement="rounded"),
+        [jnp.array([1.0, -2.0])],
+        jnp.zeros(2),
+        maybe_jit,
     )
     np.testing.assert_allclose(updates[0], [np.sqrt(10.0), -np.sqrt(10.0)], rtol=1e-6)
     np.testing.assert_allclose(states[0].ms, [0.1, 0.4], rtol=1e-6)
@@ -52,7 +70,10 @@ def test_docstring_example(maybe_jit):
 def test_initial_scale_one_is_tf1(maybe_jit):
     # ms = 0.9 * 1 + 0.1 * 4 = 1.3; the first step is g / sqrt(1.3), not TF2's g / sqrt(0.4).
     updates, states = run(
-        rj.scale_by_rms(0.9, 0.0, initial_scale=1.0), [jnp.array([2.0])], jnp.zeros(1), maybe_jit
+        rj.scale_by_rms(0.9, 0.0, initial_scale=1.0, eps_in_sqrt=False, rho_complement="rounded"),
+        [jnp.array([2.0])],
+        jnp.zeros(1),
+        maybe_jit,
     )
     np.testing.assert_allclose(states[0].ms, [1.3], rtol=1e-6)
     np.testing.assert_allclose(updates[0], [2.0 / np.sqrt(1.3)], rtol=1e-6)
@@ -60,7 +81,7 @@ def test_initial_scale_one_is_tf1(maybe_jit):
 
 def test_zero_gradient_gives_zero_update(maybe_jit):
     updates, states = run(
-        rj.scale_by_rms(0.9, 1e-7),
+        rj.scale_by_rms(0.9, 1e-7, eps_in_sqrt=False, rho_complement="rounded"),
         [jnp.zeros(3), jnp.array([0.0, 1.0, 0.0])],
         jnp.zeros(3),
         maybe_jit,
@@ -73,7 +94,12 @@ def test_zero_gradient_gives_zero_update(maybe_jit):
 def test_each_leaf_of_a_tree_is_scaled_independently(maybe_jit):
     params = {"a": jnp.zeros((2, 2)), "b": jnp.zeros(())}
     grads = {"a": jnp.array([[1.0, 2.0], [3.0, 4.0]]), "b": jnp.array(-5.0)}
-    updates, states = run(rj.scale_by_rms(0.5, 0.0), [grads], params, maybe_jit)
+    updates, states = run(
+        rj.scale_by_rms(0.5, 0.0, eps_in_sqrt=False, rho_complement="rounded"),
+        [grads],
+        params,
+        maybe_jit,
+    )
     # ms = 0.5 * g**2, so every element steps sign(g) * sqrt(2).
     np.testing.assert_allclose(updates[0]["a"], np.full((2, 2), np.sqrt(2.0)), rtol=1e-6)
     np.testing.assert_allclose(updates[0]["b"], -np.sqrt(2.0), rtol=1e-6)
@@ -101,7 +127,9 @@ def test_rho_zero_large_ms_tiny_gradient_interpolate_loses_the_gradient(maybe_ji
     grads = [jnp.array([1e-3])]
     results = {}
     for form in ("ema", "interpolate", "lerp"):
-        tx = rj.scale_by_rms(0.0, 1e-7, initial_scale=1e4, ms_form=form)
+        tx = rj.scale_by_rms(
+            0.0, 1e-7, initial_scale=1e4, ms_form=form, eps_in_sqrt=False, rho_complement="rounded"
+        )
         updates, states = run(tx, grads, jnp.zeros(1), maybe_jit)
         results[form] = (np.asarray(updates[0]), np.asarray(states[0].ms))
     g, eps = f32(1e-3), f32(1e-7)
@@ -119,7 +147,7 @@ def test_mean_square_rounds_in_the_documented_order(maybe_jit, form, rho):
     rng = np.random.default_rng(0)
     ms0 = rng.uniform(0.0, 4.0, size=512).astype(f32)
     g = rng.normal(size=512).astype(f32)
-    tx = rj.scale_by_rms(rho, 0.0, ms_form=form)
+    tx = rj.scale_by_rms(rho, 0.0, ms_form=form, eps_in_sqrt=False, rho_complement="rounded")
     state = tx.init(jnp.zeros(512))._replace(ms=jnp.asarray(ms0))  # start from ms0, not zeros
     _, new_state = maybe_jit(tx.update)(jnp.asarray(g), state)
     expected = ms_float32(ms0, g, rho, form)
@@ -149,7 +177,9 @@ def test_mean_square_rounds_in_the_documented_order(maybe_jit, form, rho):
 def test_state_dtype_float32_with_bfloat16_params(maybe_jit):
     params = jnp.zeros(2, jnp.bfloat16)
     grads = [jnp.array([1.0, 3.0], jnp.bfloat16)] * 2
-    tx = rj.scale_by_rms(0.999, 0.0, state_dtype=jnp.float32)
+    tx = rj.scale_by_rms(
+        0.999, 0.0, state_dtype=jnp.float32, eps_in_sqrt=False, rho_complement="rounded"
+    )
     updates, states = run(tx, grads, params, maybe_jit)
     assert states[1].ms.dtype == jnp.float32
     assert updates[1].dtype == jnp.bfloat16
@@ -163,7 +193,7 @@ def test_state_dtype_float32_with_bfloat16_params(maybe_jit):
 
 
 def test_state_defaults_to_the_param_dtype():
-    tx = rj.scale_by_rms()
+    tx = rj.scale_by_rms(0.9, 1e-7, eps_in_sqrt=False, rho_complement="rounded")
     state = tx.init({"a": jnp.zeros(2, jnp.bfloat16), "b": jnp.zeros((), jnp.float32)})
     assert state.ms["a"].dtype == jnp.bfloat16
     assert state.ms["b"].dtype == jnp.float32
@@ -171,8 +201,31 @@ def test_state_defaults_to_the_param_dtype():
 
 
 def test_init_accepts_shape_dtype_structs():
-    tx = rj.scale_by_rms(initial_scale=1.0, state_dtype=jnp.float32)
+    tx = rj.scale_by_rms(
+        initial_scale=1.0, state_dtype=jnp.float32, eps_in_sqrt=False, rho_complement="rounded"
+    )
     state = tx.init({"w": jax.ShapeDtypeStruct((2, 3), jnp.bfloat16)})
     assert state.ms["w"].shape == (2, 3)
     assert state.ms["w"].dtype == jnp.float32
     np.testing.assert_array_equal(state.ms["w"], np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "ours,theirs",
+    [
+        (rj.scale_by_rms, optax.scale_by_rms),
+        (rj.scale_by_centered_rms, optax.scale_by_stddev),
+    ],
+    ids=["scale_by_rms", "scale_by_stddev"],
+)
+@pytest.mark.parametrize("args", [(), (0.5, 1e-3, 0.25, False)], ids=["defaults", "positional"])
+def test_optax_names_and_defaults_give_optax_numbers(ours: Any, theirs: Any, args: Any) -> None:
+    """Where a stage has Optax's name it has Optax's arguments, defaults and numbers."""
+    params = jnp.zeros(3)
+    grads = [jnp.array([0.3, -2.0, 1e-3]), jnp.array([1.0, 0.5, -0.25])]
+    a, b = ours(*args), theirs(*args)
+    sa, sb = a.init(params), b.init(params)
+    for g in grads:
+        ua, sa = a.update(g, sa)
+        ub, sb = b.update(g, sb)
+        np.testing.assert_array_equal(ua, ub)

@@ -18,55 +18,65 @@ FORMS = re.escape("must be one of 'ema', 'interpolate', 'lerp'")
 
 BAD_ARGUMENTS = [
     # scale_by_rms
-    (rj.scale_by_rms, {"rho": 1.5}, ValueError, r"`rho` must be in \[0, 1\]. Received: rho=1.5"),
-    (rj.scale_by_rms, {"rho": -0.1}, ValueError, r"`rho` must be in \[0, 1\]. Received: rho=-0.1"),
     (
         rj.scale_by_rms,
-        {"rho": float("nan")},
+        {"decay": 1.5},
         ValueError,
-        r"`rho` must be in \[0, 1\]. Received: rho=nan",
+        r"`decay` must be in \[0, 1\]. Received: decay=1.5",
     ),
     (
         rj.scale_by_rms,
-        {"rho": jnp.array(2.0)},
+        {"decay": -0.1},
         ValueError,
-        r"`rho` must be in \[0, 1\]. Received: rho=2.0",
+        r"`decay` must be in \[0, 1\]. Received: decay=-0.1",
     ),
     (
         rj.scale_by_rms,
-        {"rho": "0.9"},
+        {"decay": float("nan")},
+        ValueError,
+        r"`decay` must be in \[0, 1\]. Received: decay=nan",
+    ),
+    (
+        rj.scale_by_rms,
+        {"decay": jnp.array(2.0)},
+        ValueError,
+        r"`decay` must be in \[0, 1\]. Received: decay=2.0",
+    ),
+    (
+        rj.scale_by_rms,
+        {"decay": "0.9"},
         TypeError,
-        r"`rho` must be a number. Received: rho='0.9' of type str",
+        r"`decay` must be a number. Received: decay='0.9' of type str",
     ),
     (
         rj.scale_by_rms,
-        {"rho": True},
+        {"decay": True},
         TypeError,
-        r"`rho` must be a number. Received: rho=True of type bool",
+        r"`decay` must be a number. Received: decay=True of type bool",
     ),
     (
         rj.scale_by_rms,
-        {"rho": np.ones(2)},
+        {"decay": np.ones(2)},
         ValueError,
-        r"`rho` must be a scalar. Received: rho with shape \(2,\)",
+        r"`decay` must be a scalar. Received: decay with shape \(2,\)",
     ),
     (
         rj.scale_by_rms,
-        {"rho": 1 + 0j},
+        {"decay": 1 + 0j},
         TypeError,
-        r"`rho` must be a number. Received: rho=\(1\+0j\)",
+        r"`decay` must be a number. Received: decay=\(1\+0j\)",
     ),
     (
         rj.scale_by_rms,
-        {"epsilon": -1e-7},
+        {"eps": -1e-7},
         ValueError,
-        r"`epsilon` must be >= 0. Received: epsilon=-1e-07",
+        r"`eps` must be >= 0. Received: eps=-1e-07",
     ),
     (
         rj.scale_by_rms,
-        {"epsilon": float("inf")},
+        {"eps": float("inf")},
         ValueError,
-        r"`epsilon` must be >= 0. Received: epsilon=inf",
+        r"`eps` must be >= 0. Received: eps=inf",
     ),
     (
         rj.scale_by_rms,
@@ -103,15 +113,15 @@ BAD_ARGUMENTS = [
     # scale_by_centered_rms
     (
         rj.scale_by_centered_rms,
-        {"rho": 2},
+        {"decay": 2},
         ValueError,
-        r"`rho` must be in \[0, 1\]. Received: rho=2.0",
+        r"`decay` must be in \[0, 1\]. Received: decay=2.0",
     ),
     (
         rj.scale_by_centered_rms,
-        {"epsilon": -1.0},
+        {"eps": -1.0},
         ValueError,
-        r"`epsilon` must be >= 0. Received: epsilon=-1.0",
+        r"`eps` must be >= 0. Received: eps=-1.0",
     ),
     (
         rj.scale_by_centered_rms,
@@ -257,8 +267,10 @@ def test_bad_argument_message(factory, kwargs, error, message):
 
 
 def test_range_errors_say_what_to_write_instead():
-    with pytest.raises(ValueError, match=r"Received: rho=1.5. It is the decay of the mean square"):
-        rj.scale_by_rms(rho=1.5)
+    with pytest.raises(
+        ValueError, match=r"Received: decay=1.5. It is the decay of the mean square"
+    ):
+        rj.scale_by_rms(decay=1.5, eps_in_sqrt=False, rho_complement="rounded")
     with pytest.raises(
         ValueError, match=r"Received: momentum=2.0. Use 0.0 to switch momentum off."
     ):
@@ -270,9 +282,12 @@ def test_range_errors_say_what_to_write_instead():
 @pytest.mark.parametrize(
     ("factory", "kwargs"),
     [
-        (rj.scale_by_rms, {"rho": 0.0, "epsilon": 0.0, "initial_scale": 0.0}),
-        (rj.scale_by_rms, {"rho": 1, "state_dtype": "float32", "eps_in_sqrt": np.bool_(True)}),
-        (rj.scale_by_centered_rms, {"rho": np.float32(0.5), "ms_form": "lerp", "mg_form": "lerp"}),
+        (rj.scale_by_rms, {"decay": 0.0, "eps": 0.0, "initial_scale": 0.0}),
+        (rj.scale_by_rms, {"decay": 1, "state_dtype": "float32", "eps_in_sqrt": np.bool_(True)}),
+        (
+            rj.scale_by_centered_rms,
+            {"decay": np.float32(0.5), "ms_form": "lerp", "mg_form": "lerp"},
+        ),
         (rj.trace_momentum, {"momentum": 1.0, "state_dtype": jnp.bfloat16}),
         (rj.scale_by_learning_rate, {"learning_rate": lambda count: 0.1, "decay": 0}),
         (rj.clip_by_value, {"clipvalue": 0.0}),
@@ -289,7 +304,7 @@ def test_traced_hyperparameters_are_not_range_checked():
     # Inside jit the value is unknown when the stage is built: no check, no error.
     @jax.jit
     def build_and_run(rho):
-        tx = rj.scale_by_rms(rho, 0.0)
+        tx = rj.scale_by_rms(rho, 0.0, eps_in_sqrt=False, rho_complement="rounded")
         return tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0]
 
     np.testing.assert_allclose(build_and_run(jnp.float32(0.75)), [2.0], rtol=1e-6)

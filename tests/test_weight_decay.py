@@ -71,7 +71,7 @@ def test_rmsprop_torch_weight_decay_is_coupled(maybe_jit):
     params = jnp.array([2.0])
     updates, state = maybe_jit(tx.update)(jnp.array([1.0]), tx.init(params), params)
     np.testing.assert_allclose(updates, [-0.1], rtol=1e-6)
-    np.testing.assert_allclose(state[2].ms, [4.0], rtol=1e-7)
+    np.testing.assert_allclose(optax.tree.get(state, "ms"), [4.0], rtol=1e-7)
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import numpy as np
 import optax
 
 from .._alias import rmsprop
-from .._sparse_tables import materialize
 from .._sharding import filled_like
 from .._skip_nonfinite import skip_nonfinite
 from .._sparse_rows import is_sparse
+from .._sparse_tables import materialize
 from .._updates import apply_updates
 from .._validation import check_bool
 from . import _layout as layout
