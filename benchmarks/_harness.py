@@ -3,8 +3,9 @@ its peers' adapters.
 
 - `Method`: one way of taking a step (ours, a peer framework, a floor), with what it measured;
 - `donated_runner`: a jitted JAX step with params and state donated, compiled (and timed) once;
-- `measure`: warm-up, then repetitions timed in turns across a case's methods (or one method at
-  a time, when the methods do not fit in memory together), median of the mean step time;
+- `measure`: warm-up, then rounds that time a case's methods in turns, each round starting from
+  another method (or each method in turns with a floor, when they do not fit in memory
+  together); the median over rounds, and each method's ratios to the floor round by round;
 - `machine` and `versions`: the machine and versions a run's figures belong to;
 - `save` / `load`: a run's figures as JSON next to RESULTS.md, so a section can be rendered
   again (`--render`) without timing anything;
@@ -36,9 +37,6 @@ from typing import Any
 import jax
 import jaxlib
 import numpy as np
-import optax
-
-import rmsprop_jax as rj
 
 # A runner takes a number of steps, runs them, and returns once they are done.
 Runner = Callable[[int], None]
@@ -57,7 +55,9 @@ class Method:
     label: str
     make: Callable[[Any], tuple[Runner, dict[str, Any]]] | None  # case -> runner, facts
     group: str = "peer"  # "ours", "peer" or "floor"
-    times: dict[str, float] = field(default_factory=dict)  # seconds per step
+    times: dict[str, float] = field(default_factory=dict)  # seconds per step: median of samples
+    samples: dict[str, list[float]] = field(default_factory=dict)  # one per round
+    ratios: dict[str, list[float]] = field(default_factory=dict)  # over the floor, per round
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)  # compiled-step facts
     skipped: dict[str, str] = field(default_factory=dict)  # why it did not run
 
@@ -120,11 +120,24 @@ def donated_runner(
 class Timing:
     """How a suite times its methods."""
 
-    repeats: int
-    in_turns: bool = True  # all methods of a case built first, then sampled in turns
+    repeats: int  # rounds
     min_sample_seconds: float = 0.2  # a sample runs at least this long (at most 200 steps)
-    slow_step_seconds: float = 2.0  # a method whose warm step takes longer ...
-    slow_repeats: int = 0  # ... takes this many samples of one step (0: its warm step's time)
+    slow_step_seconds: float = 2.0  # a method whose warm step takes longer is not in the rounds:
+    slow_repeats: int = 0  # it takes this many samples of one step (0: its warm step's time)
+
+
+def _build(method: Method, case: Any, timing: Timing) -> tuple[Runner, int] | None:
+    """Makes and warms up a method's runner, and the steps of one sample; None for a slow method,
+    which is sampled at once."""
+    assert method.make is not None, f"{method.name} has no runner (loaded from JSON)"
+    start = time.perf_counter()
+    run, method.notes[case.key] = method.make(case)
+    steps, single = _warm(run, timing)
+    print(f"  {case.key:<24} {method.label:<41} set up in {time.perf_counter() - start:,.1f} s")
+    if single <= timing.slow_step_seconds:
+        return run, steps
+    method.samples[case.key] = [_sample(run, 1) for _ in range(timing.slow_repeats)] or [single]
+    return None
 
 
 def _warm(run: Runner, timing: Timing) -> tuple[int, float]:
@@ -147,51 +160,81 @@ def measure(
     cases: Sequence[Any],
     timing: Timing,
     skip: Callable[[Method, Any], str | None] = lambda method, case: None,
-) -> None:
-    """Fills each method's ``times``, ``notes`` and ``skipped`` for each case (``case.key``).
+    floor: str | None = None,
+    fits: Callable[[Any, int], bool] = lambda case, count: True,
+) -> dict[str, str]:
+    """Fills each method's ``times``, ``samples``, ``ratios``, ``notes`` and ``skipped`` per case.
 
-    The time is the median over ``timing.repeats`` samples, after warm-up, of the mean step
-    time within a sample. In turns, each repetition takes one sample of every method of the
-    case, so a change in the machine's load hits all of them alike.
+    A case's methods are built and warmed up, then timed in ``timing.repeats`` rounds: a round
+    takes one sample (the mean step time over a few steps) of each method, starting from the
+    next method each round, so a change in the machine's load hits all of them alike. The time
+    is the median over rounds. With a ``floor`` (a method's name), each other method's
+    ``ratios`` are its sample over the floor's of the same round. When ``fits(case, count)``
+    says that the methods do not fit in memory together, each is built and timed in rounds with
+    the floor alone (built once per case, its time the median of all its samples).
+
+    Returns how each case was timed: "together" or "in pairs".
     """
+    how = {}
     for case in cases:
-        live: list[tuple[Method, Runner, int, float, list[float]]] = []
+        todo = []
         for method in methods:
-            reason = skip(method, case)
-            if reason:
+            if reason := skip(method, case):
                 method.skipped[case.key] = reason
-                continue
-            assert method.make is not None, f"{method.name} has no runner (loaded from JSON)"
-            start = time.perf_counter()
-            run, facts = method.make(case)
-            setup = time.perf_counter() - start
-            method.notes[case.key] = facts
-            steps, single = _warm(run, timing)
-            if single > timing.slow_step_seconds:
-                slow = [_sample(run, 1) for _ in range(timing.slow_repeats)]
-                _done(case, method, slow or [single], setup)
-            elif timing.in_turns:
-                live.append((method, run, steps, setup, []))
             else:
-                _done(case, method, [_sample(run, steps) for _ in range(timing.repeats)], setup)
-            del run
+                todo.append(method)
+        base = by_name(todo, floor) if floor else None
+        together = base is None or fits(case, len(todo))
+        how[case.key] = "together" if together else "in pairs"
+        live: dict[str, tuple[Runner, int]] = {}
+        for group in [todo] if together else [[base, m] for m in todo if m is not base]:
+            for method in group:
+                if method.name not in live and (built := _build(method, case, timing)):
+                    live[method.name] = built
+            timed = [m for m in group if m.name in live]
+            for r in range(timing.repeats if timed else 0):
+                turn = timed[r % len(timed) :] + timed[: r % len(timed)]
+                taken = {m.name: _sample(*live[m.name]) for m in turn}
+                for m in timed:
+                    m.samples.setdefault(case.key, []).append(taken[m.name])
+                    if base is not None and m is not base and base.name in taken:
+                        m.ratios.setdefault(case.key, []).append(taken[m.name] / taken[base.name])
+            for method in group:
+                if method is not base:
+                    live.pop(method.name, None)
             gc.collect()
-        for _ in range(timing.repeats):
-            for _, run, steps, _, samples in live:
-                samples.append(_sample(run, steps))
-        for method, _, _, setup, samples in live:
-            _done(case, method, samples, setup)
         live.clear()
         gc.collect()
+        for method in todo:
+            _done(case, method)
+    return how
 
 
-def _done(case: Any, method: Method, samples: list[float], setup: float) -> None:
-    method.times[case.key] = t = statistics.median(samples)
+def spread(values: Sequence[float], spec: str = ",.2f", suffix: str = "x") -> str:
+    """The median of ``values`` and, for more than one, their range: the figure and its noise."""
+    text = f"{statistics.median(values):{spec}}{suffix}"
+    return text + (f" ({min(values):{spec}}–{max(values):{spec}})" if len(values) > 1 else "")
+
+
+def _done(case: Any, method: Method) -> None:
+    samples = method.samples[case.key]
+    method.times[case.key] = statistics.median(samples)
+    ratio = method.ratios.get(case.key)
     print(
-        f"  {case.key:<32} {method.label:<40}{t * 1e3:>12,.3f} ms"
-        f"   (set-up {setup:,.1f} s, load {os.getloadavg()[0]:.2f})",
+        f"  {case.key:<24} {method.label:<41}{spread([t * 1e3 for t in samples], ',.3f', ' ms')}"
+        + (f", {spread(ratio)} the floor" if ratio else "")
+        + f"   (load {os.getloadavg()[0]:.2f})",
         flush=True,
     )
+
+
+def free_memory() -> int:
+    """Bytes free for new arrays: the device's where JAX says, else the host's MemAvailable."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    with open("/proc/meminfo") as info:
+        return next(int(line.split()[1]) * 1024 for line in info if "MemAvailable" in line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,8 +277,7 @@ def machine(peer_versions: Mapping[str, str]) -> dict[str, str]:
     stack = {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
-        "optax": optax.__version__,
-        "rmsprop_jax": rj.__version__,
+        **versions({"optax": "optax", "rmsprop_jax": "rmsprop_jax"}),  # a TF child may lack them
         "numpy": np.__version__,
         **peer_versions,
     }

@@ -14,32 +14,42 @@ One process, one machine, side by side, for tables of N rows x 64 float32:
 Each JAX step is jitted with params and optimizer state donated, so a sparse step can update the
 table in place. Every step touches k rows drawn, with duplicates, from a Zipf-like distribution
 whose hot rows are spread over the table; a few such batches are cycled so that consecutive steps
-touch different rows. The reported time is the median over repetitions, after warm-up, of the
-mean step time within a repetition. The methods are timed one after the other (a 4M-row table
-and its state take 3 GB per method: they do not fit in memory together).
+touch different rows. For each (N, k), the methods are built and warmed up, then timed in
+rounds: a round times each method for a few steps, starting from the next method each round. A
+method's time is its median over rounds; its ratio to the deduplicating floor is taken round by
+round (paired), then the median, with the range of both. Where the methods do not fit in memory
+together (a 4M-row table and its state take 3 GB per method), each alternates with the floor.
+
+With ``--tf-python PY``, TF is timed by PY (a virtualenv with TensorFlow) running this script
+on the same cases in a separate process, before the JAX methods.
 
 Writes the "Sparse step" section of ``RESULTS.md``, the figures as ``results/sparse.json`` and
 the plot ``sparse.png`` in ``--out`` (the harness, ``_harness.py``, times, saves and renders;
 this file holds the cases, the peers and the tables)::
 
-    python benchmarks/sparse.py [--sizes 100000 1000000 4000000] [--k 4096] [--repeats 9]
+    python benchmarks/sparse.py [--sizes 100000 1000000 4000000] [--k 4096 65536] [--repeats 9]
     python benchmarks/sparse.py --render  # the section and plot again, from results/sparse.json
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import os
+import statistics
+import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import _harness as h
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-import rmsprop_jax as rj
+# optax and rmsprop_jax are imported where used: a --tf-only child's virtualenv may lack them.
 
 DIM = 64
 LEARNING_RATE, RHO, MOMENTUM, EPSILON = 1e-3, 0.9, 0.9, 1e-7
@@ -52,7 +62,8 @@ TARGET_VS_TF = 1.0  # TF over ours at every N, at least
 TARGET_VS_FLOOR = 1.3  # ours over the deduplicating floor at the largest N, at most
 SECTION = "## Sparse step"
 DEFAULT_SIZES = [100_000, 1_000_000, 4_000_000]
-TIMING = {"in_turns": False, "min_sample_seconds": 0.1, "slow_step_seconds": 0.5, "slow_repeats": 3}
+DEFAULT_K = [4096, 65536]
+TIMING = {"min_sample_seconds": 0.1, "slow_step_seconds": 5.0, "slow_repeats": 3}
 
 Batches = list[tuple[np.ndarray, np.ndarray]]
 
@@ -72,7 +83,7 @@ class Case:
 
     @property
     def key(self) -> str:
-        return str(self.n)
+        return f"n={self.n},k={self.k}"
 
     def record(self) -> dict[str, Any]:
         """What the JSON keeps of the case (not its batches)."""
@@ -90,6 +101,12 @@ def make_case(n: int, k: int, seed: int = 0) -> Case:
         batches.append((indices, values))
     unique = float(np.mean([np.unique(idx).size / idx.size for idx, _ in batches]))
     return Case(n, k, unique, batches)
+
+
+def fit_together(case: Case, count: int) -> bool:
+    """Whether ``count`` methods fit in half the free memory, at four N x DIM float32 buffers
+    each (the table, ms, mom, and optax's densified gradient)."""
+    return count * 4 * case.n * DIM * 4 < h.free_memory() / 2
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -119,6 +136,8 @@ def ours(sparse_mode: str, momentum: float) -> Callable[[Case], tuple[h.Runner, 
     """This library's step: SparseRows gradients, `rj.apply_updates` scatters the update rows."""
 
     def make(case: Case) -> tuple[h.Runner, dict[str, Any]]:
+        import rmsprop_jax as rj
+
         tx = rj.rmsprop(
             LEARNING_RATE,
             rho=RHO,
@@ -140,6 +159,8 @@ def ours(sparse_mode: str, momentum: float) -> Callable[[Case], tuple[h.Runner, 
 
 def optax_dense(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     """``optax.rmsprop`` on the densified gradient, built inside the jitted step."""
+    import optax
+
     tx = optax.rmsprop(LEARNING_RATE, decay=RHO, eps=EPSILON, momentum=MOMENTUM)
 
     def step(params: Any, state: Any, indices: jax.Array, values: jax.Array) -> Any:
@@ -187,7 +208,8 @@ def touch_rows_deduplicated(case: Case) -> tuple[h.Runner, dict[str, Any]]:
     gather and scatter the touched rows of ms, mom and the int32 per-row bookkeeping, and
     scatter-add the params' rows. No optimizer maths beyond one multiply-add per buffer.
     """
-    from rmsprop_jax._sparse_update import deduplicate
+    import rmsprop_jax as rj
+    from rmsprop_jax._rows import deduplicate
 
     flags = {"unique_indices": True, "indices_are_sorted": True}
 
@@ -291,23 +313,38 @@ def _target(value: float | None, target: float, at_least: bool) -> str:
     return f"{value:,.2f}x {'(met)' if met else '(**missed**)'}"
 
 
+def _k(k: int, cases: list[Case]) -> str:
+    """What names k beside N or a method, when the run has several."""
+    return f", k = {k:,}" if len({c.k for c in cases}) > 1 else ""
+
+
+def _name(case: Case, cases: list[Case]) -> str:
+    """A case's column header."""
+    return f"N = {case.n:,}{_k(case.k, cases)}"
+
+
 def ratios(methods: list[h.Method], cases: list[Case]) -> list[dict[str, Any]]:
-    """Per method of ours: scaling from smallest to largest N, speed-up vs optax and TF."""
-    small, large = cases[0].key, cases[-1].key
+    """Per method of ours and k: scaling from smallest to largest N, speed-up vs optax and TF,
+    and the paired ratio to the deduplicating floor (of medians, for a run without rounds)."""
     dense, tf = h.by_name(methods, "optax_dense"), h.by_name(methods, "tf_sparse")
     floor = h.by_name(methods, "floor_dedup")
     rows = []
-    for method in (m for m in methods if m.group == "ours"):
-        t = method.times
-        rows.append(
-            {
-                "label": method.label,
-                "scaling": t[large] / t[small] if len(cases) > 1 else None,
-                "vs_dense": dense.times[large] / t[large] if dense else None,
-                "vs_tf": min(tf.times[c.key] / t[c.key] for c in cases) if tf else None,
-                "vs_floor": t[large] / floor.times[large] if floor else None,
-            }
-        )
+    for k in sorted({c.k for c in cases}):
+        of_k = [c for c in cases if c.k == k]
+        small, large = of_k[0].key, of_k[-1].key
+        for method in (m for m in methods if m.group == "ours"):
+            t, paired = method.times, method.ratios.get(large)
+            rows.append(
+                {
+                    "label": method.label + _k(k, cases),
+                    "scaling": t[large] / t[small] if len(of_k) > 1 else None,
+                    "vs_dense": dense.times[large] / t[large] if dense else None,
+                    "vs_tf": min(tf.times[c.key] / t[c.key] for c in of_k) if tf else None,
+                    "vs_floor": statistics.median(paired)
+                    if paired
+                    else (t[large] / floor.times[large] if floor else None),
+                }
+            )
     return rows
 
 
@@ -317,14 +354,23 @@ def tables(methods: list[h.Method], cases: list[Case]) -> dict[str, tuple[list[h
     label = h.Column("method", lambda m: m.label, left=True)
 
     def us(case: Case) -> Callable[[h.Method], str]:
-        return lambda m: f"{m.times[case.key] * 1e6:,.1f}"
+        return lambda m: h.spread(
+            [t * 1e6 for t in m.samples.get(case.key) or [m.times[case.key]]], ",.1f", ""
+        )
+
+    def paired(case: Case) -> Callable[[h.Method], str]:
+        return lambda m: h.spread(m.ratios[case.key]) if case.key in m.ratios else "n/a"
 
     def temp(m: h.Method) -> str:
         value = m.notes[large.key].get("temp_bytes")
         return "n/a" if value is None else f"{value:,}"
 
     return {
-        "times": ([label, *(h.Column(f"N = {c.n:,}", us(c)) for c in cases)], methods),
+        "times": ([label, *(h.Column(_name(c, cases), us(c)) for c in cases)], methods),
+        "paired": (
+            [label, *(h.Column(_name(c, cases), paired(c)) for c in cases)],
+            [m for m in methods if m.ratios],
+        ),
         "targets": (
             [
                 h.Column("method", lambda r: r["label"], left=True),
@@ -355,25 +401,59 @@ def tables(methods: list[h.Method], cases: list[Case]) -> dict[str, tuple[list[h
     }
 
 
+def _timing(cases: list[Case], run: dict[str, Any]) -> str:
+    """How the run timed its methods: in rounds (together or in pairs), or, before rounds, one
+    method after the other."""
+    if "turns" not in run:
+        return (
+            f"Median of {run['repeats']} repetitions after warm-up, microseconds per step; the "
+            "methods were timed one after the other (a run from before rounds: no spread, no "
+            "paired ratios)."
+        )
+    pairs = ", ".join(_name(c, cases) for c in cases if run["turns"][c.key] == "in pairs")
+    return (
+        f"Timed in {run['repeats']} rounds after warm-up: a round takes one sample of each method "
+        "(its mean step time over a few steps), starting from the next method each round, so a "
+        "change in the machine's load hits them alike. "
+        + (
+            f"At {pairs} the methods do not fit in memory together: each takes turns with the "
+            "deduplicating floor alone (built once for the case). "
+            if pairs
+            else "All methods of a case are built together. "
+        )
+        + "Median over rounds (min–max), microseconds per step."
+    )
+
+
 def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) -> str:
     """The "Sparse step" section of RESULTS.md."""
-    small, large, k = cases[0].n, cases[-1].n, cases[0].k
+    small, large = cases[0].n, cases[-1].n
+    ks = sorted({c.k for c in cases})
     parts = {name: h.table(*part) for name, part in tables(methods, cases).items()}
+    load = run.get("load")
     return h.section(
         SECTION,
         h.produced_by(run["command"], run["machine"], run["provisional"]),
+        f"Load average (1, 5 and 15 minutes) at the start of the run: {load[0]}; at its end: "
+        f"{load[1]}."
+        if load
+        else None,
         f"One step of RMSprop (lr {LEARNING_RATE}, rho {RHO}, momentum {MOMENTUM}, epsilon "
-        f"{EPSILON}) on a table of N x {DIM} float32 with k = {k} gradient rows per step, drawn "
-        f"with duplicates from a Zipf({ZIPF_EXPONENT}) distribution (distinct rows per step: "
-        + ", ".join(f"{c.unique * k:,.0f} at N={c.n:,}" for c in cases)
+        f"{EPSILON}) on a table of N x {DIM} float32 with k = {' or '.join(map(str, ks))} "
+        f"gradient rows per step, drawn with duplicates from a Zipf({ZIPF_EXPONENT}) distribution "
+        "(distinct rows per step: "
+        + ("; " if len(ks) > 1 else ", ").join(
+            f"{c.unique * c.k:,.0f} at N={c.n:,}{_k(c.k, cases)}" for c in cases
+        )
         + "). JAX steps are jitted with params and state donated; TF runs "
         "`ResourceSparseApplyRMSProp` after `tf.unique` + `unsorted_segment_sum` in a "
-        f"`tf.function`. Median of {run['repeats']} repetitions after warm-up, microseconds per "
-        "step.",
+        "`tf.function`. " + _timing(cases, run),
         parts["times"],
-        None
-        if h.by_name(methods, "tf_sparse")
-        else "TensorFlow was not installed for this run: no TF row, and the TF target is n/a.",
+        run.get("tf"),
+        "Each method over the deduplicating floor, paired: its sample over the floor's in the "
+        "same round, median over rounds (min–max).\n\n" + parts["paired"]
+        if any(m.ratios for m in methods)
+        else None,
         "`rj keras (momentum 0.9)` and `rj lazy (momentum 0.9)` compile to the same program (with "
         "momentum, tf.keras leaves untouched rows alone), so the gap between their rows is the "
         "run-to-run noise of this machine. The floor row is the memory traffic alone: reading "
@@ -381,9 +461,11 @@ def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) ->
         "is cache and TLB misses on rows scattered over a bigger table.",
         f"Targets for this library's modes: time at N={large:,} at most {TARGET_SCALING}x the time "
         f"at N={small:,}; at N={large:,} at least {TARGET_VS_DENSE:.0f}x faster than optax on "
-        "the dense gradient; no slower than TF's sparse kernel at any N (the worst N is shown).",
+        "the dense gradient; no slower than TF's sparse kernel at any N (the worst N is shown); "
+        f"at N={large:,} at most {TARGET_VS_FLOOR}x the deduplicating floor (the paired median, "
+        "for a run in rounds).",
         parts["targets"],
-        f"Compiled JAX steps at N={large:,} (from `compile().as_text()` and "
+        f"Compiled JAX steps at N={large:,}, k={cases[-1].k:,} (from `compile().as_text()` and "
         "`memory_analysis()`): `copy` ops of arrays with a slot per table row (the table, its "
         "state or the per-row bookkeeping) and the temporary buffer size.",
         parts["compiled"],
@@ -392,42 +474,90 @@ def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) ->
 
 
 def plot(methods: list[h.Method], cases: list[Case], out: Any) -> None:
-    """``sparse.png``: time per step vs N, log-log, one line per method."""
+    """``sparse.png``: time per step vs N, log-log, one line per method (and k)."""
+    ks = sorted({c.k for c in cases})
     lines = []
     for m in methods:
         style = "-o" if m.group == "ours" else (":" if m.group == "floor" else "--s")
-        ns = [c.n for c in cases if c.key in m.times]
-        lines.append((m.label, ns, [m.times[str(n)] * 1e6 for n in ns], style))
+        for k in ks:
+            of_k = [c for c in cases if c.k == k and c.key in m.times]
+            times = [m.times[c.key] * 1e6 for c in of_k]
+            lines.append((m.label + _k(k, cases), [c.n for c in of_k], times, style))
     h.loglog(
         lines,
-        xticks=[c.n for c in cases],
+        xticks=sorted({c.n for c in cases}),
         xlabel=f"table rows N ({DIM} float32 columns)",
         ylabel="time per step (microseconds)",
-        title=f"Sparse RMSprop step, k = {cases[0].k} rows per step",
+        title=f"Sparse RMSprop step, k = {' or '.join(map(str, ks))} rows per step",
         path=out / "sparse.png",
     )
+
+
+def tf_elsewhere(python: str, args: argparse.Namespace) -> tuple[h.Method, str]:
+    """TF's method timed by ``python`` (a virtualenv with TensorFlow) running this script with
+    ``--tf-only`` on the same cases, and the sentence that says so."""
+    with tempfile.TemporaryDirectory() as out:
+        sizes, ks = [str(n) for n in args.sizes], [str(k) for k in args.k]
+        script = str(Path(__file__).resolve())
+        command = [python, script, "--tf-only", "--sizes", *sizes, "--k", *ks]
+        subprocess.run([*command, "--repeats", str(args.repeats), "--out", out], check=True)
+        run, [method] = h.load(h.data_path(Path(out), "sparse.py"))
+    return method, (
+        f"TF was timed by `{python}` ({run['machine']['versions']}) in a separate process, "
+        "before the JAX methods: its samples are not interleaved with theirs, so it has no "
+        "paired ratio, and the TF target compares medians."
+    )
+
+
+def tf_sentence(
+    args: argparse.Namespace, with_tf: bool, elsewhere: tuple[h.Method, str] | None
+) -> str | None:
+    """What the section says of TF: nothing when it ran in the rounds, else where or why not."""
+    if elsewhere:
+        return elsewhere[1]
+    if with_tf:
+        return None
+    why = "was skipped (`--no-tf`)" if args.no_tf else "was not installed for this run"
+    return f"TensorFlow {why}: no TF row, and the TF target is n/a."
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Runs the benchmark (or renders a saved run) and writes the report."""
     cli = h.parser("sparse.py", __doc__ or "", repeats=9)
     cli.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES)
-    cli.add_argument("--k", type=int, default=4096)
+    cli.add_argument("--k", type=int, nargs="+", default=DEFAULT_K)
     cli.add_argument("--no-tf", action="store_true", help="skip TensorFlow even if installed")
+    cli.add_argument("--tf-python", help="time TF with this Python (a virtualenv with TF)")
+    cli.add_argument("--tf-only", action="store_true", help=argparse.SUPPRESS)
     args = cli.parse_args(argv)
     data = h.data_path(args.out, "sparse.py")
     if args.render:
         run, methods = h.load(data)
         cases = [Case(**record) for record in run["cases"]]
     else:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         info = h.machine(h.versions({"tensorflow": "tensorflow"}))
-        print(f"{info['cpu']}, {info['cores']} cores, load {info['load']}; {info['versions']}")
-        methods = all_methods(with_tf=h.available("tensorflow") and not args.no_tf)
-        cases = [make_case(n, args.k) for n in sorted(args.sizes)]
-        h.measure(methods, cases, h.Timing(args.repeats, **TIMING))
-        reduced = sorted(args.sizes) != DEFAULT_SIZES or args.k != 4096 or args.repeats < 9
-        run = h.run_record("sparse.py", argv, info, args.repeats, reduced or args.no_tf, cases)
+        print(f"{info['cpu']}, {info['cores']} cores, load {load}; {info['versions']}")
+        cases = [make_case(n, k) for k in sorted(args.k) for n in sorted(args.sizes)]
+        # First, so that a failure there costs no JAX timing.
+        elsewhere = (
+            tf_elsewhere(args.tf_python, args) if args.tf_python and not args.no_tf else None
+        )
+        with_tf = args.tf_only or (h.available("tensorflow") and not args.no_tf and not elsewhere)
+        methods = [m for m in all_methods(with_tf) if m.name == "tf_sparse" or not args.tf_only]
+        timing = h.Timing(args.repeats, **TIMING)
+        turns = h.measure(methods, cases, timing, floor="floor_dedup", fits=fit_together)
+        if elsewhere:
+            methods.append(elsewhere[0])
+        reduced = sorted(args.sizes) != DEFAULT_SIZES or sorted(args.k) != DEFAULT_K
+        run = h.run_record(
+            "sparse.py", argv, info, args.repeats, reduced or args.repeats < 9 or args.no_tf, cases
+        )
+        end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        run |= {"turns": turns, "tf": tf_sentence(args, with_tf, elsewhere), "load": [load, end]}
         h.save(data, run, methods)
+        if args.tf_only:
+            return
     columns, rows = tables(methods, cases)["times"]
     print("\n" + h.text_table(columns, rows))
     h.finish(

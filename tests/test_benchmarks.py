@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
+import types
 from typing import Any
 
 import jax
@@ -94,11 +96,12 @@ def test_dense_section_shows_the_figures_and_their_ratios(
 def test_sparse_section_checks_the_targets(bench: Any) -> None:
     h, _, sparse = bench
     cases = [sparse.Case(1000, 64, 0.5), sparse.Case(4000, 64, 0.25)]
+    small, large = (c.key for c in cases)
     methods = sparse.all_methods(with_tf=False)
     for method in methods:
         slow = 100.0 if method.name == "optax_dense" else 1.0
-        method.times = {"1000": 1e-4 * slow, "4000": 1.2e-4 * slow**1.5}
-        method.notes = {"4000": {"table_copies": 0, "temp_bytes": 2048}}
+        method.times = {small: 1e-4 * slow, large: 1.2e-4 * slow**1.5}
+        method.notes = {large: {"table_copies": 0, "temp_bytes": 2048}}
     run = {"command": "python benchmarks/sparse.py", "machine": h.machine({}), "repeats": 9}
     text = sparse.markdown(methods, cases, run | {"provisional": False})
     assert "| rj keras (momentum 0.9) | 100.0 | 120.0 |" in text
@@ -107,6 +110,48 @@ def test_sparse_section_checks_the_targets(bench: Any) -> None:
     assert "| optax.rmsprop on densified gradient | 0 | 2,048 |" in text
     assert "distinct rows per step: 32 at N=1,000, 16 at N=4,000" in text
     assert "Provisional" not in text
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_measure_times_in_rounds_each_starting_from_the_next_method(
+    bench: Any, together: bool
+) -> None:
+    h, _, _ = bench
+    log: list[str] = []
+
+    def method(name: str) -> Any:
+        return h.Method(name, name, lambda case: ((lambda steps: log.append(name * steps)), {}))
+
+    a, b, f = methods = [method("a"), method("b"), method("f")]
+    timing = h.Timing(3, min_sample_seconds=0.0)  # samples of one step
+    how = h.measure(
+        methods, [types.SimpleNamespace(key="c")], timing, floor="f", fits=lambda *_: together
+    )
+    # each is built and warmed up (three steps), then sampled in rounds, each from the next
+    if together:
+        assert how == {"c": "together"} and "".join(log) == "aaabbbfff" + "abfbfafab"
+    else:  # the floor is built once, then each method takes turns with it alone
+        assert how == {"c": "in pairs"}
+        assert "".join(log) == "fffaaa" + "faaffa" + "bbb" + "fbbffb"
+    assert len(a.samples["c"]) == len(b.samples["c"]) == len(a.ratios["c"]) == 3
+    assert len(f.samples["c"]) == (3 if together else 6) and not f.ratios
+    assert a.times["c"] == statistics.median(a.samples["c"])
+
+
+def test_sparse_smoke_run_writes_its_section_and_renders_it_again(
+    bench: Any, tmp_path: pathlib.Path
+) -> None:
+    _, _, sparse = bench
+    args = "--sizes 1000 --k 64 --repeats 2 --no-tf"
+    sparse.main([*args.split(), "--out", str(tmp_path)])
+    written = (tmp_path / "RESULTS.md").read_text()
+    assert f"`python benchmarks/sparse.py {args}`" in written and "**Provisional" in written
+    assert "Timed in 2 rounds after warm-up" in written and "Load average (1, 5 and 15" in written
+    assert "TensorFlow was skipped (`--no-tf`): no TF row" in written
+    assert "| rj keras (momentum 0.9) | " in written.split("paired: ")[1]  # its paired ratio
+    (tmp_path / "RESULTS.md").unlink()
+    sparse.main(["--render", "--out", str(tmp_path)])
+    assert (tmp_path / "RESULTS.md").read_text() == written
 
 
 @pytest.mark.parametrize("script", ["suite.py", "sparse.py", "keras_frontend.py", "layouts.py"])
