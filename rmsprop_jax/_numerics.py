@@ -1,8 +1,7 @@
-"""Per-element RMSprop maths, shared by every stage (and by the sparse path) so they cannot drift.
+"""The per-element maths of RMSprop, written once for the stages and the sparse driver.
 
 Each helper follows a framework's order of floating-point operations, not only its algebra:
-``m + (x - m) * (1 - rho)`` (TF's C++ kernels) and ``rho * m + (1 - rho) * x`` (Keras's Python
-path) are equal on paper but round differently, which matters when ``rho`` is 0 or values are tiny.
+``m + (x - m) * (1 - rho)`` and ``rho * m + (1 - rho) * x`` round differently.
 """
 
 from __future__ import annotations
@@ -33,43 +32,17 @@ __all__ = [
 ]
 
 MomentForm = Literal["ema", "interpolate", "lerp"]
-"""How an accumulator moves towards its target ``x`` with decay ``rho``.
-
-- ``"ema"``: ``rho * m + (1 - rho) * x`` (Keras, Keras 3, Optax, PyTorch's mean square).
-- ``"interpolate"``: ``m + (x - m) * (1 - rho)`` (TF's ``ApplyRMSProp`` kernels).
-- ``"lerp"``: PyTorch's ``torch.lerp(m, x, w)`` with ``w = 1 - rho``: ``m + w * (x - m)`` when
-  ``w < 0.5``, else ``x - (x - m) * (1 - w)`` (PyTorch's centered mean gradient).
-"""
+"""How an accumulator moves towards ``x``: ``rho*m + (1-rho)*x`` (``"ema"``: Keras, Optax,
+PyTorch's mean square), ``m + (x-m)*(1-rho)`` (``"interpolate"``: TF's kernels) or
+``torch.lerp(m, x, 1-rho)`` (``"lerp"``: PyTorch's mean gradient)."""
 
 RhoComplement = Literal["exact", "rounded"]
-r"""How the weight :math:`w = 1 - \rho` of the new value is rounded (``fl`` rounds to the compute
-dtype, float32 for float32 params).
-
-- ``"exact"``: :math:`w = \mathrm{fl}(1 - \rho)`, the difference taken in the precision
-  ``rho`` is given in (float64 for a Python float) and rounded once. PyTorch
-  (``addcmul_(g, g, value=1 - alpha)``), Optax (``(1 - decay) * g**2``) and Keras 3
-  (``ops.multiply(1 - rho, ...)``) compute ``1 - rho`` in Python this way.
-- ``"rounded"``: :math:`w = \mathrm{fl}(1 - \mathrm{fl}(\rho))`, ``rho`` rounded to the compute
-  dtype first. TF's ``ApplyRMSProp`` kernels (``1 - rho`` in ``T``) and tf.keras's
-  ``one_minus_rho = 1.0 - rho_t`` (a float32 tensor) do this.
-
-The two differ by :math:`|\mathrm{fl}(\rho) - \rho| / (1 - \rho)` relative, every step with the same
-sign: 9e-7 at ``rho=0.99``, 1.3e-5 at 0.999, 1.7e-4 at 0.9999 in float32. For an injected
-(array) ``rho`` both compute ``1 - rho`` in the array's own dtype, as
-``optax.inject_hyperparams(optax.rmsprop)`` does: the double-precision value is gone by then.
-"""
+"""How ``w = 1 - rho`` rounds: ``fl(1 - rho)`` from the Python float (``"exact"``: PyTorch,
+Optax, Keras 3) or ``fl(1 - fl(rho))`` (``"rounded"``: TF, tf.keras); docs/conventions.md."""
 
 ComplexSquare = Literal["abs", "square", "split"]
-"""What the mean square accumulates for a complex gradient ``g = a + b i``.
-
-- ``"abs"``: ``|g|**2 = a*a + b*b``, a real mean square; both parts of ``g`` are divided by the
-  same real denominator (Optax: ``abs_sq(g) = (conj(g) * g).real``).
-- ``"square"``: the complex ``g*g``, with a complex square root (TF's kernels and tf.keras's
-  ``tf.square``, which are generic in ``T``).
-- ``"split"``: ``a`` and ``b`` are two separate reals, each with its own mean square, stored as
-  the real and imaginary parts of the state (PyTorch: ``torch.view_as_real`` on params, grads and
-  state).
-"""
+"""A complex gradient's mean square: ``|g|**2`` (``"abs"``: Optax), the complex ``g*g``
+(``"square"``: TF) or the real and imaginary parts apart (``"split"``: PyTorch)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,15 +79,10 @@ _NOT_INEXACT = (
 
 
 def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
-    """The dtype the maths runs in: float64 if any input is float64, else float32.
+    """The dtype the maths runs in: float64 (complex128) if any input is 64-bit, else float32.
 
-    Low-precision params and state (bfloat16, float16) are widened for the arithmetic and rounded
-    once on the way out, so hyperparameters like ``rho=0.999`` keep their float32 value. Complex
-    inputs give complex64 (complex128 where any input has 64-bit parts), so the imaginary part is
-    never dropped.
-
-    Raises:
-      TypeError: for an integer or boolean dtype (checked when the step is traced).
+    Low-precision inputs are widened and rounded once on the way out; complex inputs stay
+    complex. Raises a TypeError for an integer or boolean dtype.
     """
     kinds = [jnp.dtype(dtype) for dtype in dtypes]
     for dtype in kinds:
@@ -134,15 +102,7 @@ def real_dtype(dtype: jnp.dtype) -> jnp.dtype:
 def decay_and_complement(
     rho: jax.typing.ArrayLike, dtype: jnp.dtype, complement: RhoComplement
 ) -> tuple[jax.Array, jax.Array]:
-    r"""``rho`` and ``w = 1 - rho`` in the compute ``dtype``, ``w`` rounded as ``complement`` says.
-
-    .. math::
-
-      \text{exact: } w = \mathrm{fl}(1 - \rho), \qquad
-      \text{rounded: } w = \mathrm{fl}(1 - \mathrm{fl}(\rho))
-
-    See `RhoComplement`. A static ``rho`` gives NumPy scalars (computed once, not per leaf).
-    """
+    """``rho`` and ``w = 1 - rho`` in ``dtype``, ``w`` rounded as ``complement`` says."""
     decay = as_compute(rho, dtype)
     if complement == "rounded":
         return decay, 1 - decay
@@ -154,12 +114,7 @@ def decay_and_complement(
 
 
 def as_compute(value: jax.typing.ArrayLike, dtype: jnp.dtype) -> jax.Array:
-    """Casts a hyperparameter or array to the compute dtype (explicitly, for strict promotion).
-
-    A static number (fixed when the optimizer was built) becomes a NumPy scalar, so arithmetic on
-    hyperparameters alone (``1 - rho``, ``-lr``) runs once in NumPy, with the same IEEE rounding
-    as XLA, instead of adding ops to every leaf's compiled graph.
-    """
+    """``value`` in ``dtype``; a static number becomes a NumPy scalar (computed once)."""
     if is_static(value):
         return np.asarray(value, dtype)[()]  # type: ignore[return-value]
     return jnp.asarray(value).astype(dtype)
@@ -172,19 +127,7 @@ def update_moment(
     form: MomentForm,
     weight: jax.Array | None = None,
 ) -> jax.Array:
-    """Moves an accumulator towards ``target`` with decay ``rho``, in the order of ``form``.
-
-    Args:
-      moment: the accumulator ``m`` (mean square or mean gradient), in the compute dtype.
-      target: ``g * g`` for the mean square, ``g`` for the mean gradient.
-      rho: the decay, a scalar in the compute dtype.
-      form: one of ``"ema"``, ``"interpolate"``, ``"lerp"`` (see `MomentForm`).
-      weight: ``1 - rho`` as the framework rounds it (see `decay_and_complement`); None
-        computes it from the rounded ``rho``.
-
-    Returns:
-      The new accumulator, ``rho * m + (1 - rho) * target`` up to the rounding of ``form``.
-    """
+    """``rho * m + weight * target`` in the order of ``form`` (``weight``: ``1 - rho``)."""
     if weight is None:
         weight = 1 - rho
     if form == "ema":
@@ -201,12 +144,7 @@ def update_moment(
 def rms_denominator(
     variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool, clamp: bool = True
 ) -> jax.Array:
-    """The RMS denominator: ``sqrt(variance + eps)`` or ``sqrt(variance) + eps``.
-
-    With ``clamp``, ``variance`` is clamped at zero first: for the centered variant
-    ``ms - mg**2`` can round to a tiny negative number, where a plain square root would return
-    NaN. An uncentered mean square is a sum of non-negative products and never needs it.
-    """
+    """``sqrt(v + eps)`` or ``sqrt(v) + eps``; ``clamp`` first clamps a centered variance at 0."""
     if clamp:
         variance = jnp.maximum(variance, 0)
     if eps_in_sqrt:
@@ -222,31 +160,16 @@ def rms_scale(
     epsilon: jax.typing.ArrayLike,
     rule: RmsNumerics,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-    r"""One RMS scaling of one gradient array: the maths every scaling path applies per element.
+    r"""One RMS scaling of one gradient array, in the order ``rule`` says.
 
     .. math::
 
-      ms \leftarrow \rho\, ms + w\, g^2, \qquad
-      mg \leftarrow \rho\, mg + w\, g \;\text{(centered)}, \qquad
-      u = g / \operatorname{den}(ms - mg^2), \qquad w = 1 - \rho
+      ms \leftarrow \rho\, ms + (1 - \rho)\, g^2, \quad
+      mg \leftarrow \rho\, mg + (1 - \rho)\, g \;\text{(centered)}, \quad
+      u = g / \operatorname{den}(ms - mg^2)
 
-    with :math:`w` rounded and, for a complex ``g``, :math:`g^2` read as ``rule`` says.
-
-    Args:
-      grad: the gradient ``g``.
-      ms: the mean square, in the state dtype.
-      mg: the mean gradient, or None when not centered.
-      rho: the decay.
-      epsilon: the denominator's epsilon.
-      rule: the framework's per-element rules.
-
-    Returns:
-      ``(u, ms, mg)``: the scaled gradient in ``grad.dtype``, and the new accumulators in their
-      own dtypes (``mg`` None when it was None).
-
-    Raises:
-      TypeError: for integer arrays, or a complex gradient with a real state where the state
-        must hold both parts.
+    Returns ``(u, ms, mg)`` in the dtypes of ``grad``, ``ms`` and ``mg`` (``mg`` None if None).
+    Raises a TypeError for a complex gradient with a real state where both parts must be kept.
     """
     dtypes = [grad.dtype, ms.dtype] + ([] if mg is None else [mg.dtype])
     dtype = compute_dtype(*dtypes)
@@ -365,25 +288,18 @@ def decay_rows(acc: jax.Array, rho: jax.typing.ArrayLike, missed: jax.Array) -> 
 
 
 def momentum_catch_up(
-    mom: jax.Array, momentum: jax.typing.ArrayLike, missed: jax.Array, nesterov: bool
+    mom: jax.Array, momentum: jax.typing.ArrayLike, missed: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     r"""``missed`` zero-update steps of the momentum buffer at once.
 
-    After :math:`k` such steps the buffer is :math:`\mu^k m` and the outputs it gave add up to
-
-    .. math:: \sum_{j=1}^{k} \mu^j\, m = m\, \frac{\mu (1 - \mu^k)}{1 - \mu}
-
-    (times :math:`\mu` with Nesterov; :math:`k\, m` at :math:`\mu = 1`).
-
-    Returns:
-      ``(mom, out)``: the buffer in its dtype and the summed outputs in the compute dtype.
+    After :math:`k` such steps the buffer is :math:`\mu^k m` and its outputs add up to
+    :math:`\sum_{j=1}^{k} \mu^j m = m\, \mu (1 - \mu^k)/(1 - \mu)` (:math:`k m` at
+    :math:`\mu = 1`). Returns ``(mom, summed)``, the sum in the compute dtype.
     """
     work = compute_dtype(mom.dtype)
     mu, steps = as_compute(momentum, work), missed.astype(work)
     mu_k = mu**steps
     series = jnp.where(mu == 1, steps, mu * (1 - mu_k) / jnp.where(mu == 1, 1, 1 - mu))
-    if nesterov:
-        series = mu * series
     buffer = mom.astype(work)
     return (buffer * mu_k).astype(mom.dtype), buffer * series
 

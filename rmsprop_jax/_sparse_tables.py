@@ -164,7 +164,7 @@ def _catch_up(s: _Slots, missed: jax.Array, rho: Any, momentum: Any, drift: Any)
     mg = None if s.mg is None else decay_rows(s.mg, rho, steps)
     if s.mom is None:
         return _Slots(ms, mg, None), None
-    mom, summed = momentum_catch_up(s.mom, momentum, steps, nesterov=False)
+    mom, summed = momentum_catch_up(s.mom, momentum, steps)
     return _Slots(ms, mg, mom), as_compute(drift, summed.dtype) * summed
 
 
@@ -213,49 +213,38 @@ _PER_PARAM = ("row_steps", "ms", "mg", "mom", "owed")
 
 def _columns(state: SparseTablesState, treedef: Any) -> list[list[Any]]:
     """The per-param fields of ``state``, each as a list in the params' leaf order."""
-    count = treedef.num_leaves
     return [
-        [None] * count if getattr(state, f) is None else treedef.flatten_up_to(getattr(state, f))
+        [None] * treedef.num_leaves
+        if getattr(state, f) is None
+        else treedef.flatten_up_to(getattr(state, f))
         for f in _PER_PARAM
     ]
 
 
-def _rebuild(state: SparseTablesState, treedef: Any, rows: list[tuple[Any, ...]]) -> dict:
-    """The per-param fields from one ``(row_steps, ms, mg, mom, owed)`` tuple per param."""
-    return {
+def _rebuild(state: SparseTablesState, treedef: Any, rows: list[tuple[Any, ...]]) -> Any:
+    """``state`` with its per-param fields from one ``(row_steps, ms, mg, mom, owed)`` per param."""
+    fields = {
         f: None if getattr(state, f) is None else treedef.unflatten([r[i] for r in rows])
         for i, f in enumerate(_PER_PARAM)
     }
+    return state._replace(**fields)
 
 
-def _bring_up_to_date(state: SparseTablesState) -> tuple[SparseTablesState, list[Any]]:
+def _bring_up_to_date(state: SparseTablesState) -> SparseTablesState:
     """Every table row caught up to ``state.count`` with the deferred hyperparameters.
 
-    Returns the state and, per param, the params' movement the catch-up found (None where
-    nothing moves).
+    The params' movement the catch-up finds is added to ``owed`` (paid when a row is touched).
     """
     rho, momentum, drift = state.deferred
     treedef = jax.tree_util.tree_structure(state.ms)
-    rows, moves = [], []
+    rows = []
     for steps, ms, mg, mom, owed in zip(*_columns(state, treedef), strict=True):
-        s, moved = _Slots(ms, mg, mom), None
+        s = _Slots(ms, mg, mom)
         if steps is not None:
             s, moved = _catch_up(s, state.count - steps, rho, momentum, drift)
-            steps = refill(steps, state.count)
+            steps, owed = refill(steps, state.count), None if owed is None else _add(owed, moved)
         rows.append((steps, *s, owed))
-        moves.append(moved)
-    return state._replace(**_rebuild(state, treedef, rows)), moves
-
-
-def _settle_early(state: SparseTablesState) -> SparseTablesState:
-    """`_bring_up_to_date`, keeping the params' movement in ``owed`` for later."""
-    state, moves = _bring_up_to_date(state)
-    treedef = jax.tree_util.tree_structure(state.ms)
-    rows = [
-        (*row[:4], row[4] if move is None or row[4] is None else _add(row[4], move))
-        for row, move in zip(zip(*_columns(state, treedef), strict=True), moves, strict=True)
-    ]
-    return state._replace(**_rebuild(state, treedef, rows))
+    return _rebuild(state, treedef, rows)
 
 
 def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTransformationExtraArgs:
@@ -315,13 +304,15 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
             changed = jnp.any(
                 jnp.stack([jnp.asarray(n != d) for n, d in zip(now, state.deferred, strict=True)])
             )
-            state = jax.lax.cond(changed, _settle_early, lambda s: s, state)
+            state = jax.lax.cond(changed, _bring_up_to_date, lambda s: s, state)
         with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
         outs, rows = [], []
         for (path, grad), *fields in zip(with_paths, *_columns(state, treedef), strict=True):
             steps, ms, mg, mom, owed = fields
             s = _Slots(ms, mg, mom)
-            lr = learning_rate_at(hyper.learning_rate, hyper.decay, count, compute_dtype(ms.dtype))
+            lr = learning_rate_at(
+                hyper.learning_rate, hyper.decay, count, compute_dtype(grad.dtype)
+            )
             if steps is not None:
                 out, s, steps, owed = _table_step(rule, hyper, lr, count, grad, s, steps, owed)
             else:
@@ -331,15 +322,14 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
                 )
             outs.append(out)
             rows.append((steps, *s, owed))
-        rebuilt = _rebuild(state, treedef, rows)
         deferred = Deferred(
             *(
-                jnp.asarray(n, d.dtype) if not is_static(n) else d
+                d if is_static(n) else jnp.asarray(n, d.dtype)
                 for n, d in zip(now, state.deferred, strict=True)
             )
         )
-        return treedef.unflatten(outs), state._replace(
-            count=jnp.asarray(optax.safe_increment(count)), deferred=deferred, **rebuilt
+        return treedef.unflatten(outs), _rebuild(state, treedef, rows)._replace(
+            count=jnp.asarray(optax.safe_increment(count)), deferred=deferred
         )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
@@ -358,21 +348,16 @@ def _varying(rule: TableRule, hyper: Hyperparameters) -> list[Any]:
 def materialize(params: optax.Params, state: optax.OptState) -> tuple[optax.Params, optax.OptState]:
     r"""Applies all work that `SparseRows` steps deferred, without taking a step.
 
-    With ``sparse_tables`` in ``sparse_mode="keras"`` (no momentum) or ``"dense"``, rows a sparse
-    gradient did not touch are brought up to date only when touched again. This applies what is
-    pending to every row: the decay :math:`\rho^k` of ``ms`` and ``mg`` and, in ``"dense"`` mode
-    with momentum, the params' movement, so that params and state equal what the dense algorithm
-    fed zero rows would hold. Use it before evaluation, checkpoints and inspection. It reads the
-    state alone (the hyperparameters of the missed steps are kept in it), changes nothing where
-    nothing is pending and is one pass over each table. Every other state inside ``state``
-    (another optimizer's under ``optax.multi_transform``, the counters of
-    ``optax.inject_hyperparams`` or ``optax.MultiSteps``) comes back exactly as it was.
+    With ``sparse_tables``, untouched rows catch up when touched again. This brings every row up
+    to date (the decay :math:`\rho^k` of ``ms`` and ``mg``; with momentum in ``"dense"`` mode,
+    the params' movement), so params and state equal what the dense algorithm fed zero rows
+    would hold: call it before evaluation, checkpoints and inspection. It reads the state alone,
+    is one pass over each table and changes nothing else (another optimizer's state under
+    ``optax.multi_transform``, the counters of ``optax.inject_hyperparams`` or ``MultiSteps``).
 
     Args:
       params: the current params.
-      state: the state of an optimizer that contains `rmsprop_jax.rmsprop` (alone, or inside
-        ``optax.chain``, ``optax.multi_transform``, ``inject_hyperparams``,
-        `rmsprop_jax.skip_nonfinite`...).
+      state: the state of an optimizer containing `rmsprop_jax.rmsprop`, at any depth.
 
     Returns:
       ``(params, state)``, with every row up to date.
@@ -396,14 +381,18 @@ def materialize(params: optax.Params, state: optax.OptState) -> tuple[optax.Para
     def settle(node: Any) -> Any:
         if not is_driver(node):
             return node
-        caught, found = _bring_up_to_date(node)
-        treedef = jax.tree_util.tree_structure(node.ms)
-        owed = _columns(node, treedef)[4]
-        for (path, _), move, debt in zip(
-            jax.tree_util.tree_leaves_with_path(node.ms), found, owed, strict=True
-        ):
-            if move is not None:
-                moves[path] = move if debt is None else _add(debt, move)
+        if node.mom is None:  # nothing moves the params
+            return _bring_up_to_date(node)
+        owing = jax.tree.map(  # an owed movement for every table, to collect it
+            lambda steps, mom: None if steps is None else jnp.zeros(mom.shape, mom.dtype),
+            node.row_steps,
+            node.mom,
+            is_leaf=lambda x: x is None,
+        )
+        caught = _bring_up_to_date(
+            node._replace(owed=node.owed if node.owed is not None else owing)
+        )
+        moves.update(jax.tree_util.tree_leaves_with_path(caught.owed))
         return caught._replace(
             owed=None if node.owed is None else jax.tree.map(jnp.zeros_like, node.owed)
         )

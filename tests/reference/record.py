@@ -18,6 +18,12 @@ files it writes next to itself:
   serialized by tf_keras and Keras 3 with their values, optimizer ``get_config()``
   dicts, ``get_weights()`` / weight names of a tf_keras legacy RMSprop resumed
   after 3 steps, and the tf.keras docs example (see ``record_keras_frontend``)
+* ``keras_generations.json`` -- both generations of ``tf.keras.optimizers.RMSprop``: the legacy
+  optimizer (``tf_keras.optimizers.legacy.RMSprop``), tf-keras's new optimizer
+  (``tf_keras.optimizers.RMSprop``) and Keras 3 (``keras.optimizers.RMSprop``; TensorFlow
+  backend, plus torch and JAX backends for configs and a few runs): dense and sparse runs,
+  variables added in a later call, configs, resume weights, epsilon 0 / None, float64 (legacy)
+  and hyperparameters assigned between sparse steps (see ``record_keras_generations``)
 
 Every case drives the optimizer for ``STEPS`` steps on three float32 variables
 ``w`` (2, 3), ``b`` (3,) and ``s`` () with gradients that are fed directly (no
@@ -34,11 +40,13 @@ floats.
 Usage (each framework runs in its own subprocess, so backends do not clash)::
 
     pip install tensorflow-cpu tf-keras keras torch numpy
-    python tests/reference/record.py {keras,keras3,tf1,torch,keras_sparse,keras_frontend,all}
+    python tests/reference/record.py {keras,keras3,tf1,torch,keras_sparse,keras_frontend,
+                                      torch_long,tf_long,keras_generations,all}
     python tests/reference/record.py check      # only validate existing files
 
 Recorded with: Python 3.11, numpy 2.4.6, tensorflow 2.21.0 (CPU), tf_keras 2.21.0,
-keras 3.15.1, torch 2.13.0+cpu.  The exact versions are stored in every file.
+keras 3.15.1, torch 2.13.0+cpu (keras_generations: also jax 0.10.2 for Keras 3's JAX
+backend).  The exact versions are stored in every file.
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ FRAMEWORKS = (
     "keras_frontend",
     "torch_long",
     "tf_long",
+    "keras_generations",
 )
 
 # (rho, epsilon, lr, gscale)
@@ -1537,6 +1546,799 @@ def check_long_file(framework):
     return data
 
 
+# --------------------------------------------------------------------------
+# Both generations of tf.keras's RMSprop: keras_generations.json
+# --------------------------------------------------------------------------
+#
+# ``keras_generations.json`` holds, for each generation of ``tf.keras.optimizers.RMSprop``:
+#
+# * ``legacy``: ``tf_keras.optimizers.legacy.RMSprop`` (OptimizerV2; ``tf.keras`` in TF 1.15-2.10);
+# * ``tf_keras``: ``tf_keras.optimizers.RMSprop``, tf-keras's new optimizer (``tf.keras`` in
+#   TF 2.11-2.15);
+# * ``keras3``: ``keras.optimizers.RMSprop`` on the TensorFlow backend (``tf.keras`` from TF 2.16);
+#   ``keras3_torch`` / ``keras3_jax``: the same on the torch and JAX backends (configs, the
+#   one-step case and a few dense runs only, to show that the backends agree).
+#
+# Each generation is recorded in its own subprocess (``record.py keras_generations_part NAME
+# OUT``) and the parent merges the parts. Sections (``generation`` names the part):
+#
+# * ``dense``: STEPS steps on ``w`` (2, 3), ``b`` (3,), ``s`` () with gradients fed directly
+#   (``make_data``; the same case name sees the same data in every generation); ``kwargs`` are the
+#   constructor arguments (``learning_rate`` may be ``{"class_name", "config"}``, a schedule);
+#   params and slots (``ms`` / ``mg`` / ``mom``) after every step;
+# * ``one_step``: w = 1, g = 1e-4, lr = 0.01, defaults otherwise: w after one step;
+# * ``sparse``: SPARSE_STEPS steps of ``make_sparse_data`` (IndexedSlices with duplicate and
+#   empty indices on ``table``, a dense gradient on ``dense``), params and slots after every step;
+# * ``later_variables``: ``a`` and ``b`` of shape (2,); step 1 updates ``a`` only, steps 2 and 3
+#   update both with the same gradients; legacy: weight names / values after step 2 and params
+#   after every step; the modern generations refuse ``b`` (error recorded) unless built with
+#   both first (``build_first``: ``build([a, b])``, then the same steps);
+# * ``configs``: ``get_config()`` (JSON-converted, with the Python type of each raw value) and,
+#   where the library has it, ``serialize()`` of a default and non-default optimizers;
+# * ``resume``: 3 steps, then config, weights (legacy ``get_weights()`` with ``weights`` names;
+#   modern ``[v.numpy() for v in optimizer.variables]`` with names and paths) and params, then
+#   RESUME_MORE steps more (params after each);
+# * ``epsilon``: epsilon 0, 0.0 and None with and without momentum: w = [1, 2], g = [0, 1],
+#   lr = 0.1; the result or the error, ``get_config()["epsilon"]`` and ``optimizer.epsilon``;
+# * ``float64``: legacy on float64 variables (gradients cast from ``make_data``), exact float64;
+# * ``sparse_hyper_change``: legacy, RMSprop(0.1, rho=0.9[, momentum]) on a (3, 1) Variable of
+#   ones; IndexedSlices of ones on row 0, then on row 1; then ``opt.rho = 0.5`` (or a callable
+#   rho switched to 0.5); then row 1, then row 0. Var and slots after every step.
+
+GEN_PARTS = ("legacy", "tf_keras", "keras3", "keras3_torch", "keras3_jax")
+GEN_LABELS = {
+    "legacy": "tf_keras.optimizers.legacy.RMSprop (OptimizerV2; tf.keras in TF 1.15-2.10)",
+    "tf_keras": "tf_keras.optimizers.RMSprop (tf-keras's new optimizer; tf.keras in TF 2.11-2.15)",
+    "keras3": "keras.optimizers.RMSprop, TensorFlow backend (tf.keras from TF 2.16)",
+    "keras3_torch": "keras.optimizers.RMSprop, torch backend",
+    "keras3_jax": "keras.optimizers.RMSprop, JAX backend",
+}
+GEN_MODERN = ("tf_keras", "keras3", "keras3_torch", "keras3_jax")
+GEN_DEFAULTS = {"learning_rate": 0.01, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}
+GEN_SCHEDULE = {
+    "class_name": "ExponentialDecay",
+    "config": {"initial_learning_rate": 0.1, "decay_steps": 3, "decay_rate": 0.5},
+}
+# (name, kwargs over GEN_DEFAULTS, gscale, modern only)
+GEN_DENSE = [
+    ("plain", {}, 1.0, False),
+    ("momentum", {"momentum": 0.9}, 1.0, False),
+    ("centered", {"centered": True}, 1.0, False),
+    ("centered_momentum", {"momentum": 0.9, "centered": True}, 1.0, False),
+    ("rho0.95_eps1e-3_lr0.1", {"rho": 0.95, "epsilon": 1e-3, "learning_rate": 0.1}, 1.0, False),
+    ("small_grads", {}, 1e-4, False),
+    ("small_grads_momentum", {"momentum": 0.9}, 1e-4, False),
+    ("schedule", {"learning_rate": GEN_SCHEDULE}, 1.0, False),
+    (
+        "schedule_centered_momentum",
+        {"learning_rate": GEN_SCHEDULE, "momentum": 0.9, "centered": True},
+        1.0,
+        False,
+    ),
+    ("clipnorm", {"momentum": 0.5, "clipnorm": 1.0}, 2.0, False),
+    ("clipvalue", {"momentum": 0.5, "clipvalue": 0.5}, 2.0, False),
+    ("global_clipnorm", {"momentum": 0.5, "global_clipnorm": 1.0}, 2.0, False),
+    ("weight_decay", {"weight_decay": 0.01}, 1.0, True),
+    ("weight_decay_momentum", {"weight_decay": 0.01, "momentum": 0.9}, 1.0, True),
+    (
+        "weight_decay_centered_schedule",
+        {"weight_decay": 0.05, "centered": True, "learning_rate": GEN_SCHEDULE},
+        1.0,
+        True,
+    ),
+]
+GEN_BACKEND_DENSE = ("plain", "momentum", "centered_momentum", "weight_decay_momentum")
+GEN_SPARSE = [
+    ("plain", {}),
+    ("momentum", {"momentum": 0.9}),
+    ("centered", {"centered": True}),
+    ("centered_momentum", {"momentum": 0.9, "centered": True}),
+]
+GEN_LATER = [
+    ("momentum", {"learning_rate": 0.1, "momentum": 0.9}),
+    ("centered_momentum", {"learning_rate": 0.1, "momentum": 0.9, "centered": True}),
+    ("plain", {"learning_rate": 0.1}),
+]
+GEN_LATER_DATA = {
+    "a0": [1.0, 2.0],
+    "b0": [3.0, 4.0],
+    "grads": [
+        {"a": [0.5, -1.0]},
+        {"a": [0.25, 2.0], "b": [2.0, 0.25]},
+        {"a": [0.25, 2.0], "b": [2.0, 0.25]},
+    ],
+}
+GEN_RESUME_SHAPES = {"kernel": (3, 2), "bias": (2,), "scale": (2,)}
+GEN_RESUME_NAMES = ("kernel", "bias", "scale")
+GEN_RESUME_FIRST, GEN_RESUME_MORE = 3, 2
+GEN_RESUME = [
+    (
+        "centered_momentum",
+        {
+            "learning_rate": 0.05,
+            "rho": 0.85,
+            "momentum": 0.6,
+            "epsilon": 1e-6,
+            "centered": True,
+            "clipnorm": 1.5,
+        },
+        False,
+    ),
+    ("plain", {"learning_rate": 0.01}, False),
+    ("schedule_momentum", {"learning_rate": GEN_SCHEDULE, "momentum": 0.9}, False),
+    ("weight_decay_momentum", {"learning_rate": 0.02, "momentum": 0.9, "weight_decay": 0.01}, True),
+]
+GEN_FLOAT64 = [
+    ("plain", {}, 1.0),
+    ("momentum", {"momentum": 0.9}, 1.0),
+    ("centered_momentum", {"momentum": 0.9, "centered": True}, 1.0),
+    ("small_grads", {}, 1e-5),
+    ("small_grads_momentum", {"momentum": 0.9}, 1e-5),
+    ("small_grads_centered", {"centered": True}, 1e-5),
+]
+GEN_HYPER_CHANGE = [
+    ("rho", {}, "assign"),
+    ("rho_momentum0.5", {"momentum": 0.5}, "assign"),
+    ("callable_rho", {}, "callable"),
+    ("callable_rho_momentum0.5", {"momentum": 0.5}, "callable"),
+]
+GEN_HYPER_SEQUENCE = [[0], [1], "rho=0.5", [1], [0]]
+
+
+def _gen_kwargs(kwargs):
+    return {**GEN_DEFAULTS, **kwargs}
+
+
+class _GenFramework:
+    """What differs between the generations: construction, variables, slots, weights."""
+
+    def __init__(self, part):
+        self.part = part
+        if part in ("keras3_torch", "keras3_jax"):
+            os.environ["KERAS_BACKEND"] = part.removeprefix("keras3_")
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
+        self.tf = tf
+        if part in ("legacy", "tf_keras"):
+            import tf_keras
+
+            self.lib = tf_keras
+            self.opt_cls = (
+                tf_keras.optimizers.legacy.RMSprop
+                if part == "legacy"
+                else tf_keras.optimizers.RMSprop
+            )
+            self.schedules = tf_keras.optimizers.schedules
+            self.versions = {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__}
+        else:
+            import keras
+
+            self.lib = keras
+            self.opt_cls = keras.optimizers.RMSprop
+            self.schedules = keras.optimizers.schedules
+            self.versions = {
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "keras_backend": keras.backend.backend(),
+            }
+            assert keras.backend.backend() == {"keras3": "tensorflow"}.get(
+                part, part.removeprefix("keras3_")
+            )
+            if part == "keras3_torch":
+                import torch
+
+                self.versions["torch"] = torch.__version__
+            if part == "keras3_jax":
+                import jax
+
+                self.versions["jax"] = jax.__version__
+
+    @property
+    def modern(self):
+        return self.part != "legacy"
+
+    @property
+    def tf_backend(self):
+        return self.part in ("legacy", "tf_keras", "keras3")
+
+    def schedule(self, spec):
+        return getattr(self.schedules, spec["class_name"])(**spec["config"])
+
+    def make_opt(self, kwargs):
+        kw = dict(kwargs)
+        if isinstance(kw.get("learning_rate"), dict):
+            kw["learning_rate"] = self.schedule(kw["learning_rate"])
+        return self.opt_cls(**kw)
+
+    def variable(self, value, name, dtype="float32"):
+        value = np.asarray(value, dtype=dtype)
+        if self.part in ("legacy", "tf_keras"):
+            return self.tf.Variable(value, dtype=dtype, name=name)
+        return self.lib.Variable(value, dtype=dtype, name=name)
+
+    def tensor(self, value, dtype="float32"):
+        value = np.asarray(value, dtype=dtype)
+        if self.tf_backend:
+            return self.tf.constant(value)
+        return self.lib.ops.convert_to_tensor(value)
+
+    def sparse(self, indices, values, shape):
+        tf = self.tf
+        return tf.IndexedSlices(
+            tf.constant(np.asarray(values, np.float32)),
+            tf.constant(np.asarray(indices, np.int32)),
+            tf.constant(shape, tf.int32),
+        )
+
+    def value(self, var):
+        return np.asarray(var.numpy() if hasattr(var, "numpy") else var)
+
+    def slots(self, opt, var, centered, momentum):
+        """{"ms", "mg", "mom"} of one variable (only those the optimizer has)."""
+        if self.part == "legacy":
+            names = {"ms": "rms", "mg": "mg", "mom": "momentum"}
+            have = set(opt.get_slot_names())
+            return {k: self.value(opt.get_slot(var, s)) for k, s in names.items() if s in have}
+        if self.part == "tf_keras":
+            index = opt._index_dict[opt._var_key(var)]
+        else:
+            index = opt._get_variable_index(var)
+        out = {"ms": self.value(opt._velocities[index])}
+        if centered:
+            out["mg"] = self.value(opt._average_gradients[index])
+        if momentum > 0:
+            out["mom"] = self.value(opt._momentums[index])
+        return out
+
+    def weights(self, opt):
+        """(names, paths, values) of what a resumed run needs, in the library's order."""
+        if self.part == "legacy":
+            return [w.name for w in opt.weights], None, [np.asarray(w) for w in opt.get_weights()]
+        variables = list(opt.variables)
+        paths = [getattr(v, "path", None) for v in variables]
+        return (
+            [v.name for v in variables],
+            paths if any(p is not None for p in paths) else None,
+            [self.value(v) for v in variables],
+        )
+
+    def iterations(self, opt):
+        return int(self.value(opt.iterations))
+
+    def apply(self, opt, pairs):
+        opt.apply_gradients(pairs)
+
+
+def _exact(x, dtype="float32"):
+    """Exact values of a float32 (or float64) array/scalar as Python floats."""
+    a = np.asarray(x, dtype=dtype)
+    return float(a) if a.ndim == 0 else a.tolist()
+
+
+def _error(e):
+    return {"type": type(e).__name__, "message": str(e)}
+
+
+def _gen_dense(fw):
+    cases = []
+    for name, kwargs, gscale, modern_only in GEN_DENSE:
+        if modern_only and not fw.modern:
+            continue
+        if fw.part in ("keras3_torch", "keras3_jax") and name not in GEN_BACKEND_DENSE:
+            continue
+        kw = _gen_kwargs(kwargs)
+        params0, grads = make_data(f"generations_{name}", gscale)
+        opt = fw.make_opt(kw)
+        variables = {k: fw.variable(params0[k], k) for k in NAMES}
+        case = {
+            "name": name,
+            "generation": fw.part,
+            "kwargs": kw,
+            "gscale": gscale,
+            "params0": tree_f32(params0),
+            "grads": [tree_f32(g) for g in grads],
+            "lr_per_step": [],
+            "params": [],
+            "slots": [],
+        }
+        for g in grads:
+            if isinstance(kw["learning_rate"], dict):
+                sched = fw.schedule(kw["learning_rate"])
+                step = fw.iterations(opt)
+                arg = fw.tf.constant(step, fw.tf.float32) if fw.part == "legacy" else step
+                case["lr_per_step"].append(f32(np.asarray(sched(arg))))
+            else:
+                case["lr_per_step"].append(f32(kw["learning_rate"]))
+            fw.apply(opt, [(fw.tensor(g[k]), variables[k]) for k in NAMES])
+            case["params"].append({k: f32(fw.value(variables[k])) for k in NAMES})
+            per_var = {
+                k: fw.slots(opt, variables[k], kw.get("centered", False), kw["momentum"])
+                for k in NAMES
+            }
+            case["slots"].append(
+                {s: {k: f32(per_var[k][s]) for k in NAMES} for s in per_var[NAMES[0]]}
+            )
+        assert fw.iterations(opt) == STEPS
+        cases.append(case)
+    return cases
+
+
+def _gen_one_step(fw):
+    opt = fw.make_opt({"learning_rate": 0.01})
+    var = fw.variable(1.0, "w")
+    fw.apply(opt, [(fw.tensor(1e-4), var)])
+    return {"w0": 1.0, "g": f32(1e-4), "learning_rate": 0.01, "w": f32(fw.value(var))}
+
+
+def _gen_sparse(fw):
+    cases = []
+    for name, kwargs in GEN_SPARSE:
+        kw = _gen_kwargs(kwargs)
+        params0, grads = make_sparse_data(f"generations_sparse_{name}", 1.0)
+        opt = fw.make_opt(kw)
+        variables = {k: fw.variable(params0[k], k) for k in SPARSE_NAMES}
+        case = {
+            "name": name,
+            "generation": fw.part,
+            "kwargs": kw,
+            "params0": tree_f32(params0),
+            "grads": [
+                {
+                    "table": {
+                        "indices": [int(i) for i in g["table"][0]],
+                        "values": f32(g["table"][1]),
+                    },
+                    "dense": f32(g["dense"]),
+                }
+                for g in grads
+            ],
+            "params": [],
+            "slots": [],
+        }
+        for g in grads:
+            idx, vals = g["table"]
+            fw.apply(
+                opt,
+                [
+                    (fw.sparse(idx, vals, SPARSE_SHAPES["table"]), variables["table"]),
+                    (fw.tensor(g["dense"]), variables["dense"]),
+                ],
+            )
+            case["params"].append({k: f32(fw.value(variables[k])) for k in SPARSE_NAMES})
+            per_var = {
+                k: fw.slots(opt, variables[k], kw.get("centered", False), kw["momentum"])
+                for k in SPARSE_NAMES
+            }
+            case["slots"].append(
+                {s: {k: f32(per_var[k][s]) for k in SPARSE_NAMES} for s in per_var["table"]}
+            )
+        assert fw.iterations(opt) == SPARSE_STEPS
+        cases.append(case)
+    return cases
+
+
+def _gen_later(fw):
+    out = []
+    data = GEN_LATER_DATA
+    for name, kwargs in GEN_LATER:
+        kw = _gen_kwargs(kwargs)
+        for build_first in (False, True) if fw.modern else (False,):
+            opt = fw.make_opt(kw)
+            a = fw.variable(data["a0"], "a")
+            b = fw.variable(data["b0"], "b")
+            variables = {"a": a, "b": b}
+            entry = {
+                "name": name,
+                "generation": fw.part,
+                "kwargs": kw,
+                "build_first": build_first,
+                **data,
+                "params": [],
+                "error": None,
+            }
+            if build_first:
+                opt.build([a, b])
+            for step, g in enumerate(data["grads"]):
+                try:
+                    fw.apply(opt, [(fw.tensor(g[k]), variables[k]) for k in g])
+                except Exception as e:  # the modern generations refuse a variable not built
+                    assert fw.modern and not build_first and step == 1, (fw.part, e)
+                    entry["error"] = _error(e)
+                    break
+                entry["params"].append({k: f32(fw.value(v)) for k, v in variables.items()})
+                if step == 1:
+                    names, paths, values = fw.weights(opt)
+                    entry["weight_names_after_2"] = names
+                    entry["weight_paths_after_2"] = paths
+                    entry["weights_after_2"] = [to_json(np.asarray(w)) for w in values]
+                    entry["slots_after_2"] = {
+                        k: {
+                            s: f32(v)
+                            for s, v in fw.slots(
+                                opt, var, kw.get("centered", False), kw["momentum"]
+                            ).items()
+                        }
+                        for k, var in variables.items()
+                    }
+            out.append(entry)
+    return out
+
+
+def _gen_configs(fw):
+    out = {}
+    specs = [("default", {})]
+    if fw.part == "legacy":
+        specs += [
+            (
+                "nondefault",
+                {
+                    "learning_rate": GEN_SCHEDULE,
+                    "rho": 0.8,
+                    "momentum": 0.5,
+                    "epsilon": 1e-6,
+                    "centered": True,
+                    "clipnorm": 1.0,
+                    "decay": 0.01,
+                },
+            ),
+            ("global_clipnorm", {"learning_rate": 0.01, "global_clipnorm": 2.0, "clipvalue": 0.5}),
+        ]
+    else:
+        specs += [
+            (
+                "nondefault",
+                {
+                    "learning_rate": 0.01,
+                    "rho": 0.8,
+                    "momentum": 0.5,
+                    "epsilon": 1e-6,
+                    "centered": True,
+                    "clipnorm": 1.0,
+                    "weight_decay": 0.004,
+                },
+            ),
+            ("schedule", {"learning_rate": GEN_SCHEDULE, "global_clipnorm": 2.0}),
+        ]
+    for key, kwargs in specs:
+        opt = fw.make_opt(kwargs)
+        config = opt.get_config()
+        serialized = None
+        serialize = getattr(fw.lib.optimizers, "serialize", None)
+        if serialize is not None:
+            serialized = to_json(serialize(opt))
+        out[key] = {
+            "kwargs": kwargs,
+            "config": to_json(config),
+            "config_types": config_types(config),
+            "serialized": serialized,
+        }
+    return out
+
+
+def make_gen_resume_data(name):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shapes = GEN_RESUME_SHAPES
+    params0 = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in GEN_RESUME_NAMES}
+    grads = []
+    for step in range(GEN_RESUME_FIRST + GEN_RESUME_MORE):
+        g = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in GEN_RESUME_NAMES}
+        if step == 0:
+            g["bias"] = np.zeros(shapes["bias"], np.float32)
+        grads.append(g)
+    return params0, grads
+
+
+def _gen_resume(fw):
+    out = []
+    for name, kwargs, modern_only in GEN_RESUME:
+        if modern_only and not fw.modern:
+            continue
+        kw = _gen_kwargs(kwargs)
+        params0, grads = make_gen_resume_data(f"generations_resume_{name}")
+        opt = fw.make_opt(kw)
+        variables = {k: fw.variable(params0[k], k) for k in GEN_RESUME_NAMES}
+
+        def step(g, opt=opt, variables=variables):
+            fw.apply(opt, [(fw.tensor(g[k]), variables[k]) for k in GEN_RESUME_NAMES])
+
+        for g in grads[:GEN_RESUME_FIRST]:
+            step(g)
+        config = opt.get_config()
+        names, paths, values = fw.weights(opt)
+        entry = {
+            "name": name,
+            "generation": fw.part,
+            "kwargs": kw,
+            "steps_first": GEN_RESUME_FIRST,
+            "steps_more": GEN_RESUME_MORE,
+            "params0": tree_f32(params0),
+            "grads": [tree_f32(g) for g in grads],
+            "config": to_json(config),
+            "config_types": config_types(config),
+            "weight_names": names,
+            "weight_paths": paths,
+            "weights_after_3": [to_json(np.asarray(w)) for w in values],
+            "weight_dtypes": [str(np.asarray(w).dtype) for w in values],
+            "params_after_3": {k: f32(fw.value(v)) for k, v in variables.items()},
+            "params_after": [],
+        }
+        for g in grads[GEN_RESUME_FIRST:]:
+            step(g)
+            entry["params_after"].append({k: f32(fw.value(v)) for k, v in variables.items()})
+        assert fw.iterations(opt) == GEN_RESUME_FIRST + GEN_RESUME_MORE
+        out.append(entry)
+    return out
+
+
+def _gen_epsilon(fw):
+    out = []
+    for eps in (0, 0.0, None):
+        for momentum in (0.0, 0.9):
+            entry = {
+                "generation": fw.part,
+                "epsilon": eps,
+                "epsilon_type": type(eps).__name__,
+                "momentum": momentum,
+                "learning_rate": 0.1,
+                "w0": [1.0, 2.0],
+                "g": [0.0, 1.0],
+                "w": None,
+                "error": None,
+                "construct_error": None,
+            }
+            try:
+                opt = fw.make_opt({"learning_rate": 0.1, "epsilon": eps, "momentum": momentum})
+            except Exception as e:
+                entry["construct_error"] = _error(e)
+                out.append(entry)
+                continue
+            config = opt.get_config()
+            entry["config_epsilon"] = to_json(config["epsilon"])
+            entry["config_epsilon_type"] = type(config["epsilon"]).__name__
+            entry["attribute_epsilon"] = to_json(opt.epsilon)
+            var = fw.variable(entry["w0"], "w")
+            try:
+                fw.apply(opt, [(fw.tensor(entry["g"]), var)])
+                entry["w"] = f32(fw.value(var))
+            except Exception as e:
+                entry["error"] = _error(e)
+            out.append(entry)
+    return out
+
+
+def _gen_float64(fw):
+    out = []
+    for name, kwargs, gscale in GEN_FLOAT64:
+        kw = _gen_kwargs(kwargs)
+        params0, grads = make_data(f"generations_float64_{name}", gscale)
+        opt = fw.make_opt(kw)
+        variables = {k: fw.variable(params0[k], k, "float64") for k in NAMES}
+        case = {
+            "name": name,
+            "generation": fw.part,
+            "kwargs": kw,
+            "dtype": "float64",
+            "params0": {k: _exact(v, "float64") for k, v in params0.items()},
+            "grads": [{k: _exact(v, "float64") for k, v in g.items()} for g in grads],
+            "params": [],
+            "slots": [],
+        }
+        for g in grads:
+            fw.apply(opt, [(fw.tensor(g[k], "float64"), variables[k]) for k in NAMES])
+            value = {k: fw.value(variables[k]) for k in NAMES}
+            assert all(v.dtype == np.float64 for v in value.values())
+            case["params"].append({k: _exact(v, "float64") for k, v in value.items()})
+            per_var = {
+                k: fw.slots(opt, variables[k], kw.get("centered", False), kw["momentum"])
+                for k in NAMES
+            }
+            case["slots"].append(
+                {s: {k: _exact(per_var[k][s], "float64") for k in NAMES} for s in per_var[NAMES[0]]}
+            )
+        out.append(case)
+    return out
+
+
+def _gen_hyper_change(fw):
+    out = []
+    for name, kwargs, how in GEN_HYPER_CHANGE:
+        box = {"rho": 0.9}
+        kw = {"learning_rate": 0.1, "rho": 0.9, **kwargs}
+        if how == "callable":
+            opt = fw.opt_cls(**{**kw, "rho": lambda box=box: box["rho"]})
+        else:
+            opt = fw.opt_cls(**kw)
+        var = fw.variable(np.ones((3, 1)), "v")
+        entry = {
+            "name": name,
+            "generation": fw.part,
+            "kwargs": kw,
+            "how": how,
+            "var0": [[1.0], [1.0], [1.0]],
+            "sequence": GEN_HYPER_SEQUENCE,
+            "var": [],
+            "slots": [],
+        }
+        for item in GEN_HYPER_SEQUENCE:
+            if item == "rho=0.5":
+                if how == "callable":
+                    box["rho"] = 0.5
+                else:
+                    opt.rho = 0.5
+                continue
+            grad = fw.sparse(item, np.ones((len(item), 1)), (3, 1))
+            fw.apply(opt, [(grad, var)])
+            entry["var"].append(f32(fw.value(var)))
+            entry["slots"].append(
+                {k: f32(v) for k, v in fw.slots(opt, var, False, kw.get("momentum", 0.0)).items()}
+            )
+        out.append(entry)
+    return out
+
+
+def record_keras_generations_part(part, out_path):
+    """One generation (one library / backend) in this process; JSON to ``out_path``."""
+    fw = _GenFramework(part)
+    data = {
+        "generation": part,
+        "label": GEN_LABELS[part],
+        "versions": {**base_versions(), **fw.versions},
+        "one_step": _gen_one_step(fw),
+        "dense": _gen_dense(fw),
+        "configs": _gen_configs(fw),
+    }
+    if part in ("legacy", "tf_keras", "keras3"):
+        data["sparse"] = _gen_sparse(fw)
+        data["later_variables"] = _gen_later(fw)
+        data["resume"] = _gen_resume(fw)
+        data["epsilon"] = _gen_epsilon(fw)
+    if part == "legacy":
+        data["float64"] = _gen_float64(fw)
+        data["sparse_hyper_change"] = _gen_hyper_change(fw)
+    Path(out_path).write_text(json.dumps(data, allow_nan=True))
+
+
+def _max_diff(x, y):
+    """Largest |x - y| over two equally structured JSON trees (NaN == NaN)."""
+    if isinstance(x, dict):
+        assert set(x) == set(y)
+        return max((_max_diff(x[k], y[k]) for k in x), default=0.0)
+    if isinstance(x, list):
+        assert len(x) == len(y)
+        return max((_max_diff(a, b) for a, b in zip(x, y, strict=True)), default=0.0)
+    if isinstance(x, float) and np.isnan(x) and np.isnan(y):
+        return 0.0
+    return abs(float(x) - float(y))
+
+
+def _gen_agreement(parts):
+    """How far tf-keras's new optimizer and the Keras 3 backends are from Keras 3 on TF."""
+    ref = parts["keras3"]
+    out = {}
+    for other in ("tf_keras", "keras3_torch", "keras3_jax"):
+        report = {"one_step": _max_diff(parts[other]["one_step"], ref["one_step"])}
+        for section in ("dense", "sparse"):
+            if section not in parts[other]:
+                continue
+            theirs = {c["name"]: c for c in parts[other][section]}
+            per_case = {}
+            for case in ref[section]:
+                if case["name"] in theirs:
+                    per_case[case["name"]] = {
+                        key: _max_diff(theirs[case["name"]][key], case[key])
+                        for key in ("params", "slots")
+                    }
+            report[section] = per_case
+        out[other] = report
+    return out
+
+
+def record_keras_generations():
+    import tempfile
+
+    parts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in GEN_PARTS:
+            out = Path(tmp) / f"{part}.json"
+            env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "keras_generations_part",
+                    part,
+                    str(out),
+                ],
+                check=True,
+                env=env,
+            )
+            parts[part] = json.loads(out.read_text())
+    agreement = _gen_agreement(parts)
+    for other, report in agreement.items():
+        worst = {
+            s: max((max(v.values()) for v in report[s].values()), default=0.0)
+            for s in ("dense", "sparse")
+            if s in report
+        }
+        print(f"max |{other} - keras3 (TF)|: one_step {report['one_step']:.3g}, {worst}")
+    merged = {
+        "versions": {part: parts[part]["versions"] for part in GEN_PARTS},
+        "generations": GEN_LABELS,
+        "agreement_with_keras3": agreement,
+    }
+    for section in ("one_step", "configs"):
+        merged[section] = {part: parts[part][section] for part in GEN_PARTS}
+    for section in (
+        "dense",
+        "sparse",
+        "later_variables",
+        "resume",
+        "epsilon",
+        "float64",
+        "sparse_hyper_change",
+    ):
+        merged[section] = [c for part in GEN_PARTS for c in parts[part].get(section, [])]
+    sep = (",", ":")
+    head_keys = ("versions", "generations", "agreement_with_keras3", "one_step", "configs")
+    lines = [f'"{k}":' + json.dumps(merged[k], separators=sep) for k in head_keys]
+    for key in (
+        "dense",
+        "sparse",
+        "later_variables",
+        "resume",
+        "epsilon",
+        "float64",
+        "sparse_hyper_change",
+    ):
+        body = ",\n".join(json.dumps(c, separators=sep, allow_nan=True) for c in merged[key])
+        lines.append(f'"{key}":[\n{body}\n]')
+    text = "{" + ",\n".join(lines) + "}\n"
+    json.loads(text)
+    path = HERE / "keras_generations.json"
+    path.write_text(text)
+    print(f"wrote {path} ({len(text.encode())} bytes)")
+
+
+def check_generations_file(framework="keras_generations"):
+    path = HERE / f"{framework}.json"
+    size = path.stat().st_size
+    data = json.loads(path.read_text())
+    assert set(data["versions"]) == set(GEN_PARTS), path
+    assert data["one_step"]["legacy"]["w"] == f32(0.9684769), data["one_step"]
+    for part in GEN_MODERN:
+        assert data["one_step"][part]["w"] == f32(0.9968534), (part, data["one_step"])
+    for section, steps in (("dense", STEPS), ("sparse", SPARSE_STEPS)):
+        seen = set()
+        for case in data[section]:
+            key = (case["generation"], case["name"])
+            assert key not in seen, key
+            seen.add(key)
+            assert len(case["params"]) == len(case["slots"]) == len(case["grads"]) == steps, key
+            for slots in case["slots"]:
+                want = {"ms"} | ({"mg"} if case["kwargs"].get("centered") else set())
+                want |= {"mom"} if case["kwargs"]["momentum"] > 0 else set()
+                assert set(slots) == want, (key, set(slots))
+    legacy_later = [e for e in data["later_variables"] if e["generation"] == "legacy"]
+    assert all(e["error"] is None and len(e["params"]) == 3 for e in legacy_later)
+    for e in data["later_variables"]:
+        if e["generation"] != "legacy" and not e["build_first"]:
+            assert e["error"] is not None, (e["generation"], e["name"])
+    for entry in data["resume"]:
+        assert len(entry["weight_names"]) == len(entry["weights_after_3"]), entry["name"]
+        assert len(entry["params_after"]) == GEN_RESUME_MORE, entry["name"]
+    hyper = {e["name"]: e for e in data["sparse_hyper_change"]}
+    got = np.asarray(hyper["rho"]["slots"][-1]["ms"], np.float32).ravel()
+    assert np.array_equal(got, np.float32([0.5225, 0.275, 0.0])), got
+    got = np.asarray(hyper["rho"]["var"][-1], np.float32).ravel()
+    assert np.array_equal(got, np.float32([0.54542947, 0.5489324, 1.0])), got
+    print(
+        f"{path.name}: {len(data['dense'])} dense, {len(data['sparse'])} sparse, "
+        f"{len(data['resume'])} resume cases, {size} bytes, OK"
+    )
+    return data
+
+
 def check_any(framework):
     if framework == "keras_sparse":
         return check_sparse_file(framework)
@@ -1544,6 +2346,8 @@ def check_any(framework):
         return check_frontend_file(framework)
     if framework.endswith("_long"):
         return check_long_file(framework)
+    if framework == "keras_generations":
+        return check_generations_file(framework)
     return check_file(framework)
 
 
@@ -1558,8 +2362,11 @@ def main(argv):
         "keras_frontend": record_keras_frontend,
         "torch_long": record_torch_long,
         "tf_long": record_tf_long,
+        "keras_generations": record_keras_generations,
     }
-    if which in recorders:
+    if which == "keras_generations_part":  # one generation, in a subprocess of keras_generations
+        record_keras_generations_part(argv[2], argv[3])
+    elif which in recorders:
         recorders[which]()
         check_any(which)
     elif which == "all":
