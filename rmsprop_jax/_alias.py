@@ -18,7 +18,6 @@ from ._conventions import (
 )
 from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
 from ._momentum import trace_momentum
-from ._numerics import RmsNumerics
 from ._rows import deduplicate
 from ._scaling import scale_by_centered_rms, scale_by_rms
 from ._sign import negate_updates
@@ -294,36 +293,22 @@ def rmsprop(
     decays_weights = not _is_off(weight_decay)
     if decays_weights and conv.weight_decay == "coupled":
         stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
-    numerics = conv.numerics(has_momentum)
+    rule = TableRule(
+        numerics=conv.numerics(has_momentum),
+        initial_ms=conv.initial_ms,
+        centered=centered,
+        has_momentum=has_momentum,
+        nesterov=nesterov,
+        lr_before_momentum=conv.lr_before_momentum,
+        state_dtype=check_float_dtype("state_dtype", state_dtype),
+        mode=sparse_mode,
+        tables=sparse_tables,
+    )
+    hyper = Hyperparameters(learning_rate, decay, rho, epsilon, momentum)
     if defers and sparse_tables is not None:
-        rule = TableRule(
-            numerics=numerics,
-            initial_ms=conv.initial_ms,
-            centered=centered,
-            has_momentum=has_momentum,
-            nesterov=nesterov,
-            lr_before_momentum=conv.lr_before_momentum,
-            state_dtype=check_float_dtype("state_dtype", state_dtype),
-            mode=sparse_mode,
-            tables=sparse_tables,
-        )
-        hyper = Hyperparameters(learning_rate, decay, rho, epsilon, momentum)
         stages.append(sparse_tables_driver(rule, hyper))
     else:
-        stages += _rms_stages(
-            conv,
-            numerics,
-            learning_rate,
-            decay,
-            rho,
-            epsilon,
-            momentum,
-            centered,
-            nesterov,
-            state_dtype,
-            sparse_mode,
-            has_momentum,
-        )
+        stages += _rms_stages(rule, hyper)
     if decays_weights and conv.weight_decay == "decoupled":
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
     return _check_dtypes(
@@ -333,52 +318,41 @@ def rmsprop(
     )
 
 
-def _rms_stages(
-    conv: Convention,
-    numerics: RmsNumerics,
-    learning_rate: Any,
-    decay: Any,
-    rho: Any,
-    epsilon: Any,
-    momentum: Any,
-    centered: bool,
-    nesterov: bool,
-    state_dtype: Any,
-    sparse_mode: str,
-    has_momentum: bool,
-) -> list[optax.GradientTransformation]:
+def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientTransformation]:
     """Scaling, learning rate and momentum as a chain of this library's public stages."""
-    scaling_mode = (
-        "lazy"
-        if sparse_mode == "lazy" or (has_momentum and sparse_mode == "keras")
-        else sparse_mode
-    )
+    lazy = rule.mode == "lazy" or (rule.has_momentum and rule.mode == "keras")
+    n = rule.numerics
     options: dict[str, Any] = {
-        "initial_scale": conv.initial_ms,
-        "eps_in_sqrt": numerics.eps_in_sqrt,
-        "ms_form": numerics.ms_form,
-        "state_dtype": state_dtype,
-        "sparse_mode": scaling_mode,
-        "rho_complement": numerics.rho_complement,
-        "complex_square": numerics.complex_square,
+        "ms_form": n.ms_form,
+        "rho_complement": n.rho_complement,
+        "complex_square": n.complex_square,
+        "state_dtype": rule.state_dtype,
+        "sparse_mode": "lazy" if lazy else rule.mode,
     }
-    if centered:
-        stages = [scale_by_centered_rms(rho, epsilon, mg_form=numerics.mg_form, **options)]
-    else:
-        stages = [scale_by_rms(rho, epsilon, **options)]
-    if not has_momentum:
-        return [*stages, scale_by_learning_rate(learning_rate, decay=decay)]
-    buffer = trace_momentum(
-        momentum,
-        nesterov=nesterov,
-        state_dtype=state_dtype,
-        sparse_mode="dense" if sparse_mode == "dense" else "lazy",
+    scaling = (
+        scale_by_centered_rms(
+            hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, mg_form=n.mg_form, **options
+        )
+        if rule.centered
+        else scale_by_rms(hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, **options)
     )
-    if conv.lr_before_momentum:
-        # The buffer holds lr * step with the framework's sign; the descent sign comes last.
-        lr = scale_by_learning_rate(learning_rate, decay=decay, flip_sign=False)
-        return [*stages, lr, buffer, negate_updates()]
-    return [*stages, buffer, scale_by_learning_rate(learning_rate, decay=decay)]
+    lr, decay = hyper.learning_rate, hyper.decay
+    if not rule.has_momentum:
+        return [scaling, scale_by_learning_rate(lr, decay=decay)]
+    buffer = trace_momentum(
+        hyper.momentum,
+        nesterov=rule.nesterov,
+        state_dtype=rule.state_dtype,
+        sparse_mode="dense" if rule.mode == "dense" else "lazy",
+    )
+    if rule.lr_before_momentum:  # the buffer holds lr * step; the descent sign comes last
+        return [
+            scaling,
+            scale_by_learning_rate(lr, decay=decay, flip_sign=False),
+            buffer,
+            negate_updates(),
+        ]
+    return [scaling, buffer, scale_by_learning_rate(lr, decay=decay)]
 
 
 def _sum_duplicate_rows() -> optax.GradientTransformation:

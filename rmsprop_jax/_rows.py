@@ -99,26 +99,27 @@ def scatter(array: jax.Array, rows: SparseRows, new: jax.Array) -> jax.Array:
 def update_leaf(
     grad: Any, accumulators: Any, step: StepFn, mode: SparseMode, where: tuple[str, str]
 ) -> tuple[Any, Any]:
-    """``step`` on one param (see `map_rows`); ``accumulators`` is a tuple, None entries kept.
+    """``step`` on one param (see `map_rows`); ``where`` is ``(stage, path)`` for the warning.
 
-    ``where`` is ``(stage, path)``, for the warning.
+    ``accumulators`` is a tuple (a NamedTuple is rebuilt as one); None entries stay None.
     """
     if not isinstance(grad, SparseRows):
         return step(grad, accumulators)
     rows = deduplicate(grad)
     if mode == "lazy":
+
+        def like(values: Any) -> Any:
+            values = list(values)
+            return (
+                type(accumulators)(*values) if hasattr(accumulators, "_fields") else tuple(values)
+            )
+
         out, new = step(
-            rows.values,
-            type(accumulators)(*(None if a is None else gather(a, rows) for a in accumulators))
-            if hasattr(accumulators, "_fields")
-            else tuple(None if a is None else gather(a, rows) for a in accumulators),
+            rows.values, like(None if a is None else gather(a, rows) for a in accumulators)
         )
-        scattered = [
-            None if a is None else scatter(a, rows, value)
-            for a, value in zip(accumulators, new, strict=True)
-        ]
-        return rows.with_values(out), (
-            type(accumulators)(*scattered) if hasattr(accumulators, "_fields") else tuple(scattered)
+        pairs = zip(accumulators, new, strict=True)
+        return rows.with_values(out), like(
+            None if a is None else scatter(a, rows, n) for a, n in pairs
         )
     warnings.warn(_EVERY_ROW.format(stage=where[0], path=where[1]), UserWarning, stacklevel=3)
     out, accumulators = step(rows.todense(), accumulators)

@@ -73,27 +73,17 @@ class SparseRows:
 
     .. math:: G[r] = \sum_{i:\, \text{indices}[i] = r} \text{values}[i],
 
-    so duplicate indices add up, as with TF's ``IndexedSlices``. It is a pytree whose children
-    are the row numbers and ``values`` (``shape`` and the flags are static), so it jits, vmaps
-    and shards. Every stage of this library accepts it and returns ``SparseRows`` updates, which
-    `rmsprop_jax.apply_updates` scatter-adds into the table.
+    so duplicate indices add up, as with TF's ``IndexedSlices``. It is a pytree (``shape`` and
+    the flags static), so it jits, vmaps and shards; every stage of this library takes it and
+    returns ``SparseRows`` updates. The row numbers are stored as a JAX key array, which refuses
+    arithmetic: a function mapped over a gradient tree's leaves (``optax.scale``, a cast,
+    ``lax.psum``) raises a TypeError instead of moving other rows. Act on the object: ``-g``,
+    ``c * g``, ``g / c``, ``g1 + g2``, `psum`, and ``table + g`` (`scatter_add_into`, so
+    ``optax.apply_updates`` and Flax's appliers work). ``.indices`` reads the rows back.
 
-    The row numbers are stored as a JAX key array, a dtype that refuses arithmetic: a function
-    mapped over the leaves of a gradient tree (``optax.scale``, ``optax.clip``, a cast,
-    ``jax.tree.map(lambda x: -x, g)``, ``lax.psum``) raises a TypeError instead of moving other
-    rows, eagerly and under ``jax.jit`` alike. Act on the object instead: ``-g``, ``c * g``,
-    ``g / c`` scale the values, ``g1 + g2`` is the sum (the rows of both), `psum` sums over a
-    mapped axis, and ``table + g`` is `scatter_add_into` (so ``optax.apply_updates``, Flax's
-    ``TrainState.apply_gradients`` and ``nnx.Optimizer.update`` apply it); to map a function
-    over a tree, pass ``is_leaf=lambda x: isinstance(x, SparseRows)`` and act on ``.values``.
-    ``.indices`` reads the integer row numbers back.
-
-    Indices outside ``[0, shape[0])`` never wrap around and never touch another row: outside
-    ``jax.jit`` they raise a ValueError here; under ``jax.jit`` the stages drop them (wrap a step
-    in ``jax.experimental.checkify`` with `check_indices` to turn that into an error). Indices
-    that span several processes (a global array under ``jax.distributed`` that is not fully
-    addressable) cannot be read on one host, so they are not checked here either: they are
-    dropped as under ``jax.jit``.
+    Indices outside ``[0, shape[0])`` never touch another row: outside ``jax.jit`` they raise a
+    ValueError here (unless they span several processes); under ``jax.jit`` they are dropped
+    (`check_indices` under ``checkify`` makes that an error).
 
     Args:
       indices: int32 or int64 row indices, shape ``[k]``, in any order, duplicates allowed.
@@ -166,10 +156,7 @@ class SparseRows:
         unique_indices: bool = False,
         indices_are_sorted: bool = False,
     ) -> SparseRows:
-        """Internal constructor without checks, for arrays a caller has already validated.
-
-        It takes no host round trip and accepts traced arrays; the public constructor validates.
-        """
+        """Internal constructor without checks (no host round trip; traced arrays welcome)."""
         rows = object.__new__(cls)
         rows._set(
             _encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype
@@ -189,11 +176,7 @@ class SparseRows:
         unique_indices: bool | None = None,
         indices_are_sorted: bool | None = None,
     ) -> SparseRows:
-        """A `SparseRows` of the same table with other rows and values, without checks.
-
-        For arrays a stage has already validated; it takes no host round trip and accepts
-        traced arrays. Flags left as None keep this object's.
-        """
+        """The same table with other rows and values, unchecked; flags left None are kept."""
         rows = object.__new__(SparseRows)
         rows._set(
             _encode(indices.astype(self.index_dtype)),
@@ -207,16 +190,7 @@ class SparseRows:
 
     def with_values(self, values: jax.Array) -> SparseRows:
         """The same rows (indices, shape and flags) carrying new ``values``."""
-        rows = object.__new__(SparseRows)
-        rows._set(
-            self.rows,
-            values,
-            self.shape,
-            self.unique_indices,
-            self.indices_are_sorted,
-            self.index_dtype,
-        )
-        return rows
+        return self.tree_unflatten(self.tree_flatten()[1], (self.rows, values))
 
     def tree_flatten(self) -> tuple[tuple[Any, jax.Array], tuple[Any, ...]]:
         """The pytree children (stored row numbers, ``values``) and the static data."""
@@ -240,11 +214,9 @@ class SparseRows:
         return rows
 
     def psum(self, axis_name: Any) -> SparseRows:
-        """The sum over a mapped axis (``jax.vmap``, ``shard_map``, ``pmap``): every device's rows.
+        """The sum over a mapped axis (``lax.psum`` for data parallelism): every device's rows.
 
-        What ``lax.psum`` is for dense gradients under data parallelism: the rows and values of
-        all devices, concatenated (``k * devices`` rows; duplicates add up). ``lax.psum`` itself
-        refuses a `SparseRows`, as it would add up row numbers.
+        The rows and values of all devices, concatenated (``k * devices`` rows).
         """
         return self.replace(
             jax.lax.all_gather(self.indices, axis_name, tiled=True),
@@ -296,12 +268,7 @@ class SparseRows:
     __array_ufunc__ = None
 
     def __add__(self, other: Any) -> Any:
-        """``g1 + g2`` of two `SparseRows`: their sum, as the concatenation of their rows.
-
-        Concatenation is exact because duplicate indices are summed. With a dense array, the
-        array with these rows added (`scatter_add_into`), so ``param + update`` applies an update
-        (``optax.apply_updates``, Flax's ``TrainState.apply_gradients``, ``nnx.Optimizer``).
-        """
+        """``g1 + g2``: the rows of both, concatenated; ``param + g``: `scatter_add_into`."""
         if isinstance(other, SparseRows):
             _shapes_match(self, other)
             return self.replace(
