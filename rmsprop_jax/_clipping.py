@@ -1,11 +1,12 @@
 """The clipping stages, with TensorFlow's formulas: by value, by tensor norm, by global norm.
 
-`rmsprop_jax.rmsprop` applies them in Keras's order: value, then norm, then global norm. On a
-`SparseRows` gradient they act on its ``values`` as given, before duplicate rows are summed, as
-TF does with ``IndexedSlices``.
+`rmsprop_jax.rmsprop` applies them in Keras's order: value, norm, global norm. On a `SparseRows`
+gradient they act on its ``values`` before duplicate rows are summed, as TF does.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,14 +14,10 @@ import optax
 
 from ._numerics import as_compute, compute_dtype
 from ._sparse_rows import is_sparse
-from ._tree import leaves, map_values
+from ._tree import leaves, map_values, stateless
 from ._validation import check_range
 
 __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value"]
-
-
-def _stateless(update_fn: optax.TransformUpdateFn) -> optax.GradientTransformation:
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
 def clip_by_value(clipvalue: jax.typing.ArrayLike) -> optax.GradientTransformation:
@@ -45,13 +42,7 @@ def clip_by_value(clipvalue: jax.typing.ArrayLike) -> optax.GradientTransformati
         bound = as_compute(clipvalue, compute_dtype(grad.dtype))
         return jnp.clip(grad.astype(bound.dtype), -bound, bound).astype(grad.dtype)
 
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        del params
-        return map_values(leaf, updates), state
-
-    return _stateless(update_fn)
+    return stateless(lambda updates, _: map_values(leaf, updates))
 
 
 def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation:
@@ -59,8 +50,7 @@ def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation
 
     .. math:: \text{out} = \frac{g \cdot c}{\max(\lVert g \rVert_2,\, c)}
 
-    computed per tensor, as ``tf.clip_by_norm`` does (a zero tensor stays zero when
-    :math:`c > 0`; with :math:`c = 0` it becomes NaN, as in TF).
+    per tensor, as ``tf.clip_by_norm`` (a zero tensor stays zero if :math:`c > 0`, else NaN).
 
     Args:
       clipnorm: the largest L2 norm :math:`c` a tensor may keep, >= 0.
@@ -83,13 +73,7 @@ def clip_by_norm(clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation
         l2norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, l2sum, 1)), l2sum)
         return (g * bound / jnp.maximum(l2norm, bound)).astype(grad.dtype)
 
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        del params
-        return map_values(leaf, updates), state
-
-    return _stateless(update_fn)
+    return stateless(lambda updates, _: map_values(leaf, updates))
 
 
 def clip_by_global_norm(global_clipnorm: jax.typing.ArrayLike) -> optax.GradientTransformation:
@@ -100,8 +84,7 @@ def clip_by_global_norm(global_clipnorm: jax.typing.ArrayLike) -> optax.Gradient
       n = \sqrt{\textstyle\sum_i \lVert g_i \rVert_2^2}, \qquad
       \text{out}_i = g_i \cdot c \cdot \min(1/n,\, 1/c)
 
-    as ``tf.clip_by_global_norm`` does: a non-finite norm turns every update into NaN, so that a
-    bad step is visible rather than silently scaled to zero.
+    as ``tf.clip_by_global_norm``: a non-finite norm turns every update into NaN.
 
     Args:
       global_clipnorm: the largest global norm :math:`c`, >= 0.
@@ -117,18 +100,15 @@ def clip_by_global_norm(global_clipnorm: jax.typing.ArrayLike) -> optax.Gradient
     """
     check_range("global_clipnorm", global_clipnorm, low=0.0, hint="Use None for no clipping.")
 
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        del params
+    def clip(updates: optax.Updates, _: Any) -> optax.Updates:
         values = [leaf.values if is_sparse(leaf) else leaf for leaf in leaves(updates)]
         if not values:
-            return updates, state
+            return updates
         dtype = compute_dtype(*(value.dtype for value in values))
         bound = as_compute(global_clipnorm, dtype)
         squares = [jnp.sum(jnp.square(value.astype(dtype))) for value in values]
         norm = jnp.sqrt(sum(squares[1:], start=squares[0]))
         scale = bound * jnp.minimum(1 / norm, 1 / bound) + (norm - norm)
-        return map_values(lambda g: (g.astype(dtype) * scale).astype(g.dtype), updates), state
+        return map_values(lambda g: (g.astype(dtype) * scale).astype(g.dtype), updates)
 
-    return _stateless(update_fn)
+    return stateless(clip)

@@ -1,10 +1,7 @@
 """Conventions: whose RMSprop numerics to reproduce, written down as data.
 
-A convention says where epsilon sits, in which floating-point order each accumulator moves, how
-``1 - rho`` is rounded, what the mean square starts at, whether the learning rate enters before
-the momentum buffer or after it, how ``weight_decay`` couples, what complex params do, and what a
-`SparseRows` gradient does to untouched rows by default. `rmsprop_jax.rmsprop` reads these
-records to pick and order its stages; no stage knows about frameworks.
+`rmsprop_jax.rmsprop` reads these records to pick and order its stages; no stage knows about
+frameworks. See docs/conventions.md for what each field reproduces.
 """
 
 from __future__ import annotations
@@ -35,28 +32,19 @@ SparseModeName = Literal["keras", "lazy", "dense"]
 class Convention:
     r"""One framework's RMSprop, as the few facts that change its numbers.
 
-    ``rho_complement`` is the rounding rule of the weight :math:`w = 1 - \rho` of the new value
-    in every running mean (``fl`` rounds to the compute dtype):
+    ``rho_complement`` rounds the weight :math:`w = 1 - \rho` of the new value in every running
+    mean (``fl`` rounds to the compute dtype):
 
     .. math::
 
       \text{"exact"}: w = \mathrm{fl}(1 - \rho), \qquad
       \text{"rounded"}: w = \mathrm{fl}(1 - \mathrm{fl}(\rho)).
 
-    PyTorch, Optax and Keras 3 subtract in Python (float64) and round once; TF's kernels and
-    tf.keras subtract in the variable's dtype after rounding ``rho``. Every other scalar the
-    frameworks derive from a hyperparameter rounds the same way in all of them: ``-lr`` is exact,
-    ``momentum * m``, ``lr * g`` and ``w * wd * lr`` are products of values each rounded once,
-    schedules are evaluated in float32, and Keras's ``lr / (1 + decay * t)`` is float32 in TF.
-    Only ``1 - rho`` (and PyTorch's ``lerp`` weight, the same ``1 - alpha``) differs.
-
-    ``float32_hyperparameters`` names the hyperparameters a framework holds in float32 whatever
-    the params' dtype (TF's hyperparameter tensors): with float64 params they are rounded to
-    float32 first, and ``1 - rho`` is then ``fl64(1 - fl32(rho))``.
-
-    ``complex_square`` says what the mean square of a complex gradient is (see
-    `rmsprop_jax._numerics.ComplexSquare`); None means the framework has no complex RMSprop and
-    complex params are refused.
+    PyTorch, Optax and Keras 3 subtract in float64 and round once; TF rounds ``rho`` first. Every
+    other derived scalar rounds alike in all frameworks. ``float32_hyperparameters`` are held in
+    float32 whatever the params' dtype (TF's hyperparameter tensors). ``complex_square`` is the
+    mean square of a complex gradient (`rmsprop_jax._numerics.ComplexSquare`); None refuses
+    complex params.
     """
 
     name: str
@@ -72,16 +60,9 @@ class Convention:
     float32_hyperparameters: tuple[str, ...]  # held as float32 whatever the param dtype
 
     def round_hyperparameter(self, name: str, value: Any) -> Any:
-        """``value`` as the framework holds it: rounded to float32 if it is a float32 slot.
-
-        TF keeps hyperparameters in float32 tensors (tf.keras's ``_set_hyper`` variables, TF1's
-        ``convert_to_tensor``) and casts them to the variable's dtype afterwards, so float64
-        params see ``float64(float32(rho))``; Keras 3 does so for the learning rate only. A
-        static value is rounded here; arrays and schedules pass unchanged.
-        """
-        if name in self.float32_hyperparameters and is_static(value):
-            return np.float32(value)
-        return value
+        """``value`` as the framework holds it: a static float32 slot is rounded to float32."""
+        rounded = name in self.float32_hyperparameters and is_static(value)
+        return np.float32(value) if rounded else value
 
     def numerics(self, has_momentum: bool) -> RmsNumerics:
         """Every per-element rule of the path the framework takes with or without momentum."""
@@ -93,77 +74,39 @@ class Convention:
 
 _TF_KERNEL = RmsNumerics(eps_in_sqrt=True, ms_form="interpolate", mg_form="interpolate")
 _EMA_EPS_INSIDE = RmsNumerics(eps_in_sqrt=True, ms_form="ema", mg_form="ema")
+_TORCH = RmsNumerics(eps_in_sqrt=False, ms_form="ema", mg_form="lerp")
 
-CONVENTIONS: dict[str, Convention] = {
-    convention.name: convention
-    for convention in (
-        Convention(
-            name="keras",
-            reference="tf.keras.optimizers.RMSprop (TF 2.x OptimizerV2, tf_keras legacy)",
-            without_momentum=RmsNumerics(eps_in_sqrt=False, ms_form="ema", mg_form="ema"),
-            with_momentum=_TF_KERNEL,
-            initial_ms=0.0,
-            lr_before_momentum=True,
-            weight_decay="decoupled",
-            rho_complement="rounded",
-            complex_square="square",
-            sparse_mode="keras",
-            float32_hyperparameters=("learning_rate", "rho", "momentum"),
-        ),
-        Convention(
-            name="keras3",
-            reference="keras.optimizers.RMSprop (Keras 3)",
-            without_momentum=_EMA_EPS_INSIDE,
-            with_momentum=_EMA_EPS_INSIDE,
-            initial_ms=0.0,
-            lr_before_momentum=True,
-            weight_decay="decoupled",
-            rho_complement="exact",
-            complex_square="square",
-            sparse_mode="dense",
-            float32_hyperparameters=("learning_rate",),
-        ),
-        Convention(
-            name="tf1",
-            reference="tf.compat.v1.train.RMSPropOptimizer",
-            without_momentum=_TF_KERNEL,
-            with_momentum=_TF_KERNEL,
-            initial_ms=1.0,
-            lr_before_momentum=True,
-            weight_decay="decoupled",
-            rho_complement="rounded",
-            complex_square="square",
-            sparse_mode="lazy",
-            float32_hyperparameters=("learning_rate", "rho", "momentum", "epsilon"),
-        ),
-        Convention(
-            name="torch",
-            reference="torch.optim.RMSprop",
-            without_momentum=RmsNumerics(eps_in_sqrt=False, ms_form="ema", mg_form="lerp"),
-            with_momentum=RmsNumerics(eps_in_sqrt=False, ms_form="ema", mg_form="lerp"),
-            initial_ms=0.0,
-            lr_before_momentum=False,
-            weight_decay="coupled",
-            rho_complement="exact",
-            complex_square="split",
-            sparse_mode="dense",
-            float32_hyperparameters=(),
-        ),
-        Convention(
-            name="optax",
-            reference="optax.rmsprop",
-            without_momentum=_EMA_EPS_INSIDE,
-            with_momentum=_EMA_EPS_INSIDE,
-            initial_ms=0.0,
-            lr_before_momentum=True,
-            weight_decay="decoupled",
-            rho_complement="exact",
-            complex_square="abs",
-            sparse_mode="dense",
-            float32_hyperparameters=(),
-        ),
-    )
-}
+# fmt: off
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
+    Convention(
+        name="keras", reference="tf.keras.optimizers.RMSprop (TF 2.x OptimizerV2, tf_keras legacy)",
+        without_momentum=RmsNumerics(eps_in_sqrt=False, ms_form="ema", mg_form="ema"),
+        with_momentum=_TF_KERNEL, initial_ms=0.0, lr_before_momentum=True,
+        weight_decay="decoupled", rho_complement="rounded", complex_square="square",
+        sparse_mode="keras", float32_hyperparameters=("learning_rate", "rho", "momentum")),
+    Convention(
+        name="keras3", reference="keras.optimizers.RMSprop (Keras 3)",
+        without_momentum=_EMA_EPS_INSIDE, with_momentum=_EMA_EPS_INSIDE, initial_ms=0.0,
+        lr_before_momentum=True, weight_decay="decoupled", rho_complement="exact",
+        complex_square="square", sparse_mode="dense", float32_hyperparameters=("learning_rate",)),
+    Convention(
+        name="tf1", reference="tf.compat.v1.train.RMSPropOptimizer",
+        without_momentum=_TF_KERNEL, with_momentum=_TF_KERNEL, initial_ms=1.0,
+        lr_before_momentum=True, weight_decay="decoupled", rho_complement="rounded",
+        complex_square="square", sparse_mode="lazy",
+        float32_hyperparameters=("learning_rate", "rho", "momentum", "epsilon")),
+    Convention(
+        name="torch", reference="torch.optim.RMSprop",
+        without_momentum=_TORCH, with_momentum=_TORCH, initial_ms=0.0,
+        lr_before_momentum=False, weight_decay="coupled", rho_complement="exact",
+        complex_square="split", sparse_mode="dense", float32_hyperparameters=()),
+    Convention(
+        name="optax", reference="optax.rmsprop",
+        without_momentum=_EMA_EPS_INSIDE, with_momentum=_EMA_EPS_INSIDE, initial_ms=0.0,
+        lr_before_momentum=True, weight_decay="decoupled", rho_complement="exact",
+        complex_square="abs", sparse_mode="dense", float32_hyperparameters=()),
+)}
+# fmt: on
 
 
 def complex_conventions() -> list[str]:

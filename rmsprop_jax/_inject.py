@@ -22,25 +22,15 @@ def inject_hyperparams(
 ) -> Callable[..., optax.GradientTransformationExtraArgs]:
     """``optax.inject_hyperparams``, injecting only what is passed, in float32 by default.
 
-    Two differences from ``optax.inject_hyperparams``:
-
-    - Only the arguments you pass are injected (become arrays in ``state.hyperparams``). Optax's
-      version also injects every numeric default of ``inner_factory``; for `rmsprop_jax.rmsprop`
-      an injected default can change the numbers (an injected ``rho`` loses the float64
-      ``1 - rho`` that PyTorch, Optax and Keras 3 use, see `rmsprop_jax.Convention`). A
-      hyperparameter you did not pass keeps its Python default, so
-      ``inject_hyperparams(rmsprop)(learning_rate=1e-2)`` computes exactly what
-      ``rmsprop(1e-2)`` computes, with the same state inside ``inner_state``.
-    - Hyperparameters are kept in ``hyperparam_dtype`` (float32 unless told otherwise), not cast
-      to the params' dtype: with bfloat16 params optax turns ``rho=0.999`` into exactly 1.0 and
-      the mean square never moves. The stages of this library compute in float32 and round only
-      the results.
+    Unlike optax's, it leaves the defaults of ``inner_factory`` alone (an injected ``rho`` loses
+    the float64 ``1 - rho``, see `rmsprop_jax.Convention`), so
+    ``inject_hyperparams(rmsprop)(learning_rate=1e-2)`` computes exactly what ``rmsprop(1e-2)``
+    does; and it keeps hyperparameters in ``hyperparam_dtype``, not the params' dtype (in
+    bfloat16, ``rho=0.999`` is 1.0).
 
     Warning:
-      Injecting ``momentum`` (even 0.0) makes it an array, so `rmsprop_jax.rmsprop` keeps a
-      momentum buffer and takes the framework's momentum path; for ``convention="keras"`` that
-      is TF's momentum kernel, with epsilon inside the square root. Inject ``momentum`` only to
-      change it during training, and leave it out for tf.keras's path without momentum.
+      Injecting ``momentum`` (even 0.0) takes the framework's momentum path (for
+      ``convention="keras"``, epsilon inside the square root): inject it only to change it.
 
     Args:
       inner_factory: a function returning a ``GradientTransformation``, e.g. `rmsprop_jax.rmsprop`.
@@ -49,9 +39,8 @@ def inject_hyperparams(
 
     Returns:
       A function with ``inner_factory``'s arguments whose passed numeric arguments may be changed
-      in ``state.hyperparams`` between steps without recompiling. Outside jit, with params on a
-      mesh of several devices, the state's counter and hyperparameters are replicated over it
-      (global arrays under ``jax.distributed``, as the other state leaves are).
+      in ``state.hyperparams`` between steps without recompiling. With params on a mesh, the
+      counter and hyperparameters are replicated over it.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -78,7 +67,6 @@ def inject_hyperparams(
         tx = optax.inject_hyperparams(
             only_passed, static_args=static_args, hyperparam_dtype=hyperparam_dtype
         )(**passed)
-        # optax makes the counter and hyperparameters on one device; keep them on the params' mesh
         return optax.GradientTransformationExtraArgs(
             lambda params: replicated_on_mesh(params, tx.init(params)), tx.update
         )

@@ -42,10 +42,7 @@ def check_learning_rate(learning_rate: LearningRate, decay: jax.typing.ArrayLike
 
 
 def scale_by_learning_rate(
-    learning_rate: LearningRate,
-    *,
-    decay: jax.typing.ArrayLike = 0.0,
-    flip_sign: bool = True,
+    learning_rate: LearningRate, *, decay: jax.typing.ArrayLike = 0.0, flip_sign: bool = True
 ) -> optax.GradientTransformationExtraArgs:
     r"""Multiplies updates by the learning rate at the current step.
 
@@ -54,13 +51,11 @@ def scale_by_learning_rate(
       \eta_t = \frac{\operatorname{lr}(t)}{1 + \text{decay} \cdot t}, \qquad
       \text{out}_t = \mp\, \eta_t\, u_t,
 
-    where :math:`t` counts the updates applied before this one (from 0) and
-    :math:`\operatorname{lr}` is a constant or an optax schedule. ``decay`` is the inverse-time
-    decay of ``tf.keras`` optimizers; with a schedule it divides the schedule's value, as in Keras.
+    where :math:`t` counts the updates applied before this one (from 0).
 
     Args:
       learning_rate: a non-negative number or an optax schedule ``step -> lr``.
-      decay: Keras's inverse-time decay, >= 0 (0 disables it).
+      decay: tf.keras's inverse-time decay, >= 0 (0 disables it); it divides a schedule too.
       flip_sign: return :math:`-\eta_t u_t` (a descent step, as ``optax.scale_by_learning_rate``)
         instead of :math:`\eta_t u_t`.
 
@@ -82,20 +77,15 @@ def scale_by_learning_rate(
         return ScaleByLearningRateState(count=replicated_like(params, 0, jnp.int32))
 
     def update_fn(
-        updates: optax.Updates,
-        state: ScaleByLearningRateState,
-        params: optax.Params | None = None,
-        **extra_args: Any,
+        updates: optax.Updates, state: ScaleByLearningRateState, params: Any = None, **extra: Any
     ) -> tuple[optax.Updates, ScaleByLearningRateState]:
-        del params, extra_args
+        del params, extra
 
         def leaf(u: jax.Array) -> jax.Array:
             lr = learning_rate_at(learning_rate, decay, state.count, compute_dtype(u.dtype))
             return scale_values(u, -lr if flip_sign else lr)
 
-        new_updates = map_values(leaf, updates)
-        return new_updates, ScaleByLearningRateState(
-            count=jnp.asarray(optax.safe_increment(state.count))
-        )
+        updates = map_values(leaf, updates)
+        return updates, ScaleByLearningRateState(jnp.asarray(optax.safe_increment(state.count)))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

@@ -37,19 +37,15 @@ def trace_momentum(
       mom_t = \mu\, mom_{t-1} + u_t, \qquad
       \text{out}_t = mom_t \quad\text{or}\quad u_t + \mu\, mom_t \;(\text{nesterov}),
 
-    with :math:`mom_0 = 0`. Placed after the learning-rate stage, the buffer holds ``lr * step``
-    (TF, Keras, Optax); placed before it, the buffer holds the raw step (PyTorch), which differs as
-    soon as the learning rate changes over time.
-
-    With `SparseRows` updates only the touched rows of the buffer are read and written
-    (``sparse_mode="lazy"``); ``"dense"`` takes the dense step on the densified update, a pass
-    over the table (`rmsprop_jax.rmsprop`'s ``sparse_tables`` defers that work instead).
+    with :math:`mom_0 = 0`. After the learning-rate stage the buffer holds ``lr * step`` (TF,
+    Keras, Optax), before it the raw step (PyTorch).
 
     Args:
       momentum: the decay :math:`\mu` of the buffer, in [0, 1].
       nesterov: add the look-ahead term :math:`u_t + \mu\, mom_t` instead of returning the buffer.
       state_dtype: dtype of the buffer; None keeps each param's dtype.
-      sparse_mode: ``"lazy"`` (untouched rows stand still) or ``"dense"`` (they keep moving).
+      sparse_mode: for `SparseRows` updates, ``"lazy"`` (only touched rows of the buffer move) or
+        ``"dense"`` (the dense step on every row).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `TraceMomentumState`.
@@ -75,12 +71,8 @@ def trace_momentum(
         return out, (mom,)
 
     def update_fn(
-        updates: optax.Updates,
-        state: TraceMomentumState,
-        params: optax.Params | None = None,
-        **extra_args: Any,
+        updates: optax.Updates, state: TraceMomentumState, params: Any = None, **extra: Any
     ) -> tuple[optax.Updates, TraceMomentumState]:
-        del params, extra_args
         check_matching_tree(updates, state.mom, stage="trace_momentum")
         updates, (mom,) = map_rows(
             updates, [state.mom], step, mode=sparse_mode, stage="trace_momentum"

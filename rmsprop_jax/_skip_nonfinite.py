@@ -26,26 +26,18 @@ class SkipNonfiniteState(NamedTuple):
 def all_finite(tree: Any) -> jax.Array:
     """A bool scalar: whether every floating value in ``tree`` is finite (no NaN, no Inf).
 
-    A `SparseRows` leaf is judged by all of its ``values``, including rows whose index is out of
-    range: clipping by norm reads them before the out-of-range rows are dropped. Its integer
-    ``indices`` cannot be NaN or Inf; out-of-range indices are handled as `SparseRows` documents.
-    Integer leaves and None are ignored.
+    `SparseRows` leaves are judged by all their ``values``; integer leaves and None are ignored.
     """
     checks = []
     for leaf in leaves(tree):
         values = jnp.asarray(leaf.values if is_sparse(leaf) else leaf)
         if jnp.issubdtype(values.dtype, jnp.inexact):
             checks.append(jnp.all(jnp.isfinite(values)))
-    if not checks:
-        return jnp.asarray(True)
-    return jnp.all(jnp.stack(checks))
+    return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
 
 
 def _neutral(like: Any) -> Any:
-    """Updates that change nothing: ``-0.0`` (``w + -0.0`` is ``w`` bit for bit, ``-0.0`` too).
-
-    A `SparseRows` update gets out-of-range indices (``num_rows``), which scatters drop.
-    """
+    """``-0.0`` updates (``w + -0.0`` is ``w`` bit for bit); `SparseRows` get the dropped row."""
 
     def leaf(shape: Any) -> Any:
         if isinstance(shape, SparseRows):
@@ -55,9 +47,8 @@ def _neutral(like: Any) -> Any:
             return shape.replace(
                 full_of_type(rows, shape.num_rows, shape.index_dtype), leaf(shape.values)
             )
-        if jnp.issubdtype(shape.dtype, jnp.inexact):
-            return full_of_type(shape, -0.0, shape.dtype)
-        return full_of_type(shape, 0, shape.dtype)
+        zero = -0.0 if jnp.issubdtype(shape.dtype, jnp.inexact) else 0
+        return full_of_type(shape, zero, shape.dtype)
 
     return jax.tree_util.tree_map(leaf, like, is_leaf=is_sparse)
 
@@ -72,28 +63,18 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
         (-0,\; s_{t-1}) & \text{otherwise}
       \end{cases}
 
-    On a skipped step the wrapped state (accumulators, step counts, the per-row bookkeeping of
-    sparse tables) is returned exactly as it was, bit for bit, and the updates are ``-0.0``
-    everywhere (`SparseRows` updates: no row), so ``apply_updates`` leaves every param exactly
-    as it was, ``-0.0`` included. The schedule therefore sees the same step count again on the
-    next step. `SkipNonfiniteState` counts the skipped steps.
-
-    Only the gradients passed in are checked (for `SparseRows`, their values; see `all_finite`).
-    Non-finite params, or a step that turns finite gradients into non-finite updates (e.g.
-    ``epsilon=0`` on a zero gradient), are not caught.
-
-    Under ``jax.jit`` the choice is a ``jax.lax.cond`` on the whole state, not a
-    ``jnp.where``: a select would need the old and the new state alive at once, so with donated
-    buffers XLA would copy every accumulator (a full pass over each embedding table, on every
-    sparse step); with ``cond`` each branch writes the donated buffers in place.
+    A skipped step returns the wrapped state bit for bit (so the schedule sees the same step
+    again) and ``-0.0`` updates (`SparseRows`: no row), which leave every param exactly as it
+    was. Only the gradients are checked (see `all_finite`), not the params or the updates. Under
+    ``jax.jit`` the choice is a ``jax.lax.cond``, so donated buffers are written in place.
 
     Args:
       tx: the transformation to guard, e.g. `rmsprop_jax.rmsprop`.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs`` whose state is a `SkipNonfiniteState`.
-      Extra keyword arguments of ``update`` are passed to ``tx`` (a `rmsprop_jax.materialize`
-      call goes straight through: it takes no step).
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `SkipNonfiniteState`. Extra
+      keyword arguments of ``update`` are passed to ``tx`` (a `rmsprop_jax.materialize` call
+      goes straight through: it takes no step).
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -112,15 +93,11 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
     inner = optax.with_extra_args_support(tx)
 
     def init_fn(params: optax.Params) -> SkipNonfiniteState:
-        return SkipNonfiniteState(
-            inner_state=inner.init(params), skipped=replicated_like(params, 0, jnp.int32)
-        )
+        inner_state = inner.init(params)
+        return SkipNonfiniteState(inner_state, replicated_like(params, 0, jnp.int32))
 
     def update_fn(
-        updates: optax.Updates,
-        state: SkipNonfiniteState,
-        params: optax.Params | None = None,
-        **extra_args: Any,
+        updates: optax.Updates, state: SkipNonfiniteState, params: Any = None, **extra_args: Any
     ) -> tuple[optax.Updates, SkipNonfiniteState]:
         if extra_args.get("materialize", False):
             new_updates, inner_state = inner.update(
@@ -129,12 +106,10 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
             return new_updates, state._replace(inner_state=inner_state)
 
         def step(operands: Any) -> Any:
-            grads, inner_state, params = operands
-            return inner.update(grads, inner_state, params, **extra_args)
+            return inner.update(*operands, **extra_args)
 
         def skip(operands: Any) -> Any:
-            like, _ = jax.eval_shape(step, operands)
-            return _neutral(like), operands[1]
+            return _neutral(jax.eval_shape(step, operands)[0]), operands[1]
 
         finite = all_finite(updates)
         operands = (updates, state.inner_state, params)

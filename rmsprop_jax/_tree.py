@@ -1,4 +1,4 @@
-"""Tree helpers that treat `SparseRows` as leaves: structure checks and value maps."""
+"""Tree helpers that treat `SparseRows` as leaves: structure checks, value maps, stateless stage."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import optax
 
 from ._sparse_rows import SparseRows, is_sparse
 
-__all__ = ["check_matching_tree", "leaves", "map_values"]
+__all__ = ["check_matching_tree", "leaves", "map_values", "stateless"]
 
 
 def leaves(tree: Any) -> list[Any]:
@@ -17,47 +18,37 @@ def leaves(tree: Any) -> list[Any]:
     return jax.tree_util.tree_leaves(tree, is_leaf=is_sparse)
 
 
-def _paths(tree: Any) -> list[str]:
-    return [
-        jax.tree_util.keystr(path)
-        for path, _ in jax.tree_util.tree_leaves_with_path(tree, is_leaf=is_sparse)
-    ]
-
-
 def _structure(tree: Any) -> Any:
     return jax.tree_util.tree_structure(tree, is_leaf=is_sparse)
 
 
-def check_matching_tree(updates: Any, state_tree: Any, *, stage: str, shapes: bool = True) -> None:
+def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
-    The check runs at trace time (shapes and structure are static), so it costs nothing per step
-    under ``jax.jit``. A `SparseRows` leaf matches a state leaf of its table's shape.
+    Runs at trace time (free under ``jax.jit``). A `SparseRows` leaf matches a state leaf of its
+    table's shape.
 
     Args:
       updates: the gradient (or update) tree passed to ``update``.
       state_tree: a per-parameter tree of the stage's state, built by ``init`` from the params.
       stage: the stage's name, for the message.
-      shapes: also check each leaf's shape against the state leaf's (else the structure only).
     """
+    with_paths = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse)
     if _structure(updates) != _structure(state_tree):
-        got, want = _paths(updates), _paths(state_tree)
-        missing = [path for path in want if path not in set(got)] or "none"
-        extra = [path for path in got if path not in set(want)] or "none"
+        got = [jax.tree_util.keystr(path) for path, _ in with_paths]
+        want = [
+            jax.tree_util.keystr(path)
+            for path, _ in jax.tree_util.tree_leaves_with_path(state_tree, is_leaf=is_sparse)
+        ]
         raise ValueError(
             f"{stage}: the gradient tree does not match the params given to init(). "
-            f"Missing from the gradients: {missing}; not in the params: {extra}. "
+            f"Missing from the gradients: {[p for p in want if p not in got] or 'none'}; "
+            f"not in the params: {[p for p in got if p not in want] or 'none'}. "
             f"Gradient structure: {_structure(updates)}; "
             f"params structure: {_structure(state_tree)}. "
             "Pass gradients with exactly the structure of the params."
         )
-    if not shapes:
-        return
-    for (path, update), state_leaf in zip(
-        jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse),
-        leaves(state_tree),
-        strict=True,
-    ):
+    for (path, update), state_leaf in zip(with_paths, leaves(state_tree), strict=True):
         if tuple(update.shape) != tuple(state_leaf.shape):
             kind = "SparseRows gradient" if is_sparse(update) else "gradient"
             raise ValueError(
@@ -74,3 +65,14 @@ def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
         return x.with_values(fn(x.values)) if isinstance(x, SparseRows) else fn(x)
 
     return jax.tree.map(leaf, tree, is_leaf=is_sparse)
+
+
+def stateless(fn: Callable[[Any, Any], optax.Updates]) -> optax.GradientTransformation:
+    """A transformation without state whose ``update`` returns ``fn(updates, params)``."""
+
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
+        return fn(updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)

@@ -24,11 +24,8 @@ def _apply(param: Any, update: Any) -> Any:
 def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
     """Adds updates to params, keeping each param's dtype: ``w + u``.
 
-    A `SparseRows` update is scatter-added into its table: only the rows it names change, and
-    out-of-range rows are dropped. Under ``jax.jit`` with the params donated, this updates the
-    table in place, so its cost follows the rows touched. ``optax.apply_updates`` (and with it
-    Flax's ``TrainState.apply_gradients`` and ``nnx.Optimizer.update``) gives the same result:
-    ``param + update`` on a `SparseRows` is this scatter-add.
+    A `SparseRows` update is scatter-added into its table (out-of-range rows are dropped); with
+    donated params under ``jax.jit`` this is in place. ``optax.apply_updates`` gives the same.
 
     Args:
       params: the current params.

@@ -1,7 +1,6 @@
 """Checks for hyperparameters: each error names the argument, the rule and the value received.
 
-Only values known when the optimizer is built are checked. Traced values (inside `jax.jit`,
-`optax.inject_hyperparams`) and schedules are skipped: their range cannot be known in advance.
+Only values known when the optimizer is built are checked; traced values and schedules are not.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import jax
@@ -29,25 +28,16 @@ __all__ = [
 
 
 def is_static(value: Any) -> bool:
-    """Whether ``value`` is a plain Python or NumPy number, fixed when the optimizer is built.
+    """Whether ``value`` is a Python or NumPy number, fixed when the optimizer is built.
 
-    JAX arrays count as dynamic, even concrete ones: ``optax.inject_hyperparams`` passes concrete
-    arrays to ``init`` and traced ones to ``update``, and both must build the same structure.
+    JAX arrays, even concrete ones, are dynamic: ``inject_hyperparams``'s ``init`` sees them.
     """
     return isinstance(value, int | float | np.number | np.ndarray) and not isinstance(value, bool)
 
 
 def static_value(value: Any) -> float | None:
     """The float value of a static scalar, or None for a JAX array, tracer or schedule."""
-    if not is_static(value):
-        return None
-    return float(np.asarray(value))
-
-
-def _describe_range(low: float | None, high: float | None) -> str:
-    if high is None:
-        return f">= {low:g}"
-    return f"in [{low:g}, {high:g}]"
+    return float(np.asarray(value)) if is_static(value) else None
 
 
 def check_range(
@@ -59,15 +49,9 @@ def check_range(
     allow_schedule: bool = False,
     hint: str = "",
 ) -> None:
-    """Checks that a scalar hyperparameter lies in ``[low, high]`` (``high=None``: no upper bound).
+    """Checks that the scalar ``name=value`` lies in ``[low, high]`` (``high=None``: no bound).
 
-    Args:
-      name: the argument's name, as the user wrote it.
-      value: what the user passed.
-      low: the smallest allowed value.
-      high: the largest allowed value, or None.
-      allow_schedule: whether a callable (an optax schedule) is accepted in place of a number.
-      hint: a sentence appended to the error, saying what to write instead.
+    ``allow_schedule`` accepts a callable (an optax schedule); ``hint`` is appended to the error.
 
     Raises:
       TypeError: if ``value`` is not a real number (or a schedule where one is allowed).
@@ -96,9 +80,8 @@ def check_range(
         raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}.")
     number = float(array)
     if not math.isfinite(number) or number < low or (high is not None and number > high):
-        raise ValueError(
-            f"`{name}` must be {_describe_range(low, high)}. Received: {name}={number!r}.{suffix}"
-        )
+        rule = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
+        raise ValueError(f"`{name}` must be {rule}. Received: {name}={number!r}.{suffix}")
 
 
 def check_bool(name: str, value: Any) -> None:
@@ -144,22 +127,12 @@ def check_leaf_dtypes(
     complex_support: str | None,
     is_leaf: Callable[[Any], bool] | None = None,
 ) -> None:
-    """Checks, when a step is traced, that every leaf of ``tree`` is floating (or complex).
+    """Raises a TypeError naming the first leaf of ``tree`` that is not floating.
 
-    Args:
-      tree: params or gradients (leaves: arrays, ``jax.ShapeDtypeStruct`` or `SparseRows`, whose
-        ``dtype`` is that of their values; None leaves are skipped).
-      what: ``"param"`` or ``"gradient"``, for the message.
-      stage: who checks, e.g. ``"rmsprop(convention='keras3')"``.
-      complex_support: None if complex leaves are accepted, else the sentence that says which
-        conventions support them.
-      is_leaf: passed to the tree flattening (to keep `SparseRows` whole).
-
-    Raises:
-      TypeError: naming the first offending leaf's path and dtype.
+    ``what`` (``"param"`` or ``"gradient"``) and ``stage`` are for the message; ``complex_support``
+    is None if complex leaves are accepted, else the sentence saying which conventions are.
     """
-    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]
-    for path, leaf in flat:
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]:
         if leaf is None or not hasattr(leaf, "dtype"):
             continue
         dtype = jnp.dtype(leaf.dtype)
@@ -179,33 +152,20 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def suggest_keywords(
-    renames: Mapping[str, str],
-) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Turns an unknown keyword into a TypeError that says what to write instead.
-
-    ``renames`` maps other frameworks' spellings to a sentence naming this function's argument
-    (``{"alpha": "rho=", ...}``). The wrapped function keeps its signature (``inspect.signature``
-    follows ``__wrapped__``), so ``optax.inject_hyperparams`` still sees the real arguments.
-    """
+def suggest_keywords(renames: Mapping[str, str]) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Turns an unknown keyword into a TypeError; ``renames`` maps some to what to write instead."""
 
     def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        known: Sequence[str] = list(inspect.signature(fn).parameters)
+        known = list(inspect.signature(fn).parameters)
 
         @functools.wraps(fn)
         def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             for name in kwargs:
-                if name in known:
-                    continue
-                hint = renames.get(name)
-                if hint is not None:
+                if name not in known:
+                    hint = renames.get(name, f"Its arguments are: {', '.join(known)}.")
                     raise TypeError(
                         f"{fn.__name__}() got an unexpected keyword argument {name!r}. {hint}"
                     )
-                raise TypeError(
-                    f"{fn.__name__}() got an unexpected keyword argument {name!r}. "
-                    f"Its arguments are: {', '.join(known)}."
-                )
             return fn(*args, **kwargs)
 
         return wrapper

@@ -12,28 +12,29 @@ from ._learning_rate import LearningRate, check_learning_rate
 from ._numerics import as_compute, compute_dtype, learning_rate_at
 from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
-from ._tree import check_matching_tree, leaves
+from ._tree import check_matching_tree, leaves, stateless
 from ._validation import check_range, is_static
 
 __all__ = ["DecoupledWeightDecayState", "add_decoupled_weight_decay", "add_l2_gradient"]
 
-_NO_SPARSE = (
-    "{stage}: weight decay changes every row of a table on every step, so it cannot follow a "
-    "SparseRows gradient. Use weight_decay=None for tables that get SparseRows gradients, or "
-    "pass dense gradients."
-)
 
-_NEEDS_PARAMS = (
-    "{stage} needs the params: call tx.update(grads, state, params) with the current params."
-)
+def _check(updates: optax.Updates, params: optax.Params | None, stage: str) -> None:
+    if params is None:
+        call = "call tx.update(grads, state, params) with the current params."
+        raise ValueError(f"{stage} needs the params: {call}")
+    check_matching_tree(updates, params, stage=stage)
+    if any(is_sparse(leaf) for leaf in leaves(updates)):
+        raise ValueError(
+            f"{stage}: weight decay changes every row of a table on every step, so it cannot "
+            "follow a SparseRows gradient. Use weight_decay=None for tables that get SparseRows "
+            "gradients, or pass dense gradients."
+        )
 
 
 def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransformation:
     r"""Adds the gradient of an L2 penalty to the gradient (PyTorch's coupled ``weight_decay``).
 
     .. math:: \text{out} = g + \lambda\, w
-
-    Placed before the scaling stage, the penalty is divided by the RMS like any gradient.
 
     Args:
       weight_decay: the coefficient :math:`\lambda`, >= 0.
@@ -54,17 +55,11 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
         decay = as_compute(weight_decay, dtype)
         return (grad.astype(dtype) + decay * param.astype(dtype)).astype(grad.dtype)
 
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        if params is None:
-            raise ValueError(_NEEDS_PARAMS.format(stage="add_l2_gradient"))
-        check_matching_tree(updates, params, stage="add_l2_gradient")
-        if any(is_sparse(leaf) for leaf in leaves(updates)):
-            raise ValueError(_NO_SPARSE.format(stage="add_l2_gradient"))
-        return jax.tree.map(leaf, updates, params), state
+    def add(updates: optax.Updates, params: Any) -> optax.Updates:
+        _check(updates, params, "add_l2_gradient")
+        return jax.tree.map(leaf, updates, params)
 
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    return stateless(add)
 
 
 class DecoupledWeightDecayState(NamedTuple):
@@ -84,8 +79,7 @@ def add_decoupled_weight_decay(
     .. math:: \text{out} = u - \eta_t\, \lambda\, w, \qquad
       \eta_t = \operatorname{lr}(t) / (1 + \text{decay} \cdot t)
 
-    Keras 3 computes ``w - w * wd * lr`` before applying the step; placed last in a chain whose
-    other updates are descent steps, this stage adds the same term.
+    Last in a chain of descent steps, it adds Keras 3's ``w - w * wd * lr``.
 
     Args:
       weight_decay: the coefficient :math:`\lambda`, >= 0.
@@ -115,17 +109,9 @@ def add_decoupled_weight_decay(
         return DecoupledWeightDecayState(count=replicated_like(params, 0, jnp.int32))
 
     def update_fn(
-        updates: optax.Updates,
-        state: Any,
-        params: optax.Params | None = None,
-        **extra_args: Any,
-    ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
-        del extra_args
-        if params is None:
-            raise ValueError(_NEEDS_PARAMS.format(stage="add_decoupled_weight_decay"))
-        check_matching_tree(updates, params, stage="add_decoupled_weight_decay")
-        if any(is_sparse(leaf) for leaf in leaves(updates)):
-            raise ValueError(_NO_SPARSE.format(stage="add_decoupled_weight_decay"))
+        updates: optax.Updates, state: Any, params: Any = None, **extra: Any
+    ) -> tuple[optax.Updates, Any]:
+        _check(updates, params, "add_decoupled_weight_decay")
 
         def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
             dtype = compute_dtype(update.dtype)
@@ -133,11 +119,9 @@ def add_decoupled_weight_decay(
             shrink = param.astype(dtype) * as_compute(weight_decay, dtype) * lr
             return (update.astype(dtype) - shrink).astype(update.dtype)
 
-        new_updates = jax.tree.map(leaf, updates, params)
+        updates = jax.tree.map(leaf, updates, params)
         if not counts:
-            return new_updates, state
-        return new_updates, DecoupledWeightDecayState(
-            count=jnp.asarray(optax.safe_increment(state.count))
-        )
+            return updates, state
+        return updates, DecoupledWeightDecayState(jnp.asarray(optax.safe_increment(state.count)))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
