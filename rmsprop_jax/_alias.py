@@ -271,12 +271,12 @@ def rmsprop(
         and lr_changes
     ):
         raise ValueError(
-            f"sparse_mode='dense' with momentum and sparse_tables under convention={convention!r} "
-            "needs a learning rate that does not change every step: it multiplies the momentum "
-            "buffer afterwards, so each change brings every row of the tables up to date (a pass "
-            f"over the tables). Received: learning_rate={learning_rate!r}, decay={decay!r}. Use a "
-            "constant (or injected, occasionally changed) learning rate, sparse_mode='lazy', or "
-            "a convention that puts the learning rate inside the buffer."
+            f"sparse_mode='dense' with momentum under convention={convention!r} needs a constant "
+            "learning rate with sparse_tables: it multiplies the momentum buffer afterwards, so "
+            "each change brings every row of the tables up to date (a pass over the tables). "
+            f"Received: learning_rate={learning_rate!r}, decay={decay!r}. Use a constant (or "
+            "injected, occasionally changed) learning rate, sparse_mode='lazy', or a convention "
+            "that puts the learning rate inside the buffer."
         )
     defers = sparse_mode == "dense" or (sparse_mode == "keras" and not has_momentum)
     stages: list[optax.GradientTransformation] = []
@@ -305,11 +305,16 @@ def rmsprop(
         tables=sparse_tables,
     )
     hyper = Hyperparameters(learning_rate, decay, rho, epsilon, momentum)
-    if defers and sparse_tables is not None:
-        stages.append(sparse_tables_driver(rule, hyper))
+    decoupled = decays_weights and conv.weight_decay == "decoupled"
+    if defers and sparse_tables is not None:  # the driver shrinks the weights itself
+        stages.append(
+            sparse_tables_driver(
+                rule, hyper._replace(weight_decay=weight_decay if decoupled else None)
+            )
+        )
     else:
         stages += _rms_stages(rule, hyper)
-    if decays_weights and conv.weight_decay == "decoupled":
+    if decoupled and not (defers and sparse_tables is not None):
         stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
     return _check_dtypes(
         optax.chain(*stages),

@@ -36,8 +36,8 @@ StepFn = Callable[[jax.Array, Accumulators], tuple[jax.Array, Accumulators]]
 _EVERY_ROW = (
     "{stage}: the SparseRows gradient at {path} is for a table without per-row bookkeeping, so "
     "each step changes every row of its state, as the dense algorithm (and TF) does: a pass "
-    "over the whole table. To make the step cost O(touched rows), name the table in "
-    "rj.rmsprop's `sparse_tables` (a pytree of bools with the params' structure, True at "
+    "over the whole table. To make the step cost O(touched rows), mark the table in "
+    "`sparse_tables` of rj.rmsprop (a pytree of bools with the params' structure, True at "
     "{path}, or a function of the params returning one), or use sparse_mode='lazy'."
 )
 
@@ -105,27 +105,27 @@ def update_leaf(
     """
     if not isinstance(grad, SparseRows):
         return step(grad, accumulators)
+
+    def each(fn: Callable[..., Any], *trees: Any) -> Any:
+        values = [None if a[0] is None else fn(*a) for a in zip(*trees, strict=True)]
+        named = hasattr(accumulators, "_fields")
+        return type(accumulators)(*values) if named else tuple(values)
+
     rows = deduplicate(grad)
+    out, new = step(rows.values, each(lambda a: gather(a, rows), accumulators))
+    scattered = each(lambda a, n: scatter(a, rows, n), accumulators, new)
     if mode == "lazy":
-
-        def like(values: Any) -> Any:
-            values = list(values)
-            return (
-                type(accumulators)(*values) if hasattr(accumulators, "_fields") else tuple(values)
-            )
-
-        out, new = step(
-            rows.values, like(None if a is None else gather(a, rows) for a in accumulators)
-        )
-        pairs = zip(accumulators, new, strict=True)
-        return rows.with_values(out), like(
-            None if a is None else scatter(a, rows, n) for a, n in pairs
-        )
+        return rows.with_values(out), scattered
     warnings.warn(_EVERY_ROW.format(stage=where[0], path=where[1]), UserWarning, stacklevel=3)
-    out, accumulators = step(rows.todense(), accumulators)
+    # The dense algorithm: the touched rows' step, scattered first, then a zero-gradient step on
+    # every other row, one elementwise pass that XLA does in place on a donated buffer.
+    out_all, decayed = step(jnp.zeros(grad.shape, grad.dtype), scattered)
+    touched = jnp.zeros(grad.shape[:1], bool).at[rows.indices].set(True, mode="drop")
+    keep = touched.reshape(touched.shape + (1,) * (len(grad.shape) - 1))
+    accumulators = each(lambda a, d: jnp.where(keep, a, d), scattered, decayed)
     if mode == "keras":  # the state changed on every row; the params move on touched rows only
-        return rows.with_values(gather(out, rows)), accumulators
-    return out, accumulators
+        return rows.with_values(out), accumulators
+    return scatter(out_all, rows, out), accumulators
 
 
 def map_rows(

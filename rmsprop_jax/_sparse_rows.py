@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
@@ -23,6 +24,24 @@ _TREE_MAPPED_INDICES = (
 )
 
 
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise TypeError("SparseRows row numbers are not random keys.")
+
+
+# A key type whose name says what it holds and what to do: JAX's errors print it, e.g.
+# "multiply does not accept dtypes key<SparseRows row numbers: ...>, float32".
+_ROWS = jax.extend.random.define_prng_impl(
+    key_shape=(2,),
+    seed=_refuse,
+    split=_refuse,
+    random_bits=_refuse,
+    fold_in=_refuse,
+    name="SparseRows row numbers",
+    tag="SparseRows row numbers: map a gradient tree with "
+    "is_leaf=lambda x: isinstance(x, rj.SparseRows)",
+)
+
+
 def _encode(indices: jax.Array) -> jax.Array:
     """Row numbers as a typed key array: the same bits, in a dtype that refuses arithmetic.
 
@@ -33,7 +52,7 @@ def _encode(indices: jax.Array) -> jax.Array:
     words = jax.lax.bitcast_convert_type(indices, jnp.uint32)
     if words.ndim == indices.ndim:  # 32-bit row numbers: one word, a zero beside it
         words = jnp.stack([words, jnp.zeros_like(words)], axis=-1)
-    return jax.random.wrap_key_data(words, impl="threefry2x32")
+    return jax.random.wrap_key_data(words, impl=_ROWS)
 
 
 def _decode(keys: jax.Array, dtype: jnp.dtype) -> jax.Array:

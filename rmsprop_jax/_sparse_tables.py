@@ -42,16 +42,36 @@ from ._sharding import filled_like, refill, replicated_like, rows_like, scatter_
 from ._sparse_rows import SparseRows, is_sparse
 from ._tree import check_matching_tree
 from ._validation import is_static
+from ._weight_decay import check_decay_inputs, decoupled_decay
 
 __all__ = ["Hyperparameters", "SparseTablesState", "TableRule", "materialize", "sparse_tables"]
 
 
-class Deferred(NamedTuple):
-    """The hyperparameters in force for every step a table row has missed."""
+@jax.tree_util.register_pytree_node_class
+class Deferred:
+    """The hyperparameters in force for every step a table row has missed.
 
-    rho: jax.Array  # scalar: the decay of the running means
-    momentum: jax.Array  # scalar: the momentum (0 without)
-    drift: jax.Array  # scalar: the params' movement per unit of summed buffer (see `_drift`)
+    ``rho``, ``momentum`` (0 without) and ``drift`` (the params' movement per unit of summed
+    buffer, see `_drift`). A static value (a Python number, fixed when the optimizer was built)
+    is kept in the tree's structure, not as an array: only injected values cost state.
+    """
+
+    def __init__(self, rho: Any, momentum: Any, drift: Any) -> None:
+        self.values = (rho, momentum, drift)
+
+    def __iter__(self) -> Any:
+        return iter(self.values)
+
+    def tree_flatten(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The injected values as children; the static ones (None for the others) as aux."""
+        static = tuple(v if is_static(v) else None for v in self.values)
+        return tuple(v for v in self.values if not is_static(v)), static
+
+    @classmethod
+    def tree_unflatten(cls, static: tuple[Any, ...], children: Any) -> Deferred:
+        """Rebuilds from `tree_flatten`'s parts."""
+        dynamic = iter(children)
+        return cls(*(next(dynamic) if v is None else v for v in static))
 
 
 class SparseTablesState(NamedTuple):
@@ -89,6 +109,7 @@ class Hyperparameters(NamedTuple):
     rho: Any
     epsilon: Any
     momentum: Any
+    weight_decay: Any = None  # decoupled (Keras 3's w -= w * wd * lr), or None
 
 
 def _table_flags(params: Any, tables: Any) -> list[bool]:
@@ -282,7 +303,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
             else None,
             deferred=Deferred(
                 *(
-                    replicated_like(params, v, jnp.asarray(v).dtype)
+                    v if is_static(v) else replicated_like(params, v, jnp.asarray(v).dtype)
                     for v in (hyper.rho, _momentum(hyper), _drift(rule, hyper, lr0))
                 )
             ),
@@ -294,8 +315,13 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         params: optax.Params | None = None,
         **extra_args: Any,
     ) -> tuple[optax.Updates, SparseTablesState]:
-        del params, extra_args
+        del extra_args
         check_matching_tree(updates, state.ms, stage="rmsprop")
+        if hyper.weight_decay is not None:
+            check_decay_inputs(updates, params, "rmsprop")
+        flat_params = (
+            [None] * len(jax.tree.leaves(state.ms)) if params is None else jax.tree.leaves(params)
+        )
         count = state.count
         lr_f32 = learning_rate_at(hyper.learning_rate, hyper.decay, count, jnp.float32)
         now = (hyper.rho, _momentum(hyper), _drift(rule, hyper, lr_f32))
@@ -307,7 +333,8 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
             state = jax.lax.cond(changed, _bring_up_to_date, lambda s: s, state)
         with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
         outs, rows = [], []
-        for (path, grad), *fields in zip(with_paths, *_columns(state, treedef), strict=True):
+        columns = _columns(state, treedef)
+        for (path, grad), param, *fields in zip(with_paths, flat_params, *columns, strict=True):
             steps, ms, mg, mom, owed = fields
             s = _Slots(ms, mg, mom)
             lr = learning_rate_at(
@@ -320,6 +347,8 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
                 out, s = update_leaf(
                     grad, s, lambda g, s, lr=lr: _step(rule, hyper, lr, g, s), rule.mode, where
                 )
+            if hyper.weight_decay is not None:
+                out = decoupled_decay(out, param, hyper.weight_decay, lr)
             outs.append(out)
             rows.append((steps, *s, owed))
         deferred = Deferred(

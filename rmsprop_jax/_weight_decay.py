@@ -13,12 +13,18 @@ from ._numerics import as_compute, compute_dtype, learning_rate_at
 from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
 from ._tree import check_matching_tree, leaves, stateless
-from ._validation import check_range, is_static
+from ._validation import check_range
 
-__all__ = ["DecoupledWeightDecayState", "add_decoupled_weight_decay", "add_l2_gradient"]
+__all__ = [
+    "DecoupledWeightDecayState",
+    "add_decoupled_weight_decay",
+    "add_l2_gradient",
+    "check_decay_inputs",
+    "decoupled_decay",
+]
 
 
-def _check(updates: optax.Updates, params: optax.Params | None, stage: str) -> None:
+def check_decay_inputs(updates: optax.Updates, params: optax.Params | None, stage: str) -> None:
     if params is None:
         call = "call tx.update(grads, state, params) with the current params."
         raise ValueError(f"{stage} needs the params: {call}")
@@ -56,7 +62,7 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
         return (grad.astype(dtype) + decay * param.astype(dtype)).astype(grad.dtype)
 
     def add(updates: optax.Updates, params: Any) -> optax.Updates:
-        _check(updates, params, "add_l2_gradient")
+        check_decay_inputs(updates, params, "add_l2_gradient")
         return jax.tree.map(leaf, updates, params)
 
     return stateless(add)
@@ -66,6 +72,14 @@ class DecoupledWeightDecayState(NamedTuple):
     """State of `add_decoupled_weight_decay`."""
 
     count: jax.Array  # int32 scalar: updates applied so far, the step the schedule sees
+
+
+def decoupled_decay(
+    update: jax.Array, param: jax.Array, weight_decay: jax.typing.ArrayLike, lr: jax.Array
+) -> jax.Array:
+    """``u - w * wd * lr`` in the compute dtype of ``update`` (``lr`` already in it)."""
+    shrink = param.astype(lr.dtype) * as_compute(weight_decay, lr.dtype) * lr
+    return (update.astype(lr.dtype) - shrink).astype(update.dtype)
 
 
 def add_decoupled_weight_decay(
@@ -87,8 +101,7 @@ def add_decoupled_weight_decay(
       decay: Keras's inverse-time decay of that learning rate.
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a `DecoupledWeightDecayState` when the
-      rate changes over time (a schedule or ``decay``), else ``optax.EmptyState()``; its
+      An ``optax.GradientTransformation`` whose state is a `DecoupledWeightDecayState`; its
       ``update`` needs ``params``.
 
     Example:
@@ -100,28 +113,19 @@ def add_decoupled_weight_decay(
     check_range("weight_decay", weight_decay, low=0.0, hint="Use None for no weight decay.")
     check_learning_rate(learning_rate, decay)
 
-    # A count only where the rate changes with it (a schedule, Keras's decay), as in optax.
-    counts = callable(learning_rate) or not (is_static(decay) and float(decay) == 0.0)  # type: ignore[arg-type]
-
-    def init_fn(params: optax.Params) -> Any:
-        if not counts:
-            return optax.EmptyState()
+    def init_fn(params: optax.Params) -> DecoupledWeightDecayState:
         return DecoupledWeightDecayState(count=replicated_like(params, 0, jnp.int32))
 
     def update_fn(
-        updates: optax.Updates, state: Any, params: Any = None, **extra: Any
-    ) -> tuple[optax.Updates, Any]:
-        _check(updates, params, "add_decoupled_weight_decay")
+        updates: optax.Updates, state: DecoupledWeightDecayState, params: Any = None, **extra: Any
+    ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
+        check_decay_inputs(updates, params, "add_decoupled_weight_decay")
 
         def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
-            dtype = compute_dtype(update.dtype)
-            lr = learning_rate_at(learning_rate, decay, getattr(state, "count", None), dtype)
-            shrink = param.astype(dtype) * as_compute(weight_decay, dtype) * lr
-            return (update.astype(dtype) - shrink).astype(update.dtype)
+            lr = learning_rate_at(learning_rate, decay, state.count, compute_dtype(update.dtype))
+            return decoupled_decay(update, param, weight_decay, lr)
 
         updates = jax.tree.map(leaf, updates, params)
-        if not counts:
-            return updates, state
         return updates, DecoupledWeightDecayState(jnp.asarray(optax.safe_increment(state.count)))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

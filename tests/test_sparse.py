@@ -488,14 +488,14 @@ def test_sparse_updates_keep_the_gradient_dtype_and_chain_into_optax() -> None:
 
 @pytest.mark.slow
 def test_deduplicate_sums_duplicates_and_parks_bad_indices_past_the_table(maybe_jit: Any) -> None:
-    from rmsprop_jax._sparse_update import deduplicate
+    from rmsprop_jax._rows import deduplicate
 
     rng = np.random.default_rng(0)
     for _ in range(30):
         k, rows = int(rng.integers(1, 20)), 10
         indices = rng.integers(-3, 13, size=k).astype(np.int32)
         values = rng.normal(size=(k, 2)).astype(np.float32)
-        grad = rj.SparseRows.tree_unflatten(((rows, 2), False, False), (indices, values))
+        grad = rj.SparseRows.from_parts(jnp.asarray(indices), jnp.asarray(values), (rows, 2))
         out = maybe_jit(deduplicate)(grad)
         unique = np.asarray(out.indices)
         assert np.all(np.diff(unique) >= 0) and np.all((unique >= 0) & (unique <= rows))
