@@ -304,7 +304,9 @@ def rmsprop(
         mode=sparse_mode,
         tables=sparse_tables,
     )
-    hyper = Hyperparameters(learning_rate, decay, rho, epsilon, momentum)
+    hyper = Hyperparameters(
+        learning_rate, decay, rho, epsilon, 0.0 if momentum is None else momentum
+    )
     decoupled = decays_weights and conv.weight_decay == "decoupled"
     if defers and sparse_tables is not None:  # the driver shrinks the weights itself
         stages.append(

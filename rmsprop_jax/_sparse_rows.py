@@ -13,7 +13,7 @@ from jax.experimental import checkify
 from ._sharding import scatter_sharding
 from ._validation import is_tracer
 
-__all__ = ["SparseRows", "check_indices", "check_integer_indices", "is_sparse"]
+__all__ = ["SparseRows", "check_indices", "is_sparse"]
 
 
 _TREE_MAPPED_INDICES = (
@@ -350,17 +350,6 @@ def _check_range_on_host(indices: jax.Array, num_rows: int) -> None:
             f"Received: indices[{bad[0]}]={host[bad[0]]} "
             f"({bad.size} out of range in all)."
         )
-
-
-def check_integer_indices(indices: Any, *, name: str = "indices") -> jax.Array:
-    """``indices`` as an array, or a TypeError if they are not integers (floats, bools)."""
-    array = jnp.asarray(indices)
-    if not jnp.issubdtype(array.dtype, jnp.integer):
-        raise TypeError(
-            f"`{name}` must be integer row numbers (int32 or int64). Received: {name} of dtype "
-            f"{array.dtype}. Cast them, e.g. {name}.astype(jnp.int32), if they are whole numbers."
-        )
-    return array
 
 
 def is_sparse(leaf: Any) -> bool:

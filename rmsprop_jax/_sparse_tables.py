@@ -1,20 +1,12 @@
 """The sparse driver: RMSprop over tables whose untouched rows defer their work.
 
-In ``sparse_mode="dense"`` (and ``"keras"`` without momentum) every step changes every row of a
-table's state, touched or not: a zero gradient row still decays ``ms`` and ``mg`` and moves a
-momentum buffer, and with it the params. To keep a step O(touched rows), each row of a table
-named in ``sparse_tables`` remembers the step up to which it is up to date (``row_steps``), and
-a `SparseRows` step is
-
-    deduplicate -> gather -> catch up the missed steps -> step -> scatter.
-
-Catching up ``k`` missed zero-gradient steps is exact in closed form: ``ms * rho**k``, and for
-the momentum buffer ``mom * mu**k`` plus the params' movement ``drift * mom * sum(mu**j)``. The
-hyperparameters those formulas read are the ones in force for every step a row missed: when
-one of them changes (an injected ``rho``, ``momentum``, or PyTorch's learning rate, which
-multiplies the buffer), every row is brought up to date first, one pass over the table on that
-step only, and the params' movement that pass finds is kept in ``owed`` until the row is touched
-or materialized. `materialize` is the same catch-up for every row, read from the state alone.
+In ``sparse_mode="dense"`` (and ``"keras"`` without momentum) a zero gradient row still decays
+``ms`` and ``mg`` and moves a momentum buffer. Each row of a named table remembers the step up
+to which it is up to date (``row_steps``), and a `SparseRows` step is: deduplicate -> gather ->
+catch up the missed steps in closed form (``ms * rho**k``; ``mom * mu**k`` and the params'
+movement ``drift * mom * sum(mu**j)``) -> step -> scatter. The hyperparameters of the missed
+steps are kept in the state (`Deferred`); when an injected one changes, every row is brought up
+to date on that step (the params' movement found then waits in ``owed``).
 """
 
 from __future__ import annotations
@@ -40,7 +32,7 @@ from ._numerics import (
 from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
 from ._sharding import filled_like, refill, replicated_like, rows_like, scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse
-from ._tree import check_matching_tree
+from ._tree import check_matching_tree, marked_leaves
 from ._validation import is_static
 from ._weight_decay import check_decay_inputs, decoupled_decay
 
@@ -49,12 +41,7 @@ __all__ = ["Hyperparameters", "SparseTablesState", "TableRule", "materialize", "
 
 @jax.tree_util.register_pytree_node_class
 class Deferred:
-    """The hyperparameters in force for every step a table row has missed.
-
-    ``rho``, ``momentum`` (0 without) and ``drift`` (the params' movement per unit of summed
-    buffer, see `_drift`). A static value (a Python number, fixed when the optimizer was built)
-    is kept in the tree's structure, not as an array: only injected values cost state.
-    """
+    """``rho``, ``momentum`` and ``drift`` in force for the steps rows missed (static: no state)."""
 
     def __init__(self, rho: Any, momentum: Any, drift: Any) -> None:
         self.values = (rho, momentum, drift)
@@ -108,54 +95,14 @@ class Hyperparameters(NamedTuple):
     decay: Any
     rho: Any
     epsilon: Any
-    momentum: Any
+    momentum: Any  # 0.0 without momentum
     weight_decay: Any = None  # decoupled (Keras 3's w -= w * wd * lr), or None
-
-
-def _table_flags(params: Any, tables: Any) -> list[bool]:
-    """One flag per param leaf: whether ``tables`` names it (matched by path; prefixes allowed).
-
-    ``tables`` may hold flags for params that are absent here: optax's ``multi_transform`` and
-    ``partition`` hand each inner transformation the params with the others masked out.
-    """
-    mask = tables(params) if callable(tables) else tables
-    marked = dict(jax.tree_util.tree_leaves_with_path(mask))
-    flags = []
-    for path, param in jax.tree_util.tree_leaves_with_path(params):
-        prefixes = [path[:length] for length in range(len(path), -1, -1)]
-        found = next((marked[prefix] for prefix in prefixes if prefix in marked), None)
-        where = jax.tree_util.keystr(path) or "the root"
-        if found is None:
-            raise ValueError(
-                "`sparse_tables` must be a pytree of bools with the structure of the params (or "
-                f"a function of the params returning one). It has no flag for the param at "
-                f"{where}. Received: sparse_tables={mask!r}. Params structure: "
-                f"{jax.tree_util.tree_structure(params)}."
-            )
-        if not isinstance(found, bool):
-            raise TypeError(
-                f"`sparse_tables` leaves must be True or False. Received: {found!r} at {where}."
-            )
-        if found and len(param.shape) == 0:
-            raise ValueError(
-                f"`sparse_tables` marks the scalar param at {where}; tables have rows."
-            )
-        flags.append(found)
-    return flags
 
 
 def _drift(rule: TableRule, hyper: Hyperparameters, lr: Any) -> Any:
     """The params' movement per unit of summed buffer: -1 (lr in the buffer) or -lr (PyTorch)."""
     drift = -1.0 if rule.lr_before_momentum else -lr
     return drift * hyper.momentum if rule.nesterov else drift
-
-
-def _momentum(hyper: Hyperparameters) -> Any:
-    return 0.0 if hyper.momentum is None else hyper.momentum
-
-
-def _per_row(values: jax.Array, like: jax.Array) -> jax.Array:
-    return values.reshape(values.shape + (1,) * (like.ndim - 1))
 
 
 class _Slots(NamedTuple):
@@ -180,7 +127,7 @@ def _step(rule: TableRule, hyper: Hyperparameters, lr: Any, g: jax.Array, s: _Sl
 
 def _catch_up(s: _Slots, missed: jax.Array, rho: Any, momentum: Any, drift: Any) -> Any:
     """``missed`` zero-gradient steps of every row at once: the slots and the params' movement."""
-    steps = _per_row(missed, s.ms)
+    steps = missed.reshape(missed.shape + (1,) * (s.ms.ndim - 1))
     ms = decay_rows(s.ms, rho, steps)
     mg = None if s.mg is None else decay_rows(s.mg, rho, steps)
     if s.mom is None:
@@ -276,18 +223,18 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
     """
 
     def init_fn(params: optax.Params) -> SparseTablesState:
-        flags = _table_flags(params, rule.tables)
+        flags = marked_leaves(params, rule.tables, "sparse_tables")
         treedef = jax.tree_util.tree_structure(params)
         flat = treedef.flatten_up_to(params)
         dtype = rule.state_dtype
 
-        def per_param(make: Any, which: list[bool] | None = None) -> Any:
-            which = which or [True] * len(flat)
+        def per_param(make: Any, which: list[bool]) -> Any:
             return treedef.unflatten(
                 [make(p) if w else None for p, w in zip(flat, which, strict=True)]
             )
 
         zeros = lambda p: filled_like(p, 0.0, dtype or p.dtype)  # noqa: E731
+        every = [True] * len(flat)
         can_change = not all(is_static(v) for v in _varying(rule, hyper))
         lr0 = learning_rate_at(
             hyper.learning_rate, hyper.decay, jnp.zeros((), jnp.int32), jnp.float32
@@ -295,16 +242,16 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         return SparseTablesState(
             count=replicated_like(params, 0, jnp.int32),
             row_steps=per_param(lambda p: rows_like(p, 0, jnp.int32), flags),
-            ms=per_param(lambda p: filled_like(p, rule.initial_ms, dtype or p.dtype)),
-            mg=per_param(zeros) if rule.centered else None,
-            mom=per_param(zeros) if rule.has_momentum else None,
+            ms=per_param(lambda p: filled_like(p, rule.initial_ms, dtype or p.dtype), every),
+            mg=per_param(zeros, every) if rule.centered else None,
+            mom=per_param(zeros, every) if rule.has_momentum else None,
             owed=per_param(zeros, flags)
             if rule.has_momentum and can_change and any(flags)
             else None,
             deferred=Deferred(
                 *(
                     v if is_static(v) else replicated_like(params, v, jnp.asarray(v).dtype)
-                    for v in (hyper.rho, _momentum(hyper), _drift(rule, hyper, lr0))
+                    for v in (hyper.rho, hyper.momentum, _drift(rule, hyper, lr0))
                 )
             ),
         )
@@ -324,7 +271,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         )
         count = state.count
         lr_f32 = learning_rate_at(hyper.learning_rate, hyper.decay, count, jnp.float32)
-        now = (hyper.rho, _momentum(hyper), _drift(rule, hyper, lr_f32))
+        now = (hyper.rho, hyper.momentum, _drift(rule, hyper, lr_f32))
         varying = _varying(rule, hyper)
         if not all(is_static(v) for v in varying):
             changed = jnp.any(
@@ -377,12 +324,10 @@ def _varying(rule: TableRule, hyper: Hyperparameters) -> list[Any]:
 def materialize(params: optax.Params, state: optax.OptState) -> tuple[optax.Params, optax.OptState]:
     r"""Applies all work that `SparseRows` steps deferred, without taking a step.
 
-    With ``sparse_tables``, untouched rows catch up when touched again. This brings every row up
-    to date (the decay :math:`\rho^k` of ``ms`` and ``mg``; with momentum in ``"dense"`` mode,
-    the params' movement), so params and state equal what the dense algorithm fed zero rows
-    would hold: call it before evaluation, checkpoints and inspection. It reads the state alone,
-    is one pass over each table and changes nothing else (another optimizer's state under
-    ``optax.multi_transform``, the counters of ``optax.inject_hyperparams`` or ``MultiSteps``).
+    Brings every row of the ``sparse_tables`` up to date (``ms``, ``mg`` and, with momentum in
+    ``"dense"`` mode, the params), as the dense algorithm fed zero rows would hold them: call it
+    before evaluation, checkpoints and inspection. It reads the state alone, is one pass over
+    each table and leaves every other state (another optimizer's, wrappers' counters) as it was.
 
     Args:
       params: the current params.

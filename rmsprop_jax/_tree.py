@@ -10,7 +10,7 @@ import optax
 
 from ._sparse_rows import SparseRows, is_sparse
 
-__all__ = ["check_matching_tree", "leaves", "map_values", "stateless"]
+__all__ = ["check_matching_tree", "leaves", "map_values", "marked_leaves", "stateless"]
 
 
 def leaves(tree: Any) -> list[Any]:
@@ -76,3 +76,32 @@ def stateless(fn: Callable[[Any, Any], optax.Updates]) -> optax.GradientTransfor
         return fn(updates, params), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+def marked_leaves(params: Any, marks: Any, name: str) -> list[bool]:
+    """One flag per param leaf from ``marks``: bools on a prefix of the params' tree, or a function.
+
+    Matched by path; flags for params absent here (optax's ``multi_transform``) are ignored.
+    """
+    mask = marks(params) if callable(marks) else marks
+    marked = dict(jax.tree_util.tree_leaves_with_path(mask))
+    flags = []
+    for path, param in jax.tree_util.tree_leaves_with_path(params):
+        prefixes = [path[:length] for length in range(len(path), -1, -1)]
+        found = next((marked[prefix] for prefix in prefixes if prefix in marked), None)
+        where = jax.tree_util.keystr(path) or "the root"
+        if found is None:
+            raise ValueError(
+                f"`{name}` must be a pytree of bools with the structure of the params (or "
+                f"a function of the params returning one). It has no flag for the param at "
+                f"{where}. Received: {name}={mask!r}. Params structure: "
+                f"{jax.tree_util.tree_structure(params)}."
+            )
+        if not isinstance(found, bool):
+            raise TypeError(
+                f"`{name}` leaves must be True or False. Received: {found!r} at {where}."
+            )
+        if found and len(param.shape) == 0:
+            raise ValueError(f"`{name}` marks the scalar param at {where}; tables have rows.")
+        flags.append(found)
+    return flags
