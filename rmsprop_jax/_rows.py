@@ -31,7 +31,7 @@ SparseMode = Literal["lazy", "dense", "keras"]
 """
 
 Accumulators = tuple[jax.Array, ...]
-StepFn = Callable[[jax.Array, Accumulators], tuple[jax.Array, Accumulators]]
+StepFn = Callable[[jax.Array, Any], tuple[Any, Any]]
 
 _EVERY_ROW = (
     "{stage}: the SparseRows gradient at {path} is for a table without per-row bookkeeping, so "

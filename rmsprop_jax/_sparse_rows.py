@@ -70,7 +70,7 @@ def _check_stored_rows(keys: Any) -> None:
     and ``float0`` tangents (what ``jax.grad`` gives non-differentiable leaves) pass.
     """
     dtype = getattr(keys, "dtype", None)
-    if dtype is None or jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    if dtype is None or jnp.issubdtype(dtype, jax.dtypes.prng_key):
         return
     if dtype != jax.dtypes.float0:
         raise TypeError(_TREE_MAPPED_INDICES.format(dtype=dtype))
@@ -229,7 +229,8 @@ class SparseRows:
         stored, values = children
         _check_stored_rows(stored)
         rows = object.__new__(cls)
-        rows._set(stored, values, *aux[:3], aux[3])
+        shape, unique, ordered, dtype = aux
+        rows._set(stored, values, shape, unique, ordered, dtype)
         return rows
 
     def psum(self, axis_name: Any) -> SparseRows:

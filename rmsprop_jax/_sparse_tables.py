@@ -108,9 +108,9 @@ def _drift(rule: TableRule, hyper: Hyperparameters, lr: Any) -> Any:
 class _Slots(NamedTuple):
     """One param's accumulators (None where the optimizer keeps none)."""
 
-    ms: jax.Array
-    mg: jax.Array | None
-    mom: jax.Array | None
+    ms: Any  # jax.Array
+    mg: Any  # jax.Array or None
+    mom: Any  # jax.Array or None
 
 
 def _step(rule: TableRule, hyper: Hyperparameters, lr: Any, g: jax.Array, s: _Slots) -> Any:
@@ -295,7 +295,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
                     grad, s, lambda g, s, lr=lr: _step(rule, hyper, lr, g, s), rule.mode, where
                 )
             if hyper.weight_decay is not None:
-                out = decoupled_decay(out, param, hyper.weight_decay, lr)
+                out = decoupled_decay(out, param, hyper.weight_decay, lr)  # type: ignore[arg-type]
             outs.append(out)
             rows.append((steps, *s, owed))
         deferred = Deferred(
