@@ -220,7 +220,11 @@ def test_init_accepts_shape_dtype_structs():
 )
 @pytest.mark.parametrize("args", [(), (0.5, 1e-3, 0.25, False)], ids=["defaults", "positional"])
 def test_optax_names_and_defaults_give_optax_numbers(ours: Any, theirs: Any, args: Any) -> None:
-    """Where a stage has Optax's name it has Optax's arguments, defaults and numbers."""
+    """Where a stage has Optax's name it has Optax's arguments, defaults and numbers.
+
+    scale_by_rms is bit for bit; optax.scale_by_stddev multiplies by rsqrt where the stage divides
+    by sqrt (and clamps the variance at 0), so the centered stage agrees to float32 round-off.
+    """
     params = jnp.zeros(3)
     grads = [jnp.array([0.3, -2.0, 1e-3]), jnp.array([1.0, 0.5, -0.25])]
     a, b = ours(*args), theirs(*args)
@@ -228,4 +232,7 @@ def test_optax_names_and_defaults_give_optax_numbers(ours: Any, theirs: Any, arg
     for g in grads:
         ua, sa = a.update(g, sa)
         ub, sb = b.update(g, sb)
-        np.testing.assert_array_equal(ua, ub)
+        if theirs is optax.scale_by_rms:
+            np.testing.assert_array_equal(ua, ub)
+        else:
+            np.testing.assert_allclose(ua, ub, rtol=2e-7, atol=0)
