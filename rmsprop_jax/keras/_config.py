@@ -12,30 +12,85 @@ from ._variable import Variable
 
 __all__ = ["KWARGS", "arguments_from_config", "checked_weight"]
 
+GENERATIONS = ("legacy", "keras3")
 KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
-# Keys of real tf.keras / Keras 3 configs that carry no RMSprop numerics: accepted with any value
-# (None) or only with the values that switch their feature off.
-INERT_KEYS: dict[str, tuple[Any, ...] | None] = {
-    "is_legacy_optimizer": None,
-    "jit_compile": None,
-    "ema_momentum": None,
+# Arguments of the modern optimizer (tf-keras's new one, Keras 3) that carry no RMSprop
+# numerics: accepted with any value (None) or only with the values that switch them off.
+MODERN: dict[str, tuple[Any, ...] | None] = {
+    "weight_decay": None,
     "use_ema": (False,),
-    "ema_overwrite_frequency": (None,),
+    "ema_momentum": None,
+    "ema_overwrite_frequency": None,  # tf-keras's default is 100, even without EMA
     "loss_scale_factor": (None,),
     "gradient_accumulation_steps": (None,),
-    "weight_decay": (None,),
+    "jit_compile": None,
+    "is_legacy_optimizer": (False,),
 }
-CONFIG_KEYS = (
+# Each generation's get_config keys, in its order (clip keys: legacy lists those that are set).
+LEGACY_KEYS = ("name", "clipnorm", "clipvalue", "global_clipnorm", "learning_rate", "decay")
+KERAS3_KEYS = (
     "name",
     "learning_rate",
-    "decay",
-    "rho",
-    "momentum",
-    "epsilon",
-    "centered",
-    *KWARGS[:3],
-    "skip_nonfinite",
+    "weight_decay",
+    "clipnorm",
+    "global_clipnorm",
+    "clipvalue",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
 )
+KERAS3_DEFAULTS = {
+    "weight_decay": None,
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
+NUMERICS = ("rho", "momentum", "epsilon", "centered")
+CONFIG_KEYS = (*LEGACY_KEYS, *NUMERICS, "skip_nonfinite")
+
+
+def checked_kwargs(generation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``generation`` takes, checked; its modern ones with defaults."""
+    if generation not in GENERATIONS:
+        raise ValueError(
+            f"`generation` must be one of {list(GENERATIONS)}: 'legacy' is tf.keras's optimizer "
+            "of TF <= 2.10 (tf_keras.optimizers.legacy), 'keras3' tf.keras.optimizers.RMSprop "
+            f"of TF >= 2.11 and Keras 3. Received: generation={generation!r}."
+        )
+    allowed = KWARGS if generation == "legacy" else (*KWARGS[:3], *MODERN)
+    for key, value in kwargs.items():
+        if key in allowed:
+            continue
+        if key in MODERN:
+            raise TypeError(
+                f"`{key}` is an argument of the modern tf.keras RMSprop (TF >= 2.11, Keras 3); "
+                f'build rj.keras.RMSprop(..., generation="keras3") to reproduce it.'
+            )
+        if key in KWARGS:
+            raise ValueError(
+                f"`{key}` is an argument of the legacy tf.keras RMSprop only (TF <= 2.10); the "
+                f"modern one refuses it. Received: {key}={value!r}. Use a learning-rate schedule "
+                'such as rj.keras.schedules.InverseTimeDecay, or generation="legacy".'
+            )
+        raise TypeError(
+            f"Unexpected keyword argument passed to optimizer: {key}. "
+            f"Allowed kwargs are {list(allowed)}."
+        )
+    for key, value in kwargs.items():
+        value = _number(key, value)
+        only = MODERN.get(key)
+        if only is not None and value not in only:
+            raise ValueError(
+                f"{key}={value!r} asks for a feature rj.keras.RMSprop does not have; it is "
+                f"accepted only as {only[0]!r}."
+            )
+    if generation == "legacy":
+        return dict(kwargs)
+    return {**KERAS3_DEFAULTS, **{k: v for k, v in kwargs.items() if k != "is_legacy_optimizer"}}
 
 
 def _number(name: str, value: Any) -> Any:
@@ -104,24 +159,22 @@ def _config_value(key: str, value: Any) -> Any:
 
 
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The `RMSprop` arguments a tf.keras or Keras 3 ``get_config()`` describes."""
+    """The `RMSprop` arguments a tf.keras or Keras 3 ``get_config()`` describes.
+
+    The keys say which generation wrote it: any key of the modern optimizer (``use_ema``,
+    ``weight_decay``, ...) means ``generation="keras3"``, else the legacy one.
+    """
     if not isinstance(config, dict):
         raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
-    arguments: dict[str, Any] = {}
+    modern = any(k in MODERN and not (k == "is_legacy_optimizer" and config[k]) for k in config)
+    arguments: dict[str, Any] = {"generation": "keras3" if modern else "legacy"}
     for key, value in config.items():
-        if key in INERT_KEYS:
-            value = _number(key, value)
-            allowed = INERT_KEYS[key]
-            if allowed is not None and value not in allowed:
-                raise ValueError(
-                    f"Config key {key}={value!r} asks for a feature rj.keras.RMSprop does "
-                    f"not have; it is accepted only as {allowed[0]!r}."
-                )
+        if key == "is_legacy_optimizer" or (key in MODERN and not modern):
             continue
-        if key not in CONFIG_KEYS:
+        if key not in CONFIG_KEYS and key not in MODERN:
             raise ValueError(
                 f"Unknown key {key!r} in the RMSprop config. Supported keys: "
-                f"{sorted(CONFIG_KEYS)} (and, when off, {sorted(INERT_KEYS)})."
+                f"{sorted(CONFIG_KEYS)} (and, when off, {sorted(MODERN)})."
             )
         value = _config_value(key, value)
         if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):

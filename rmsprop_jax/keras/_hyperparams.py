@@ -94,17 +94,18 @@ def _check_no_arguments(name: str, value: Callable[..., Any]) -> None:
 
 
 class Hyperparameters:
-    """The current setting of each hyperparameter, and the float32 values a step takes."""
+    """The current setting of each hyperparameter, and the arrays a step takes.
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    A step takes float32 arrays (tf.keras holds its hyperparameters in float32 variables),
+    except the names in ``wide``, which the framework keeps as Python floats: they come as the
+    widest float JAX allows, so a float64 variable sees them exactly.
+    """
+
+    def __init__(self, values: dict[str, Any], wide: tuple[str, ...] = ()) -> None:
         for name, value in values.items():
             check(name, value)
         self._settings = dict(values)
-        self._arrays = {n: self._array(v) for n, v in values.items() if not callable(v)}
-
-    @staticmethod
-    def _array(value: Any) -> jax.Array:
-        return jnp.asarray(value, jnp.float32)
+        self._wide = wide
 
     def setting(self, name: str) -> Any:
         """What the user set: a number, a callable or a schedule."""
@@ -114,26 +115,22 @@ class Hyperparameters:
         """Replaces a setting (validated first: a bad value changes nothing)."""
         check(name, value)
         self._settings[name] = value
-        if callable(value):
-            self._arrays.pop(name, None)
-        else:
-            self._arrays[name] = self._array(value)
 
-    def value(self, name: str) -> jax.Array:
-        """The value a step would use now, as a float32 scalar (callables are called)."""
-        if name in self._arrays:
-            return self._arrays[name]
-        setting: Callable[[], Any] = self._settings[name]
+    def value(self, name: str, wide: bool = False) -> jax.Array:
+        """The value a step would use now (callables are called), float32 unless ``wide``."""
+        setting = self._settings[name]
         if isinstance(setting, LearningRateSchedule):
             raise TypeError(f"`{name}` is a schedule of the step count, not a number.")
-        return jnp.asarray(setting(), jnp.float32)
+        value = setting() if callable(setting) else setting
+        dtype = jax.dtypes.canonicalize_dtype(jnp.float64) if wide else jnp.float32
+        return jnp.asarray(value, dtype)
 
-    def step_values(self, names: tuple[str, ...]) -> dict[str, jax.Array]:
-        """The values of ``names`` for the next step (a schedule is evaluated inside the step)."""
+    def step_values(self) -> dict[str, jax.Array]:
+        """The values of the next step (a schedule is evaluated inside the step)."""
         return {
-            n: self.value(n)
-            for n in names
-            if not isinstance(self._settings[n], LearningRateSchedule)
+            n: self.value(n, n in self._wide)
+            for n, v in self._settings.items()
+            if not isinstance(v, LearningRateSchedule)
         }
 
     def schedule(self) -> LearningRateSchedule | None:
@@ -144,8 +141,6 @@ class Hyperparameters:
     def config_value(self, name: str) -> Any:
         """The setting as tf.keras's ``get_config`` writes it (a callable's current value)."""
         setting = self._settings[name]
-        if isinstance(setting, LearningRateSchedule):
-            return setting
-        if callable(setting):
+        if callable(setting) and not isinstance(setting, LearningRateSchedule):
             return float(np.asarray(setting()))
         return setting

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,6 +74,7 @@ class Variable:
                 f"{type(name).__name__}."
             )
         self._value = _copy(value)
+        self._shared = False  # whether anything outside may hold the buffer (see owns_buffer)
         self.name = name or "Variable"
         self.trainable = bool(trainable)
 
@@ -90,7 +90,7 @@ class Variable:
     def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
         """Pytree protocol: a new Variable around the child (not copied: it may be a tracer)."""
         var = object.__new__(cls)
-        var._value = children[0]
+        var._value, var._shared = children[0], True
         var.name, var.trainable = aux
         return var
 
@@ -101,6 +101,7 @@ class Variable:
         """The current value (the Variable's own buffer; `read_value` returns a copy)."""
         for seen in _READS:
             seen.add(id(self))
+        self._shared = True  # the caller may keep it, or an array sharing its buffer
         return self._value
 
     def read_value(self) -> jax.Array:
@@ -129,7 +130,9 @@ class Variable:
 
     def numpy(self) -> np.ndarray:
         """The current value as a (new) NumPy array."""
-        return np.array(self.value)
+        for seen in _READS:
+            seen.add(id(self))
+        return np.array(self._value)
 
     # --- writing ------------------------------------------------------------------------
 
@@ -144,7 +147,7 @@ class Variable:
         return new
 
     def _store(self, new: jax.Array) -> Variable:
-        self._value = new.astype(self._value.dtype)
+        self._value, self._shared = new.astype(self._value.dtype), False
         return self
 
     def assign(self, value: Any) -> Variable:
@@ -160,9 +163,17 @@ class Variable:
         return self._store(self._value - self._checked(delta, "assign_sub"))
 
     def owns_buffer(self) -> bool:
-        """Whether nothing outside this Variable holds its buffer (so it may be donated)."""
-        # References: this instance's attribute and getrefcount's own argument.
-        return sys.getrefcount(self.__dict__["_value"]) <= 2
+        """Whether nothing outside this Variable can hold its buffer (so it may be donated).
+
+        True from construction or assignment (the value is a fresh copy) until `value` hands
+        the buffer out: the caller may keep it, or an array sharing it (``jax.device_put``,
+        ``addressable_data``), which no reference count sees.
+        """
+        return not self.__dict__.get("_shared", True)
+
+    def _own(self, new: jax.Array) -> None:
+        """Stores a buffer nothing else holds (a compiled step's output)."""
+        self._value, self._shared = new, False
 
     # --- array protocol -------------------------------------------------------------------
 
