@@ -462,13 +462,17 @@ class RMSprop:
             missing = [var.name for grad, var in pairs if grad is None]
             warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss.", stacklevel=2)
         grads = tuple(g if isinstance(g, jax.Array) or is_sparse(g) else jnp.asarray(g) for g, _ in given)
-        records = self._register([var for _, var in given], [is_sparse(g) for g in grads])
+        # A table defers its rows' work, except where Keras 3's momentum moves every row's weight.
+        tables = [is_sparse(g) and (self.generation == "legacy" or not self.has_momentum) for g in grads]
+        records = self._register([var for _, var in given], tables)
         # In place where safe: a buffer the user may hold (or share) is copied first.
         values = tuple(r.var._value if r.var.owns_buffer() else r.var._value.copy() for r in records)
-        values, states, self._count, self._skipped = self._step(
-            values, tuple(r.state for r in records), grads, self._hyper.step_values(), self._count, self._skipped,
-            tables=tuple(r.table for r in records), schedule=self._hyper.schedule(),
-        )
+        with warnings.catch_warnings():  # a pass over such a table is Keras's own step
+            warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
+            values, states, self._count, self._skipped = self._step(
+                values, tuple(r.state for r in records), grads, self._hyper.step_values(), self._count, self._skipped,
+                tables=tuple(r.table for r in records), schedule=self._hyper.schedule(),
+            )
         for record, value, state in zip(records, values, states, strict=True):
             record.var._own(value)
             record.state = state
