@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from .._alias import rmsprop
-from .._clipping import clip_by_global_norm
+from .._clipping import clip_by_global_norm, clip_by_value
 from .._skip_nonfinite import all_finite, skip_nonfinite
 from .._sparse_rows import is_sparse
 from .._sparse_tables import materialize
@@ -126,7 +126,7 @@ class RMSprop:
             h["epsilon"].astype(wide),
             f["centered"],
             clipnorm=f["clipnorm"],
-            clipvalue=f["clipvalue"],
+            clipvalue=None if f["global_clipnorm"] is not None else f["clipvalue"],  # see _update
             weight_decay=f.get("weight_decay"),
             convention="keras" if self.generation == "legacy" else "keras3",
             sparse_tables=True if table else None,
@@ -147,7 +147,9 @@ class RMSprop:
 
     def _update(self, values, states, grads, h, count, skipped, *, tables, schedule):  # type: ignore[no-untyped-def]
         h = {**h, "learning_rate": self._rate(h, count, schedule)}
-        if self._fixed["global_clipnorm"] is not None:
+        if self._fixed["global_clipnorm"] is not None:  # over the call's gradients, after clipvalue
+            if self._fixed["clipvalue"] is not None:
+                grads, _ = clip_by_value(self._fixed["clipvalue"]).update(grads, None)
             grads, _ = clip_by_global_norm(self._fixed["global_clipnorm"]).update(grads, None)
         new_values, new_states = [], []
         for value, state, grad, table in zip(values, states, grads, tables, strict=True):
@@ -268,7 +270,8 @@ class RMSprop:
         for record, table in zip(records, sparse, strict=True):
             if record.state is None or (table and not record.table):
                 old, record.table = record.state, record.table or table
-                record.state = self._core(h, record.var.dtype, record.table).init(record.var._value)
+                state = self._core(h, record.var.dtype, record.table).init(record.var._value)
+                record.state = jax.tree.map(jnp.copy, state)  # its own buffers: it is donated
                 if old is not None:
                     record.take_slots(old)
         return records
