@@ -158,8 +158,8 @@ class RMSprop:
             new_states.append(state)
         if not self._skip_nonfinite:
             return tuple(new_values), tuple(new_states), count + 1, skipped
-        ok = all_finite(grads)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
+        ok = all_finite(grads).astype(jnp.int32)
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok == 1, n, o), new, old)  # noqa: E731
         return keep(tuple(new_values), values), keep(tuple(new_states), states), count + ok, skipped + 1 - ok
 
     # --- the optax face -------------------------------------------------------------------
