@@ -256,7 +256,9 @@ def test_sparse_keras3_generation_sums_duplicates_as_tf_keras_new(case: dict[str
     # Documents a difference: on IndexedSlices with repeated indices the keras3 generation sums
     # the duplicates first (tf-keras's new optimizer; Keras 3 on JAX and torch densify), while
     # Keras 3 on the TF backend adds each duplicate's square to the mean square (docs/keras.md).
-    (twin,) = [e for e in DATA["sparse"] if e["generation"] == "tf_keras" and e["name"] == case["name"]]
+    (twin,) = [
+        e for e in DATA["sparse"] if e["generation"] == "tf_keras" and e["name"] == case["name"]
+    ]
     assert twin["kwargs"] == case["kwargs"] and twin["grads"] == case["grads"]
     _run_sparse(_front(case["kwargs"], generation="keras3"), twin)
     differ = set(range(12)) - set(_rows_without_duplicates(case))

@@ -86,15 +86,24 @@ class RMSprop:
     ) -> None:
         kwargs = checked_kwargs(generation, kwargs)
         if "lr" in kwargs:
-            warnings.warn("The `lr` argument is deprecated, use `learning_rate` instead.", stacklevel=2)
+            warnings.warn(
+                "The `lr` argument is deprecated, use `learning_rate` instead.", stacklevel=2
+            )
             learning_rate = kwargs.pop("lr")
         check_bool("skip_nonfinite", skip_nonfinite)
         if not isinstance(name, str):
-            raise TypeError(f"`name` must be a string. Received: name={name!r} of type {type(name).__name__}.")
+            raise TypeError(
+                f"`name` must be a string. Received: name={name!r} of type {type(name).__name__}."
+            )
         legacy = generation == "legacy"
         if legacy and not callable(epsilon) and not epsilon:
             epsilon = 1e-7  # tf.keras: `epsilon or backend_config.epsilon()`
-        values = {"learning_rate": learning_rate, "rho": rho, "momentum": momentum, "epsilon": epsilon}
+        values = {
+            "learning_rate": learning_rate,
+            "rho": rho,
+            "momentum": momentum,
+            "epsilon": epsilon,
+        }
         if legacy:
             values["decay"] = kwargs.pop("decay", 0.0)
         wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
@@ -110,9 +119,13 @@ class RMSprop:
         self._skipped = jnp.zeros((), jnp.int32)
         self._extra: list[Variable] = []
         self._views: dict[str, Any] = {}
-        self._step = jax.jit(self._update, static_argnames=("tables", "schedule"), donate_argnums=(0, 1))
+        self._step = jax.jit(
+            self._update, static_argnames=("tables", "schedule"), donate_argnums=(0, 1)
+        )
         self._catch_up = jax.jit(materialize, donate_argnums=(0, 1))
-        self._iterations = StateView("iter" if legacy else "iteration", lambda: self._count, self._set_count)
+        self._iterations = StateView(
+            "iter" if legacy else "iteration", lambda: self._count, self._set_count
+        )
 
     # --- the core, built from the hyperparameters' arrays ---------------------------------------
 
@@ -136,7 +149,15 @@ class RMSprop:
         """Validates with `rmsprop_jax.rmsprop`'s messages, numbers as given."""
         given = {n: v for n, v in self._hyper._settings.items() if not callable(v)}
         given["momentum"] = given.get("momentum", 0.5) if self.has_momentum else None
-        rmsprop(**given, **{k: v for k, v in self._fixed.items() if k in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")}, convention="keras")
+        rmsprop(
+            **given,
+            **{
+                k: v
+                for k, v in self._fixed.items()
+                if k in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
+            },
+            convention="keras",
+        )
 
     def _rate(self, h: dict[str, Any], count: jax.Array, schedule: Any) -> jax.Array:
         """tf.keras's learning rate at step ``count``: the schedule's, then the legacy decay."""
@@ -160,22 +181,41 @@ class RMSprop:
             return tuple(new_values), tuple(new_states), count + 1, skipped
         ok = all_finite(grads).astype(jnp.int32)
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok == 1, n, o), new, old)  # noqa: E731
-        return keep(tuple(new_values), values), keep(tuple(new_states), states), count + ok, skipped + 1 - ok
+        return (
+            keep(tuple(new_values), values),
+            keep(tuple(new_states), states),
+            count + ok,
+            skipped + 1 - ok,
+        )
 
     # --- the optax face -------------------------------------------------------------------
 
     def _face(self) -> optax.GradientTransformation:
         h, schedule = self._hyper.step_values(), self._hyper.schedule()
         lr = schedule if schedule else h["learning_rate"]
-        f = {k: v for k, v in self._fixed.items() if k in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")}
-        tx = rmsprop(lr, h["rho"], h["momentum"] if self.has_momentum else None, h["epsilon"], decay=h.get("decay", 0.0), convention="keras" if self.generation == "legacy" else "keras3", **f)
+        f = {
+            k: v
+            for k, v in self._fixed.items()
+            if k in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
+        }
+        tx = rmsprop(
+            lr,
+            h["rho"],
+            h["momentum"] if self.has_momentum else None,
+            h["epsilon"],
+            decay=h.get("decay", 0.0),
+            convention="keras" if self.generation == "legacy" else "keras3",
+            **f,
+        )
         return skip_nonfinite(tx) if self._skip_nonfinite else tx
 
     def init(self, params: optax.Params) -> optax.OptState:
         """``optax`` init."""
         return self._face().init(params)
 
-    def update(self, updates: optax.Updates, state: optax.OptState, params: Any = None, **extra: Any) -> tuple[optax.Updates, optax.OptState]:
+    def update(
+        self, updates: optax.Updates, state: optax.OptState, params: Any = None, **extra: Any
+    ) -> tuple[optax.Updates, optax.OptState]:
         """``optax`` update, with the hyperparameters as they are when it runs (or is traced)."""
         return self._face().update(updates, state, params)
 
@@ -191,7 +231,9 @@ class RMSprop:
         if isinstance(self._hyper.setting(name), LearningRateSchedule):
             return self._hyper.setting(name)
         if name not in self._views:
-            self._views[name] = StateView(name, lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v))
+            self._views[name] = StateView(
+                name, lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
+            )
         return self._views[name]
 
     def _set_hyper(self, name: str, value: Any) -> None:
@@ -266,7 +308,10 @@ class RMSprop:
             self._batches[-1].append(self._records[id(var)])
         records = [self._records[id(var)] for var in variables]
         # The state's structure, not its numbers, depends on these (callables are not called).
-        h = {n: jnp.asarray(0.0 if callable(v) else v, jnp.float32) for n, v in self._hyper._settings.items()}
+        h = {
+            n: jnp.asarray(0.0 if callable(v) else v, jnp.float32)
+            for n, v in self._hyper._settings.items()
+        }
         for record, table in zip(records, sparse, strict=True):
             if record.state is None or (table and not record.table):
                 old, record.table = record.state, record.table or table
@@ -319,8 +364,16 @@ class RMSprop:
                     f"Unknown initializer {initializer!r}; supported: {sorted(_INITIALIZERS)}, a "
                     "number, an array or a callable (shape, dtype) -> array."
                 )
-            init = _INITIALIZERS.get(initializer, initializer) if isinstance(initializer, str) else initializer
-            value = init(var.shape, var.dtype) if callable(init) else jnp.broadcast_to(jnp.asarray(init, var.dtype), var.shape)
+            init = (
+                _INITIALIZERS.get(initializer, initializer)
+                if isinstance(initializer, str)
+                else initializer
+            )
+            value = (
+                init(var.shape, var.dtype)
+                if callable(init)
+                else jnp.broadcast_to(jnp.asarray(init, var.dtype), var.shape)
+            )
             custom[slot_name] = Variable(value, name=f"{var.name}/{slot_name}", trainable=False)
         return custom[slot_name]
 
@@ -341,10 +394,24 @@ class RMSprop:
             + ("" if names else " Call `build([var])` or take a step to create its slots.")
         )
 
-    def add_weight(self, name: str, shape: Sequence[int] = (), dtype: Any = jnp.float32, initializer: Any = "zeros") -> Variable:
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int] = (),
+        dtype: Any = jnp.float32,
+        initializer: Any = "zeros",
+    ) -> Variable:
         """Adds a non-slot weight (listed after the slots)."""
-        init = _INITIALIZERS.get(initializer, initializer) if isinstance(initializer, str) else initializer
-        self._extra.append(Variable(jnp.broadcast_to(jnp.asarray(init, dtype), tuple(shape)), name=name, trainable=False))
+        init = (
+            _INITIALIZERS.get(initializer, initializer)
+            if isinstance(initializer, str)
+            else initializer
+        )
+        self._extra.append(
+            Variable(
+                jnp.broadcast_to(jnp.asarray(init, dtype), tuple(shape)), name=name, trainable=False
+            )
+        )
         return self._extra[-1]
 
     @property
@@ -447,34 +514,55 @@ class RMSprop:
         self.apply_gradients(list(zip(self.get_gradients(loss, params), params, strict=True)))
         return [self.iterations]
 
-    def minimize(self, loss: Callable[[], Any], var_list: Any, grad_loss: Any = None, name: str | None = None) -> Variable:
+    def minimize(
+        self, loss: Callable[[], Any], var_list: Any, grad_loss: Any = None, name: str | None = None
+    ) -> Variable:
         """One step on the zero-argument ``loss`` (``var_list`` may be a callable); `iterations`."""
         return self.apply_gradients(loss_gradients(loss, var_list, grad_loss), name=name)
 
-    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]], name: str | None = None) -> Variable:
+    def apply_gradients(
+        self, grads_and_vars: Iterable[tuple[Any, Variable]], name: str | None = None
+    ) -> Variable:
         """Applies ``(gradient, Variable)`` pairs (dense or `rmsprop_jax.SparseRows`) in one
         jitted update; None gradients are skipped with a warning; returns `iterations`."""
         del name
         pairs = gradient_pairs(grads_and_vars)
         given = [(grad, var) for grad, var in pairs if grad is not None]
         if pairs and not given:
-            raise ValueError(f"No gradients provided for any variable: {[var.name for _, var in pairs]}.")
+            raise ValueError(
+                f"No gradients provided for any variable: {[var.name for _, var in pairs]}."
+            )
         if not given:
             return self.iterations
         if len(given) < len(pairs):
             missing = [var.name for grad, var in pairs if grad is None]
-            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss.", stacklevel=2)
-        grads = tuple(g if isinstance(g, jax.Array) or is_sparse(g) else jnp.asarray(g) for g, _ in given)
+            warnings.warn(
+                f"Gradients do not exist for variables {missing} when minimizing the loss.",
+                stacklevel=2,
+            )
+        grads = tuple(
+            g if isinstance(g, jax.Array) or is_sparse(g) else jnp.asarray(g) for g, _ in given
+        )
         # A table defers its rows' work, except where Keras 3's momentum moves every row's weight.
-        tables = [is_sparse(g) and (self.generation == "legacy" or not self.has_momentum) for g in grads]
+        tables = [
+            is_sparse(g) and (self.generation == "legacy" or not self.has_momentum) for g in grads
+        ]
         records = self._register([var for _, var in given], tables)
         # In place where safe: a buffer the user may hold (or share) is copied first.
-        values = tuple(r.var._value if r.var.owns_buffer() else r.var._value.copy() for r in records)
+        values = tuple(
+            r.var._value if r.var.owns_buffer() else r.var._value.copy() for r in records
+        )
         with warnings.catch_warnings():  # a pass over such a table is Keras's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
             values, states, self._count, self._skipped = self._step(
-                values, tuple(r.state for r in records), grads, self._hyper.step_values(), self._count, self._skipped,
-                tables=tuple(r.table for r in records), schedule=self._hyper.schedule(),
+                values,
+                tuple(r.state for r in records),
+                grads,
+                self._hyper.step_values(),
+                self._count,
+                self._skipped,
+                tables=tuple(r.table for r in records),
+                schedule=self._hyper.schedule(),
             )
         for record, value, state in zip(records, values, states, strict=True):
             record.var._own(value)

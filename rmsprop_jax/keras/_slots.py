@@ -56,7 +56,9 @@ class Record:
     def take_slots(self, old: Any) -> None:
         """Copies every slot of ``old`` (this variable's previous state) into the state."""
         fields = {f: optax.tree.get(old, f) for f in SLOTS["legacy"].values()}
-        self.state = optax.tree.set(self.state, **{f: v for f, v in fields.items() if v is not None})
+        self.state = optax.tree.set(
+            self.state, **{f: v for f, v in fields.items() if v is not None}
+        )
 
     def rows(self) -> jax.Array | None:
         """The per-row bookkeeping of a table (None for a dense variable)."""
