@@ -10,8 +10,6 @@ import numpy as np
 
 from ._variable import StateView, Variable, track_reads
 
-__all__ = ["describe", "gradient_pairs", "loss_gradients", "variable_list"]
-
 
 def describe(value: Any) -> str:
     """A short description of a received value, for error messages."""
@@ -133,3 +131,15 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
     return [
         (grad if id(var) in read else None, var) for grad, var in zip(grads, variables, strict=True)
     ]
+
+
+def gradients(loss: Any, params: Any) -> list[jax.Array]:
+    """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
+    pairs = loss_gradients(loss, params)
+    for grad, var in pairs:
+        if grad is None:
+            raise ValueError(
+                f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
+                "Leave it out of `params`, or use it in the loss."
+            )
+    return [grad for grad, _ in pairs]

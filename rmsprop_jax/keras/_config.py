@@ -7,10 +7,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ._schedules import deserialize
+from ._schedules import LearningRateSchedule, deserialize, serialize
 from ._variable import Variable
-
-__all__ = ["KWARGS", "arguments_from_config", "checked_weight"]
 
 GENERATIONS = ("legacy", "keras3")
 KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
@@ -180,3 +178,41 @@ def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
         if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):
             arguments[key] = value
     return arguments
+
+
+def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) -> list[Any]:
+    """``(target, value)`` pairs for `set_weights`, every weight checked before any is written.
+
+    The list may lack the iteration count (legacy) or the learning rate ``lr`` (tf-keras's new
+    optimizer lists no learning rate).
+    """
+    if len(weights) == len(targets) - 1:
+        del targets[next((i for i, t in enumerate(targets) if t is lr), 0)]
+    if len(weights) != len(targets):
+        raise ValueError(
+            f"You called `set_weights(weights)` on optimizer {name} with a weight list of length "
+            f"{len(weights)}, but the optimizer was expecting {len(targets)} weights (or "
+            f"{len(targets) - 1} without the iteration count). Call `build(var_list)` or take a "
+            "step first so that the slots exist."
+        )
+    return list(
+        zip(
+            targets,
+            [checked_weight(t, w) for t, w in zip(targets, weights, strict=True)],
+            strict=True,
+        )
+    )
+
+
+def config_of(
+    generation: str, name: str, skip: bool, hyper: Any, fixed: dict[str, Any]
+) -> dict[str, Any]:
+    """The config the generation's tf.keras returns, its keys in that order."""
+    config: dict[str, Any] = {"name": name, **({"skip_nonfinite": True} if skip else {})}
+    for key in (LEGACY_KEYS if generation == "legacy" else KERAS3_KEYS)[1:] + NUMERICS:
+        if key in hyper._settings:
+            value = hyper.config_value(key)
+            config[key] = serialize(value) if isinstance(value, LearningRateSchedule) else value
+        elif generation != "legacy" or fixed[key] is not None or key == "centered":
+            config[key] = fixed[key]
+    return config

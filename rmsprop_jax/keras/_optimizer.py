@@ -18,18 +18,17 @@ from .._sparse_rows import is_sparse
 from .._sparse_tables import materialize
 from .._updates import apply_updates
 from .._validation import check_bool
-from ._arguments import gradient_pairs, loss_gradients, variable_list
-from ._config import KERAS3_KEYS, LEGACY_KEYS, NUMERICS, arguments_from_config, checked_kwargs
-from ._config import checked_weight
+from ._arguments import gradient_pairs, gradients, loss_gradients, variable_list
+from ._config import arguments_from_config, checked_kwargs, checked_weights, config_of
 from ._hyperparams import Hyperparameters, momentum_enabled
-from ._schedules import LearningRateSchedule, serialize
-from ._slots import Record, slot_names
+from ._schedules import LearningRateSchedule
+from ._slots import Record, new_slot, slot_names
 from ._variable import StateView, Variable
 
 __all__ = ["RMSprop"]
 
-_INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
 _FIXED = ("centered", "clipnorm", "clipvalue", "global_clipnorm", "skip_nonfinite", "generation")
+_HYPER = ("learning_rate", "lr", "rho", "momentum", "epsilon", "decay")
 
 
 class _Listed(list):  # type: ignore[type-arg]
@@ -42,25 +41,20 @@ class _Listed(list):  # type: ignore[type-arg]
 class RMSprop:
     r"""tf.keras's ``RMSprop`` for JAX, either generation: the same arguments and numbers.
 
-    ``generation="legacy"`` (the default) is tf.keras's optimizer of TF <= 2.10
-    (``tf_keras.optimizers.legacy.RMSprop``): `rmsprop_jax.rmsprop` with ``convention="keras"``,
-    :math:`w \mathrel{-}= \eta g / (\sqrt{ms} + \epsilon)` (momentum: epsilon inside the root),
-    :math:`\eta = \operatorname{lr}(t) / (1 + \text{decay}\cdot t)`; ``get_weights`` in creation
-    order. ``generation="keras3"`` is ``tf.keras.optimizers.RMSprop`` of TF >= 2.11 and Keras 3
-    on any backend: ``convention="keras3"``, :math:`w \mathrel{-}= \eta g / \sqrt{ms + \epsilon}`,
-    with ``weight_decay`` and Keras 3's ``optimizer.variables``. `from_config` picks the
-    generation from the config's keys.
+    ``generation="legacy"`` (default): tf.keras of TF <= 2.10, ``tf_keras.optimizers.legacy``
+    (`rmsprop_jax.rmsprop` with ``convention="keras"``; ``decay``, ``lr``; ``get_weights`` in
+    creation order). ``generation="keras3"``: ``tf.keras.optimizers.RMSprop`` of TF >= 2.11 and
+    Keras 3 on any backend (``convention="keras3"``, epsilon inside the root; ``weight_decay``;
+    Keras 3's ``optimizer.variables``). `from_config` picks the generation from the config's keys.
+    Each variable has its own core state (its slots), made when first seen; each
+    `apply_gradients` is one jitted update. Hyperparameters are attributes, may be zero-argument
+    callables (called every step), ``learning_rate`` a schedule of `iterations`. It is also an
+    ``optax`` transformation (``init``, ``update``) for ``optax.chain`` and ``nnx.Optimizer``.
 
     Warning:
       On `rmsprop_jax.SparseRows` with repeated indices the keras3 generation sums the repeated
-      rows first (tf-keras's new optimizer, and Keras 3 on JAX and torch, which densify); Keras 3
-      on the TF backend adds each repeated row's square to the mean square instead.
-
-    Hyperparameters are attributes (``opt.learning_rate = 0.01``) and may be zero-argument
-    callables, called at every step; ``learning_rate`` may be a schedule of `iterations`. Each
-    variable has its own core state (its slots), made when it is first seen; each
-    `apply_gradients` is one jitted update of the variables it names. It is also an ``optax``
-    transformation (``init``, ``update``), for ``optax.chain`` and ``nnx.Optimizer``.
+      rows (as tf-keras's new optimizer, and Keras 3 on JAX and torch); Keras 3 on the TF backend
+      adds each repeated row's square to the mean square instead.
 
     Example:
       >>> import rmsprop_jax as rj
@@ -86,37 +80,31 @@ class RMSprop:
     ) -> None:
         kwargs = checked_kwargs(generation, kwargs)
         if "lr" in kwargs:
-            warnings.warn(
-                "The `lr` argument is deprecated, use `learning_rate` instead.", stacklevel=2
-            )
+            warnings.warn("The `lr` argument is deprecated, use `learning_rate`.", stacklevel=2)
             learning_rate = kwargs.pop("lr")
         check_bool("skip_nonfinite", skip_nonfinite)
         if not isinstance(name, str):
-            raise TypeError(
-                f"`name` must be a string. Received: name={name!r} of type {type(name).__name__}."
-            )
+            raise TypeError(f"`name` must be a string. Received: name={name!r}.")
         legacy = generation == "legacy"
         if legacy and not callable(epsilon) and not epsilon:
             epsilon = 1e-7  # tf.keras: `epsilon or backend_config.epsilon()`
-        values = {
-            "learning_rate": learning_rate,
-            "rho": rho,
-            "momentum": momentum,
-            "epsilon": epsilon,
-        }
+        values = dict(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon)
         if legacy:
             values["decay"] = kwargs.pop("decay", 0.0)
-        wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
-        self._hyper = Hyperparameters(values, wide)
+        # tf.keras holds hyperparameters in float32, except those Keras keeps as Python floats.
+        self._hyper = Hyperparameters(
+            values, ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
+        )
         self.name, self.generation, self._skip_nonfinite = name, generation, skip_nonfinite
         self.has_momentum = momentum_enabled(momentum)
-        clips = dict.fromkeys(("clipnorm", "clipvalue", "global_clipnorm"))
-        self._fixed = {"centered": centered, **clips, **kwargs}
-        self._check()
+        stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
+        self._static = {"centered": centered, **{k: kwargs.pop(k, None) for k in stages}}
+        self._modern = kwargs  # keras3's other arguments, at values that switch them off
+        self._static["convention"] = "keras" if legacy else "keras3"
+        rmsprop(**self._static)  # validates with the core's messages
         self._records: dict[int, Record] = {}  # id(variable) -> its slots, in creation order
         self._batches: list[list[Record]] = []  # the records each call created
-        self._count = jnp.zeros((), jnp.int32)  # `iterations`
-        self._skipped = jnp.zeros((), jnp.int32)
+        self._count = self._skipped = jnp.zeros((), jnp.int32)  # `iterations`, skipped steps
         self._extra: list[Variable] = []
         self._views: dict[str, Any] = {}
         self._step = jax.jit(
@@ -127,90 +115,51 @@ class RMSprop:
             "iter" if legacy else "iteration", lambda: self._count, self._set_count
         )
 
-    # --- the core, built from the hyperparameters' arrays ---------------------------------------
+    # --- the core ---------------------------------------------------------------------------
 
-    def _core(self, h: dict[str, Any], dtype: Any, table: bool) -> optax.GradientTransformation:
-        wide = jnp.float64 if dtype == jnp.float64 else jnp.float32
-        f = self._fixed
+    def _core(self, h: dict[str, Any], dtype: Any = None, table: bool = False, **over: Any) -> Any:
+        """`rmsprop_jax.rmsprop` of one variable (the call's global clipping is the front end's)."""
+        wide = lambda x: x.astype(jnp.float64 if dtype == jnp.float64 else jnp.float32)  # noqa: E731
+        momentum = wide(h["momentum"]) if self.has_momentum else None
+        clipped = self._static["global_clipnorm"] is not None
+        static = {
+            **self._static,
+            "global_clipnorm": None,
+            **({"clipvalue": None} if clipped else {}),
+        }
         return rmsprop(
             h["learning_rate"],
-            h["rho"].astype(wide),
-            h["momentum"].astype(wide) if self.has_momentum else None,
-            h["epsilon"].astype(wide),
-            f["centered"],
-            clipnorm=f["clipnorm"],
-            clipvalue=None if f["global_clipnorm"] is not None else f["clipvalue"],  # see _update
-            weight_decay=f.get("weight_decay"),
-            convention="keras" if self.generation == "legacy" else "keras3",
+            wide(h["rho"]),
+            momentum,
+            wide(h["epsilon"]),
             sparse_tables=True if table else None,
+            **{**static, **over},
         )
-
-    def _check(self) -> None:
-        """Validates with `rmsprop_jax.rmsprop`'s messages, numbers as given."""
-        given = {n: v for n, v in self._hyper._settings.items() if not callable(v)}
-        given["momentum"] = given.get("momentum", 0.5) if self.has_momentum else None
-        rmsprop(
-            **given,
-            **{
-                k: v
-                for k, v in self._fixed.items()
-                if k in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-            },
-            convention="keras",
-        )
-
-    def _rate(self, h: dict[str, Any], count: jax.Array, schedule: Any) -> jax.Array:
-        """tf.keras's learning rate at step ``count``: the schedule's, then the legacy decay."""
-        lr = jnp.asarray(schedule(count) if schedule else h["learning_rate"], jnp.float32)
-        if "decay" in h:
-            lr = lr / (1.0 + h["decay"] * count.astype(jnp.float32))
-        return lr
 
     def _update(self, values, states, grads, h, count, skipped, *, tables, schedule):  # type: ignore[no-untyped-def]
-        h = {**h, "learning_rate": self._rate(h, count, schedule)}
-        if self._fixed["global_clipnorm"] is not None:  # over the call's gradients, after clipvalue
-            if self._fixed["clipvalue"] is not None:
-                grads, _ = clip_by_value(self._fixed["clipvalue"]).update(grads, None)
-            grads, _ = clip_by_global_norm(self._fixed["global_clipnorm"]).update(grads, None)
-        new_values, new_states = [], []
+        """One step of the call's variables: tf.keras's rate at ``count``, clipping, the core."""
+        lr = jnp.asarray(schedule(count) if schedule else h["learning_rate"], jnp.float32)
+        if "decay" in h:  # legacy inverse-time decay, in float32
+            lr = lr / (1.0 + h["decay"] * count.astype(jnp.float32))
+        clipvalue, norm = self._static["clipvalue"], self._static["global_clipnorm"]
+        if norm is not None:  # over the call's gradients, after clipvalue (Keras's order)
+            if clipvalue is not None:
+                grads, _ = clip_by_value(clipvalue).update(grads, None)
+            grads, _ = clip_by_global_norm(norm).update(grads, None)
+        new = [], []
         for value, state, grad, table in zip(values, states, grads, tables, strict=True):
-            updates, state = self._core(h, value.dtype, table).update(grad, state, value)
-            new_values.append(apply_updates(value, updates))
-            new_states.append(state)
+            tx = self._core({**h, "learning_rate": lr}, value.dtype, table)
+            updates, state = tx.update(grad, state, value)
+            new[0].append(apply_updates(value, updates))
+            new[1].append(state)
         if not self._skip_nonfinite:
-            return tuple(new_values), tuple(new_states), count + 1, skipped
+            return tuple(new[0]), tuple(new[1]), count + 1, skipped
         ok = all_finite(grads).astype(jnp.int32)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok == 1, n, o), new, old)  # noqa: E731
-        return (
-            keep(tuple(new_values), values),
-            keep(tuple(new_states), states),
-            count + ok,
-            skipped + 1 - ok,
-        )
-
-    # --- the optax face -------------------------------------------------------------------
-
-    def _face(self) -> optax.GradientTransformation:
-        h, schedule = self._hyper.step_values(), self._hyper.schedule()
-        lr = schedule if schedule else h["learning_rate"]
-        f = {
-            k: v
-            for k, v in self._fixed.items()
-            if k in ("centered", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-        }
-        tx = rmsprop(
-            lr,
-            h["rho"],
-            h["momentum"] if self.has_momentum else None,
-            h["epsilon"],
-            decay=h.get("decay", 0.0),
-            convention="keras" if self.generation == "legacy" else "keras3",
-            **f,
-        )
-        return skip_nonfinite(tx) if self._skip_nonfinite else tx
+        keep = lambda n, o: jax.tree.map(lambda a, b: jnp.where(ok == 1, a, b), tuple(n), o)  # noqa: E731
+        return keep(new[0], values), keep(new[1], states), count + ok, skipped + 1 - ok
 
     def init(self, params: optax.Params) -> optax.OptState:
-        """``optax`` init."""
+        """``optax`` init (the optimizer as an ``optax`` transformation)."""
         return self._face().init(params)
 
     def update(
@@ -219,22 +168,43 @@ class RMSprop:
         """``optax`` update, with the hyperparameters as they are when it runs (or is traced)."""
         return self._face().update(updates, state, params)
 
+    def _face(self) -> optax.GradientTransformation:
+        h, schedule = self._hyper.step_values(), self._hyper.schedule()
+        rate = {**h, "learning_rate": schedule or h["learning_rate"]}
+        tx = self._core(rate, decay=h.get("decay", 0.0), **self._static)
+        return skip_nonfinite(tx) if self._skip_nonfinite else tx
+
     def transformation(self) -> optax.GradientTransformation:
         """The ``optax`` transformation this optimizer is (its `init` and `update`)."""
         return optax.GradientTransformation(self.init, self.update)
 
-    # --- hyperparameters and fixed settings ---------------------------------------------------
+    # --- hyperparameters and fixed settings, as attributes ------------------------------------
 
-    def _hyper_view(self, name: str) -> Any:
-        if name not in self._hyper._settings:
-            raise AttributeError(f"The {self.generation} generation has no `{name}`.")
-        if isinstance(self._hyper.setting(name), LearningRateSchedule):
-            return self._hyper.setting(name)
-        if name not in self._views:
-            self._views[name] = StateView(
-                name, lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
+    def __getattr__(self, name: str) -> Any:  # for names not found otherwise
+        if name in _HYPER and "_hyper" in self.__dict__:
+            name = "learning_rate" if name == "lr" else name
+            if name not in self._hyper._settings:
+                raise AttributeError(f"The {self.generation} generation has no `{name}`.")
+            if isinstance(self._hyper.setting(name), LearningRateSchedule):
+                return self._hyper.setting(name)
+            if name not in self._views:
+                read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
+                self._views[name] = StateView(name, read, write)
+            return self._views[name]
+        if name in {**self.__dict__.get("_static", {}), **self.__dict__.get("_modern", {})}:
+            return {**self._static, **self._modern}[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FIXED and "_static" in self.__dict__:
+            raise AttributeError(
+                f"`{name}` of {self.name} is fixed at construction: it decides the optimizer's "
+                f"slots and stages. Build a new optimizer with {name}={value!r} instead "
+                "(`RMSprop.from_config({**opt.get_config(), ...})`)."
             )
-        return self._views[name]
+        if name in _HYPER:
+            return self._set_hyper("learning_rate" if name == "lr" else name, value)
+        super().__setattr__(name, value)
 
     def _set_hyper(self, name: str, value: Any) -> None:
         if isinstance(value, Variable):
@@ -243,34 +213,15 @@ class RMSprop:
             value = float(value)  # a plain number, as the config reports it
         if name == "momentum" and not self.has_momentum and momentum_enabled(value):
             warnings.warn(
-                f"{self.name} was built without momentum (momentum=0.0), so, as in tf.keras, it has no "
-                "momentum slot and this value has no effect. Build rj.keras.RMSprop(momentum=...) "
-                "with momentum > 0 (or a callable) instead.",
+                f"{self.name} was built without momentum (momentum=0.0), so, as in tf.keras, it "
+                "has no momentum slot and this value has no effect. Build it with momentum > 0.",
                 stacklevel=3,
             )
         self._hyper.set(name, value)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _FIXED and "_fixed" in self.__dict__:
-            raise AttributeError(
-                f"`{name}` of {self.name} is fixed at construction: it decides the optimizer's slots "
-                f"and stages. Build a new optimizer with {name}={value!r} instead "
-                "(`RMSprop.from_config({**opt.get_config(), ...})`)."
-            )
-        if name in ("learning_rate", "lr", "rho", "momentum", "epsilon", "decay"):
-            return self._set_hyper("learning_rate" if name == "lr" else name, value)
-        super().__setattr__(name, value)
-
-    def __getattr__(self, name: str) -> Any:  # called for names not found otherwise
-        if name in ("learning_rate", "lr", "rho", "momentum", "epsilon", "decay"):
-            return self._hyper_view("learning_rate" if name == "lr" else name)
-        if name in self.__dict__.get("_fixed", {}):
-            return self.__dict__["_fixed"][name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     @property
     def skip_nonfinite(self) -> bool:
-        """Whether steps with NaN or Inf gradients are skipped."""
+        """Whether steps with NaN or Inf gradients are skipped (and counted in `skipped_steps`)."""
         return self._skip_nonfinite
 
     @property
@@ -290,66 +241,33 @@ class RMSprop:
 
     def get_slot_names(self) -> list[str]:
         """The slots kept per variable, in Keras's order."""
-        return slot_names(self.generation, self.has_momentum, self._fixed["centered"])
+        return slot_names(self.generation, self.has_momentum, self._static["centered"])
 
-    def _register(self, variables: Sequence[Variable], sparse: Sequence[bool]) -> list[Record]:
-        """The variables' records; new ones made (in one batch), tables upgraded."""
+    def _register(self, variables: Sequence[Variable], tables: Sequence[bool]) -> list[Record]:
+        """The variables' records: new ones made (one batch), a first sparse gradient's table."""
         new = [var for var in variables if id(var) not in self._records]
         if new and self.generation == "keras3" and self._batches:
             raise ValueError(
                 f"Unknown variable: {new[0].name!r}. This optimizer can only be called for the "
-                "variables it was originally built with (as Keras 3). Call `build` with every "
-                "variable first, or build a new optimizer for a new set of variables."
+                "variables it was built with (as Keras 3): `build` it with every variable first."
             )
-        if new:
-            self._batches.append([])
-        for var in new:
-            self._records[id(var)] = Record(var, None)
-            self._batches[-1].append(self._records[id(var)])
+        self._batches += [[Record(var, None) for var in new]] if new else []
+        self._records.update({id(r.var): r for r in self._batches[-1]} if new else {})
         records = [self._records[id(var)] for var in variables]
         # The state's structure, not its numbers, depends on these (callables are not called).
-        h = {
-            n: jnp.asarray(0.0 if callable(v) else v, jnp.float32)
-            for n, v in self._hyper._settings.items()
-        }
-        for record, table in zip(records, sparse, strict=True):
+        h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper._settings.items()}
+        for record, table in zip(records, tables, strict=True):
             if record.state is None or (table and not record.table):
                 old, record.table = record.state, record.table or table
-                state = self._core(h, record.var.dtype, record.table).init(record.var._value)
-                record.state = jax.tree.map(jnp.copy, state)  # its own buffers: it is donated
-                if old is not None:
-                    record.take_slots(old)
+                tx = self._core(h, record.var.dtype, record.table)
+                record.renew(tx.init(record.var._value), old)
         return records
 
     def build(self, var_list: Iterable[Variable]) -> None:
         """Creates the slots of ``var_list`` without a step (e.g. before `set_weights`)."""
         variables = variable_list(list(var_list), "var_list")
-        if self.generation == "legacy" or not self._batches:
+        if self.generation == "legacy" or not self._batches:  # Keras 3 builds once
             self._register(variables, [False] * len(variables))
-
-    def _bring_up_to_date(self, records: Iterable[Record]) -> None:
-        """Applies the work sparse steps deferred on the tables' rows (not a step)."""
-        for r in records:
-            rows = r.rows()
-            if rows is not None and bool(jnp.any(rows != optax.tree.get(r.state, "count"))):
-                value = r.var._value if r.var.owns_buffer() else r.var._value.copy()
-                value, r.state = self._catch_up(value, r.state)
-                r.var._own(value)
-
-    def _slot_view(self, record: Record, name: str) -> StateView:
-        if name not in record.views:
-            sep = "/" if self.generation == "legacy" else "_"
-
-            def read() -> jax.Array:
-                self._bring_up_to_date([record])
-                return record.read(self.generation, name)
-
-            def write(value: Any) -> None:
-                self._bring_up_to_date([record])
-                record.write(self.generation, {name: value})
-
-            record.views[name] = StateView(f"{record.var.name}{sep}{name}", read, write)
-        return record.views[name]
 
     def add_slot(self, var: Variable, slot_name: str, initializer: Any = "zeros") -> Variable:
         """Creates (or returns) slot ``slot_name`` of ``var``; another name makes a separate one."""
@@ -357,40 +275,25 @@ class RMSprop:
         if slot_name in self.get_slot_names():
             self.build([var])
             return self.get_slot(var, slot_name)
-        custom = self._custom(var)
+        custom = self.__dict__.setdefault("_custom", {}).setdefault(id(var), {})
         if slot_name not in custom:
-            if isinstance(initializer, str) and initializer not in _INITIALIZERS:
-                raise ValueError(
-                    f"Unknown initializer {initializer!r}; supported: {sorted(_INITIALIZERS)}, a "
-                    "number, an array or a callable (shape, dtype) -> array."
-                )
-            init = (
-                _INITIALIZERS.get(initializer, initializer)
-                if isinstance(initializer, str)
-                else initializer
+            custom[slot_name] = new_slot(
+                f"{var.name}/{slot_name}", var.shape, var.dtype, initializer
             )
-            value = (
-                init(var.shape, var.dtype)
-                if callable(init)
-                else jnp.broadcast_to(jnp.asarray(init, var.dtype), var.shape)
-            )
-            custom[slot_name] = Variable(value, name=f"{var.name}/{slot_name}", trainable=False)
         return custom[slot_name]
-
-    def _custom(self, var: Variable) -> dict[str, Variable]:
-        return self.__dict__.setdefault("_custom_slots", {}).setdefault(id(var), {})
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
         """Slot ``slot_name`` of ``var``: a view of its state, brought up to date when read."""
         (var,) = variable_list([var], "var")
         record = self._records.get(id(var))
-        names = self.get_slot_names() if record is not None else []
+        names = self.get_slot_names() if record else []
+        custom = self.__dict__.get("_custom", {}).get(id(var), {})
         if slot_name in names:
-            return self._slot_view(record, slot_name)  # type: ignore[arg-type]
-        if slot_name in self._custom(var):
-            return self._custom(var)[slot_name]
+            return record.view(self.generation, slot_name, self._catch_up)  # type: ignore[union-attr]
+        if slot_name in custom:
+            return custom[slot_name]
         raise KeyError(
-            f"Variable {var.name!r} has no slot {slot_name!r}; it has {sorted([*names, *self._custom(var)])}."
+            f"Variable {var.name!r} has no slot {slot_name!r}; it has {sorted([*names, *custom])}."
             + ("" if names else " Call `build([var])` or take a step to create its slots.")
         )
 
@@ -402,36 +305,27 @@ class RMSprop:
         initializer: Any = "zeros",
     ) -> Variable:
         """Adds a non-slot weight (listed after the slots)."""
-        init = (
-            _INITIALIZERS.get(initializer, initializer)
-            if isinstance(initializer, str)
-            else initializer
-        )
-        self._extra.append(
-            Variable(
-                jnp.broadcast_to(jnp.asarray(init, dtype), tuple(shape)), name=name, trainable=False
-            )
-        )
+        self._extra.append(new_slot(name, tuple(shape), dtype, initializer))
         return self._extra[-1]
 
     @property
     def _row_steps(self) -> dict[int, jax.Array]:
-        """Per-row bookkeeping of the sparse tables, by ``id(variable)`` (copies, for inspection)."""
-        return {key: r.rows().copy() for key, r in self._records.items() if r.rows() is not None}
+        """Per-row bookkeeping of the sparse tables, by ``id(variable)`` (copies, to inspect)."""
+        return {k: r.rows().copy() for k, r in self._records.items() if r.rows() is not None}
 
-    # --- weights ---------------------------------------------------------------------------
+    # --- weights and config ------------------------------------------------------------------
 
     @property
     def variables(self) -> _Listed:
-        """legacy: ``iter``, then each call's new slots by name (creation order); keras3:
-        ``iteration``, ``learning_rate`` (a number's), then every velocity, momentum, average."""
-        names = self.get_slot_names()
-        if self.generation == "legacy":
-            slots = [self._slot_view(r, n) for batch in self._batches for n in names for r in batch]
+        """legacy: ``iter``, then each call's new slots by name (creation order, as tf.keras);
+        keras3: ``iteration``, ``learning_rate`` (a number's), each velocity, momentum, average."""
+        names, g = self.get_slot_names(), self.generation
+        view = lambda r, n: r.view(g, n, self._catch_up)  # noqa: E731
+        if g == "legacy":
+            slots = [view(r, n) for batch in self._batches for n in names for r in batch]
             return _Listed([self._iterations, *slots, *self._extra])
-        rate = self._hyper.setting("learning_rate")
-        lr = [] if callable(rate) else [self._hyper_view("learning_rate")]
-        slots = [self._slot_view(r, n) for n in names for r in self._records.values()]
+        lr = [] if callable(self._hyper.setting("learning_rate")) else [self.learning_rate]
+        slots = [view(r, n) for n in names for r in self._records.values()]
         return _Listed([self._iterations, *lr, *slots, *self._extra])
 
     @property
@@ -441,73 +335,38 @@ class RMSprop:
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as NumPy arrays (the iteration count as int64 first), up to date."""
-        self._bring_up_to_date(self._records.values())
         weights = self.variables
         return [np.asarray(weights[0].numpy(), np.int64)] + [w.numpy() for w in weights[1:]]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Restores `get_weights`, tf.keras's ``get_weights`` or Keras 3's ``variables``.
-
-        Also accepts the list without the iteration count (legacy) or without the learning rate
-        (tf-keras's new optimizer). All or nothing: a bad weight raises and changes nothing.
-        """
-        targets, weights = list(self.variables), list(weights)
-        if len(weights) == len(targets) - 1:  # without the learning rate, else the count
-            lr = [i for i, t in enumerate(targets) if t is self._views.get("learning_rate")]
-            del targets[lr[0] if lr else 0]
-        if len(weights) != len(targets):
-            raise ValueError(
-                f"You called `set_weights(weights)` on optimizer {self.name} with a weight list of "
-                f"length {len(weights)}, but the optimizer was expecting {len(targets)} weights (or "
-                f"{len(targets) - 1} without the iteration count). Call `build(var_list)` or take a "
-                "step first so that the slots exist."
-            )
-        values = [checked_weight(t, w) for t, w in zip(targets, weights, strict=True)]
-        self._bring_up_to_date(self._records.values())
-        by_view = {id(v): (r, n) for r in self._records.values() for n, v in r.views.items()}
-        for target, value in zip(targets, values, strict=True):
-            if id(target) in by_view:
-                record, name = by_view[id(target)]
-                record.write(self.generation, {name: value})
-            else:
-                target.assign(value)
-
-    # --- config ----------------------------------------------------------------------------
+        """Restores `get_weights`, tf.keras's ``get_weights`` or Keras 3's ``variables``; also
+        without the iteration count, or the learning rate (tf-keras's new optimizer); all or
+        nothing: a bad weight raises and changes nothing."""
+        lr = self._views.get("learning_rate")
+        for target, value in checked_weights(self.name, list(self.variables), list(weights), lr):
+            target.assign(value)
 
     def get_config(self) -> dict[str, Any]:
         """The config the generation's tf.keras returns, its keys in that order."""
-        config: dict[str, Any] = {"name": self.name}
-        if self.skip_nonfinite:
-            config["skip_nonfinite"] = True
-        legacy = self.generation == "legacy"
-        for key in (LEGACY_KEYS if legacy else KERAS3_KEYS)[1:]:
-            if key in self._hyper._settings:
-                value = self._hyper.config_value(key)
-                config[key] = serialize(value) if isinstance(value, LearningRateSchedule) else value
-            elif not legacy or self._fixed[key] is not None:
-                config[key] = self._fixed[key]
-        for key in NUMERICS:
-            config[key] = self._fixed[key] if key == "centered" else self._hyper.config_value(key)
-        return config
+        return config_of(
+            self.generation,
+            self.name,
+            self._skip_nonfinite,
+            self._hyper,
+            {**self._static, **self._modern},
+        )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RMSprop:
-        """Builds the optimizer from a tf.keras or Keras 3 ``get_config()`` (data only): the
-        config's keys say which generation wrote it, and it is that generation."""
+        """The optimizer of a tf.keras or Keras 3 ``get_config()`` (data only), of the generation
+        that wrote it (told by its keys)."""
         return cls(**arguments_from_config(config))
 
     # --- steps -----------------------------------------------------------------------------
 
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
         """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
-        pairs = loss_gradients(loss, params)
-        for grad, var in pairs:
-            if grad is None:
-                raise ValueError(
-                    f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
-                    "Leave it out of `params`, or use it in the loss."
-                )
-        return [grad for grad, _ in pairs]
+        return gradients(loss, params)
 
     def get_updates(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[Variable]:
         """tf.keras's graph-mode ``get_updates``, run eagerly: takes the step now."""
@@ -525,43 +384,41 @@ class RMSprop:
     ) -> Variable:
         """Applies ``(gradient, Variable)`` pairs (dense or `rmsprop_jax.SparseRows`) in one
         jitted update; None gradients are skipped with a warning; returns `iterations`."""
-        del name
         pairs = gradient_pairs(grads_and_vars)
-        given = [(grad, var) for grad, var in pairs if grad is not None]
+        given = [(g, var) for g, var in pairs if g is not None]
         if pairs and not given:
             raise ValueError(
-                f"No gradients provided for any variable: {[var.name for _, var in pairs]}."
+                f"No gradients provided for any variable: {[v.name for _, v in pairs]}."
             )
-        if not given:
-            return self.iterations
         if len(given) < len(pairs):
-            missing = [var.name for grad, var in pairs if grad is None]
+            missing = [var.name for g, var in pairs if g is None]
             warnings.warn(
                 f"Gradients do not exist for variables {missing} when minimizing the loss.",
                 stacklevel=2,
             )
+        if not given:
+            return self.iterations
         grads = tuple(
             g if isinstance(g, jax.Array) or is_sparse(g) else jnp.asarray(g) for g, _ in given
         )
         # A table defers its rows' work, except where Keras 3's momentum moves every row's weight.
-        tables = [
-            is_sparse(g) and (self.generation == "legacy" or not self.has_momentum) for g in grads
-        ]
-        records = self._register([var for _, var in given], tables)
+        defer = self.generation == "legacy" or not self.has_momentum
+        records = self._register([var for _, var in given], [is_sparse(g) and defer for g in grads])
         # In place where safe: a buffer the user may hold (or share) is copied first.
         values = tuple(
             r.var._value if r.var.owns_buffer() else r.var._value.copy() for r in records
         )
-        with warnings.catch_warnings():  # a pass over such a table is Keras's own step
+        states, tables = tuple(r.state for r in records), tuple(r.table for r in records)
+        with warnings.catch_warnings():  # a pass over such a table is Keras 3's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
             values, states, self._count, self._skipped = self._step(
                 values,
-                tuple(r.state for r in records),
+                states,
                 grads,
                 self._hyper.step_values(),
                 self._count,
                 self._skipped,
-                tables=tuple(r.table for r in records),
+                tables=tables,
                 schedule=self._hyper.schedule(),
             )
         for record, value, state in zip(records, values, states, strict=True):
