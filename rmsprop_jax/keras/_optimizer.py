@@ -342,8 +342,8 @@ class RMSprop:
         """Restores `get_weights`, tf.keras's ``get_weights`` or Keras 3's ``variables``; also
         without the iteration count, or the learning rate (tf-keras's new optimizer); all or
         nothing: a bad weight raises and changes nothing."""
-        lr = self._views.get("learning_rate")
-        for target, value in checked_weights(self.name, list(self.variables), list(weights), lr):
+        targets, lr = list(self.variables), self._views.get("learning_rate")
+        for target, value in checked_weights(self.name, targets, list(weights), lr):
             target.assign(value)
 
     def get_config(self) -> dict[str, Any]:
