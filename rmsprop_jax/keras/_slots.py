@@ -35,7 +35,8 @@ def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
 
 def new_slot(name: str, shape: tuple[int, ...], dtype: Any, initializer: Any) -> Variable:
     """A separate slot or weight: ``initializer`` is "zeros", "ones", a number, an array of
-    ``shape`` or a callable ``(shape, dtype) -> array``."""
+    ``shape`` or a callable ``(shape, dtype) -> array``.
+    """
     if isinstance(initializer, str):
         if initializer not in _INITIALIZERS:
             raise ValueError(
