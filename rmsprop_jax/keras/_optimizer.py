@@ -317,9 +317,7 @@ class RMSprop:
 
     @property
     def variables(self) -> _Listed:
-        """legacy: ``iter``, then each call's new slots by name (creation order, as tf.keras);
-        keras3: ``iteration``, ``learning_rate`` (a number's), each velocity, momentum, average.
-        """
+        """The weights: legacy in creation order; keras3 in Keras 3's ``optimizer.variables`` order."""
         names, g = self.get_slot_names(), self.generation
         view = lambda r, n: r.view(g, n, self._catch_up)  # noqa: E731
         if g == "legacy":
@@ -340,10 +338,7 @@ class RMSprop:
         return [np.asarray(weights[0].numpy(), np.int64)] + [w.numpy() for w in weights[1:]]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Restores `get_weights`, tf.keras's ``get_weights`` or Keras 3's ``variables``; also
-        without the iteration count, or the learning rate (tf-keras's new optimizer); all or
-        nothing: a bad weight raises and changes nothing.
-        """
+        """Restores either generation's weights (see `checked_weights`); all or nothing."""
         targets, lr = list(self.variables), self._views.get("learning_rate")
         for target, value in checked_weights(self.name, targets, list(weights), lr):
             target.assign(value)
@@ -360,9 +355,7 @@ class RMSprop:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RMSprop:
-        """The optimizer of a tf.keras or Keras 3 ``get_config()`` (data only), of the generation
-        that wrote it (told by its keys).
-        """
+        """The optimizer of a tf.keras or Keras 3 config, of the generation its keys name."""
         return cls(**arguments_from_config(config))
 
     # --- steps -----------------------------------------------------------------------------
@@ -385,9 +378,7 @@ class RMSprop:
     def apply_gradients(
         self, grads_and_vars: Iterable[tuple[Any, Variable]], name: str | None = None
     ) -> Variable:
-        """Applies ``(gradient, Variable)`` pairs (dense or `rmsprop_jax.SparseRows`) in one
-        jitted update; None gradients are skipped with a warning; returns `iterations`.
-        """
+        """Applies ``(gradient, Variable)`` pairs in one jitted update; returns `iterations`."""
         pairs = gradient_pairs(grads_and_vars)
         given = [(g, var) for g, var in pairs if g is not None]
         if pairs and not given:

@@ -34,9 +34,7 @@ def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
 
 
 def new_slot(name: str, shape: tuple[int, ...], dtype: Any, initializer: Any) -> Variable:
-    """A separate slot or weight: ``initializer`` is "zeros", "ones", a number, an array of
-    ``shape`` or a callable ``(shape, dtype) -> array``.
-    """
+    """A separate slot or weight from "zeros", "ones", a number, an array or a callable."""
     if isinstance(initializer, str):
         if initializer not in _INITIALIZERS:
             raise ValueError(
