@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -92,9 +93,8 @@ class RMSprop:
         if legacy:
             values["decay"] = kwargs.pop("decay", 0.0)
         # tf.keras holds hyperparameters in float32, except those Keras keeps as Python floats.
-        self._hyper = Hyperparameters(
-            values, ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
-        )
+        wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
+        self._hyper = Hyperparameters(values, wide)
         self.name, self.generation, self._skip_nonfinite = name, generation, skip_nonfinite
         self.has_momentum = momentum_enabled(momentum)
         stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
@@ -102,39 +102,29 @@ class RMSprop:
         self._modern = kwargs  # keras3's other arguments, at values that switch them off
         self._static["convention"] = "keras" if legacy else "keras3"
         rmsprop(**self._static)  # validates with the core's messages
+        # Per variable, the call's global norm clipping (and clipvalue before it) is the shell's.
+        clipped = self._static["global_clipnorm"] is not None
+        self._alone = {"global_clipnorm": None, **({"clipvalue": None} if clipped else {})}
         self._records: dict[int, Record] = {}  # id(variable) -> its slots, in creation order
         self._batches: list[list[Record]] = []  # the records each call created
         self._count = self._skipped = jnp.zeros((), jnp.int32)  # `iterations`, skipped steps
         self._extra: list[Variable] = []
         self._views: dict[str, Any] = {}
-        self._step = jax.jit(
-            self._update, static_argnames=("tables", "schedule"), donate_argnums=(0, 1)
-        )
-        self._catch_up = jax.jit(materialize, donate_argnums=(0, 1))
-        self._iterations = StateView(
-            "iter" if legacy else "iteration", lambda: self._count, self._set_count
-        )
+        jit = functools.partial(jax.jit, donate_argnums=(0, 1))  # the optimizer's own buffers
+        self._step = jit(self._update, static_argnames=("tables", "schedule"))
+        self._catch_up = jit(materialize)
+        count = "iter" if legacy else "iteration"
+        self._iterations = StateView(count, lambda: self._count, self._set_count)
 
     # --- the core ---------------------------------------------------------------------------
 
     def _core(self, h: dict[str, Any], dtype: Any = None, table: bool = False, **over: Any) -> Any:
-        """`rmsprop_jax.rmsprop` of one variable (the call's global clipping is the front end's)."""
+        """`rmsprop_jax.rmsprop` of one variable, Python floats held in ``dtype`` if float64."""
         wide = lambda x: x.astype(jnp.float64 if dtype == jnp.float64 else jnp.float32)  # noqa: E731
-        momentum = wide(h["momentum"]) if self.has_momentum else None
-        clipped = self._static["global_clipnorm"] is not None
-        static = {
-            **self._static,
-            "global_clipnorm": None,
-            **({"clipvalue": None} if clipped else {}),
-        }
-        return rmsprop(
-            h["learning_rate"],
-            wide(h["rho"]),
-            momentum,
-            wide(h["epsilon"]),
-            sparse_tables=True if table else None,
-            **{**static, **over},
-        )
+        mom = wide(h["momentum"]) if self.has_momentum else None
+        args = (h["learning_rate"], wide(h["rho"]), mom, wide(h["epsilon"]))
+        static = {**self._static, **self._alone, **over}
+        return rmsprop(*args, sparse_tables=True if table else None, **static)
 
     def _update(self, values, states, grads, h, count, skipped, *, tables, schedule):  # type: ignore[no-untyped-def]
         """One step of the call's variables: tf.keras's rate at ``count``, clipping, the core."""
@@ -162,9 +152,7 @@ class RMSprop:
         """``optax`` init (the optimizer as an ``optax`` transformation)."""
         return self._face().init(params)
 
-    def update(
-        self, updates: optax.Updates, state: optax.OptState, params: Any = None, **extra: Any
-    ) -> tuple[optax.Updates, optax.OptState]:
+    def update(self, updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
         """``optax`` update, with the hyperparameters as they are when it runs (or is traced)."""
         return self._face().update(updates, state, params)
 
@@ -277,9 +265,8 @@ class RMSprop:
             return self.get_slot(var, slot_name)
         custom = self.__dict__.setdefault("_custom", {}).setdefault(id(var), {})
         if slot_name not in custom:
-            custom[slot_name] = new_slot(
-                f"{var.name}/{slot_name}", var.shape, var.dtype, initializer
-            )
+            name = f"{var.name}/{slot_name}"
+            custom[slot_name] = new_slot(name, var.shape, var.dtype, initializer)
         return custom[slot_name]
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
@@ -298,12 +285,8 @@ class RMSprop:
         )
 
     def add_weight(
-        self,
-        name: str,
-        shape: Sequence[int] = (),
-        dtype: Any = jnp.float32,
-        initializer: Any = "zeros",
-    ) -> Variable:
+        self, name: str, shape: Any = (), dtype: Any = "float32", initializer: Any = 0.0
+    ) -> Any:
         """Adds a non-slot weight (listed after the slots)."""
         self._extra.append(new_slot(name, tuple(shape), dtype, initializer))
         return self._extra[-1]
@@ -317,7 +300,7 @@ class RMSprop:
 
     @property
     def variables(self) -> _Listed:
-        """The weights: legacy in creation order; keras3 in Keras 3's ``optimizer.variables`` order."""
+        """The weights: legacy in creation order, keras3 in ``optimizer.variables`` order."""
         names, g = self.get_slot_names(), self.generation
         view = lambda r, n: r.view(g, n, self._catch_up)  # noqa: E731
         if g == "legacy":
@@ -345,13 +328,8 @@ class RMSprop:
 
     def get_config(self) -> dict[str, Any]:
         """The config the generation's tf.keras returns, its keys in that order."""
-        return config_of(
-            self.generation,
-            self.name,
-            self._skip_nonfinite,
-            self._hyper,
-            {**self._static, **self._modern},
-        )
+        fixed, skip = {**self._static, **self._modern}, self._skip_nonfinite
+        return config_of(self.generation, self.name, skip, self._hyper, fixed)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RMSprop:
@@ -369,53 +347,35 @@ class RMSprop:
         self.apply_gradients(list(zip(self.get_gradients(loss, params), params, strict=True)))
         return [self.iterations]
 
-    def minimize(
-        self, loss: Callable[[], Any], var_list: Any, grad_loss: Any = None, name: str | None = None
-    ) -> Variable:
+    def minimize(self, loss: Any, var_list: Any, grad_loss: Any = None, name: Any = None) -> Any:
         """One step on the zero-argument ``loss`` (``var_list`` may be a callable); `iterations`."""
         return self.apply_gradients(loss_gradients(loss, var_list, grad_loss), name=name)
 
-    def apply_gradients(
-        self, grads_and_vars: Iterable[tuple[Any, Variable]], name: str | None = None
-    ) -> Variable:
+    def apply_gradients(self, grads_and_vars: Iterable[Any], name: Any = None) -> Variable:
         """Applies ``(gradient, Variable)`` pairs in one jitted update; returns `iterations`."""
         pairs = gradient_pairs(grads_and_vars)
         given = [(g, var) for g, var in pairs if g is not None]
         if pairs and not given:
-            raise ValueError(
-                f"No gradients provided for any variable: {[v.name for _, v in pairs]}."
-            )
+            names = [var.name for _, var in pairs]
+            raise ValueError(f"No gradients provided for any variable: {names}.")
         if len(given) < len(pairs):
             missing = [var.name for g, var in pairs if g is None]
-            warnings.warn(
-                f"Gradients do not exist for variables {missing} when minimizing the loss.",
-                stacklevel=2,
-            )
+            message = f"Gradients do not exist for variables {missing} when minimizing the loss."
+            warnings.warn(message, stacklevel=2)
         if not given:
             return self.iterations
-        grads = tuple(
-            g if isinstance(g, jax.Array) or is_sparse(g) else jnp.asarray(g) for g, _ in given
-        )
+        grads = tuple(g if is_sparse(g) else jnp.asarray(g) for g, _ in given)
         # A table defers its rows' work, except where Keras 3's momentum moves every row's weight.
         defer = self.generation == "legacy" or not self.has_momentum
         records = self._register([var for _, var in given], [is_sparse(g) and defer for g in grads])
         # In place where safe: a buffer the user may hold (or share) is copied first.
-        values = tuple(
-            r.var._value if r.var.owns_buffer() else r.var._value.copy() for r in records
-        )
+        values = tuple(r.donatable() for r in records)
         states, tables = tuple(r.state for r in records), tuple(r.table for r in records)
         with warnings.catch_warnings():  # a pass over such a table is Keras 3's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
-            values, states, self._count, self._skipped = self._step(
-                values,
-                states,
-                grads,
-                self._hyper.step_values(),
-                self._count,
-                self._skipped,
-                tables=tables,
-                schedule=self._hyper.schedule(),
-            )
+            args = (values, states, grads, self._hyper.step_values(), self._count, self._skipped)
+            out = self._step(*args, tables=tables, schedule=self._hyper.schedule())
+        values, states, self._count, self._skipped = out
         for record, value, state in zip(records, values, states, strict=True):
             record.var._own(value)
             record.state = state

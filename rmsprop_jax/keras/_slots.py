@@ -89,10 +89,13 @@ class Record:
         except (KeyError, ValueError):  # a table whose rows never defer work (momentum)
             return None
 
+    def donatable(self) -> jax.Array:
+        """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
+        return self.var._value if self.var.owns_buffer() else self.var._value.copy()
+
     def bring_up_to_date(self, catch_up: Callable[..., Any]) -> None:
         """Applies the work sparse steps deferred on the rows (``catch_up``: `materialize`)."""
         rows = self.rows()
         if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
-            value = self.var._value if self.var.owns_buffer() else self.var._value.copy()
-            value, self.state = catch_up(value, self.state)
+            value, self.state = catch_up(self.donatable(), self.state)
             self.var._own(value)
