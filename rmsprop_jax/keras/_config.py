@@ -12,90 +12,65 @@ from ._variable import Variable
 
 GENERATIONS = ("legacy", "keras3")
 KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
-# Arguments of the modern optimizer (tf-keras's new one, Keras 3) that carry no RMSprop
-# numerics: accepted with any value (None) or only with the values that switch them off.
-MODERN: dict[str, tuple[Any, ...] | None] = {
-    "weight_decay": None,
-    "use_ema": (False,),
-    "ema_momentum": None,
-    "ema_overwrite_frequency": None,  # tf-keras's default is 100, even without EMA
-    "loss_scale_factor": (None,),
-    "gradient_accumulation_steps": (None,),
-    "jit_compile": None,
-    "is_legacy_optimizer": (False,),
+# The modern optimizer's arguments without RMSprop numerics (tf-keras new, Keras 3), in Keras 3's
+# config order: name -> (default, the values accepted or None for any).
+MODERN: dict[str, tuple[Any, tuple[Any, ...] | None]] = {
+    "use_ema": (False, (False,)),
+    "ema_momentum": (0.99, None),
+    "ema_overwrite_frequency": (None, None),  # tf-keras's default is 100, even without EMA
+    "loss_scale_factor": (None, (None,)),
+    "gradient_accumulation_steps": (None, (None,)),
+    "jit_compile": (None, None),  # tf-keras's; not in Keras 3's config
+    "is_legacy_optimizer": (False, (False,)),  # tf-keras's config only
 }
-# Each generation's get_config keys, in its order (clip keys: legacy lists those that are set).
-LEGACY_KEYS = ("name", "clipnorm", "clipvalue", "global_clipnorm", "learning_rate", "decay")
-KERAS3_KEYS = (
-    "name",
-    "learning_rate",
-    "weight_decay",
-    "clipnorm",
-    "global_clipnorm",
-    "clipvalue",
-    "use_ema",
-    "ema_momentum",
-    "ema_overwrite_frequency",
-    "loss_scale_factor",
-    "gradient_accumulation_steps",
-)
-KERAS3_DEFAULTS = {
-    "weight_decay": None,
-    "use_ema": False,
-    "ema_momentum": 0.99,
-    "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-}
+# Each generation's get_config keys, in its order (the legacy one lists the clips that are set).
+LEGACY_KEYS = ("clipnorm", "clipvalue", "global_clipnorm", "learning_rate", "decay")
+KERAS3_KEYS = ("learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue")
+KERAS3_KEYS += tuple(MODERN)[:5]
 NUMERICS = ("rho", "momentum", "epsilon", "centered")
-CONFIG_KEYS = (*LEGACY_KEYS, *NUMERICS, "skip_nonfinite")
+CONFIG_KEYS = ("name", *LEGACY_KEYS, *NUMERICS, "skip_nonfinite", "weight_decay", *MODERN)
 
 
 def checked_kwargs(generation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments ``generation`` takes, checked; its modern ones with defaults."""
+    """The keyword arguments ``generation`` takes, checked; the modern ones with defaults."""
     if generation not in GENERATIONS:
         raise ValueError(
             f"`generation` must be one of {list(GENERATIONS)}: 'legacy' is tf.keras's optimizer "
             "of TF <= 2.10 (tf_keras.optimizers.legacy), 'keras3' tf.keras.optimizers.RMSprop "
             f"of TF >= 2.11 and Keras 3. Received: generation={generation!r}."
         )
-    allowed = KWARGS if generation == "legacy" else (*KWARGS[:3], *MODERN)
+    modern = ("weight_decay", *MODERN)
+    allowed = KWARGS if generation == "legacy" else (*KWARGS[:3], *modern)
     for key, value in kwargs.items():
-        if key in allowed:
-            continue
-        if key in MODERN:
+        if key in modern and key not in allowed:
             raise TypeError(
-                f"`{key}` is an argument of the modern tf.keras RMSprop (TF >= 2.11, Keras 3); "
-                f'build rj.keras.RMSprop(..., generation="keras3") to reproduce it.'
+                f"`{key}` is an argument of the modern tf.keras RMSprop (TF >= 2.11, Keras 3): "
+                'build rj.keras.RMSprop(..., generation="keras3") to reproduce that optimizer.'
             )
-        if key in KWARGS:
+        if key in KWARGS and key not in allowed:
             raise ValueError(
-                f"`{key}` is an argument of the legacy tf.keras RMSprop only (TF <= 2.10); the "
-                f"modern one refuses it. Received: {key}={value!r}. Use a learning-rate schedule "
-                'such as rj.keras.schedules.InverseTimeDecay, or generation="legacy".'
+                f"`{key}` is an argument of the legacy tf.keras RMSprop only (TF <= 2.10). "
+                f"Received: {key}={value!r}. Use a schedule (rj.keras.schedules.InverseTimeDecay) "
+                'or generation="legacy".'
             )
-        raise TypeError(
-            f"Unexpected keyword argument passed to optimizer: {key}. "
-            f"Allowed kwargs are {list(allowed)}."
-        )
-    for key, value in kwargs.items():
-        value = _number(key, value)
-        only = MODERN.get(key)
-        if only is not None and value not in only:
+        if key not in allowed:
+            raise TypeError(
+                f"Unexpected keyword argument passed to optimizer: {key}. "
+                f"Allowed kwargs are {list(allowed)}."
+            )
+        only = MODERN.get(key, (None, None))[1]
+        if only is not None and _number(value) not in only:
             raise ValueError(
                 f"{key}={value!r} asks for a feature rj.keras.RMSprop does not have; it is "
                 f"accepted only as {only[0]!r}."
             )
-    if generation == "legacy":
-        return dict(kwargs)
-    return {**KERAS3_DEFAULTS, **{k: v for k, v in kwargs.items() if k != "is_legacy_optimizer"}}
+    defaults = {} if generation == "legacy" else {k: d for k, (d, _) in MODERN.items()}
+    return {**defaults, "weight_decay": None, **kwargs} if defaults else dict(kwargs)
 
 
-def _number(name: str, value: Any) -> Any:
+def _number(value: Any) -> Any:
     """A config number as a plain Python value (tf.keras configs may hold NumPy scalars)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def checked_weight(target: Variable, weight: Any) -> np.ndarray:
@@ -144,7 +119,7 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
 
 def _config_value(key: str, value: Any) -> Any:
     """A config value checked to be plain data (a config is never called or imported)."""
-    value = _number(key, value)
+    value = _number(value)
     if key == "learning_rate" and isinstance(value, dict):
         return deserialize(value)
     if value is None or isinstance(value, bool | int | float | str):
@@ -157,25 +132,22 @@ def _config_value(key: str, value: Any) -> Any:
 
 
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The `RMSprop` arguments a tf.keras or Keras 3 ``get_config()`` describes.
+    """The `RMSprop` arguments of a config, with the generation its keys name.
 
-    The keys say which generation wrote it: any key of the modern optimizer (``use_ema``,
-    ``weight_decay``, ...) means ``generation="keras3"``, else the legacy one.
+    Any key of the modern optimizer (``use_ema``, ``weight_decay``, ...) means "keras3".
     """
     if not isinstance(config, dict):
         raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
-    modern = any(k in MODERN and not (k == "is_legacy_optimizer" and config[k]) for k in config)
+    legacy = {"is_legacy_optimizer": True}
+    modern = any(k in ("weight_decay", *MODERN) and {k: config[k]} != legacy for k in config)
     arguments: dict[str, Any] = {"generation": "keras3" if modern else "legacy"}
     for key, value in config.items():
-        if key == "is_legacy_optimizer" or (key in MODERN and not modern):
-            continue
-        if key not in CONFIG_KEYS and key not in MODERN:
+        if key not in CONFIG_KEYS:
             raise ValueError(
-                f"Unknown key {key!r} in the RMSprop config. Supported keys: "
-                f"{sorted(CONFIG_KEYS)} (and, when off, {sorted(MODERN)})."
+                f"Unknown key {key!r} in the RMSprop config. Supported keys: {sorted(CONFIG_KEYS)}."
             )
         value = _config_value(key, value)
-        if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):
+        if (key != "is_legacy_optimizer" or modern) and (value is not None or key in NUMERICS):
             arguments[key] = value
     return arguments
 
@@ -183,8 +155,7 @@ def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
 def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) -> list[Any]:
     """``(target, value)`` pairs for `set_weights`, every weight checked before any is written.
 
-    The list may lack the iteration count (legacy) or the learning rate ``lr`` (tf-keras's new
-    optimizer lists no learning rate).
+    The list may lack the iteration count (legacy) or the learning rate ``lr`` (tf-keras new).
     """
     if len(weights) == len(targets) - 1:
         del targets[next((i for i, t in enumerate(targets) if t is lr), 0)]
@@ -195,21 +166,13 @@ def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) 
             f"{len(targets) - 1} without the iteration count). Call `build(var_list)` or take a "
             "step first so that the slots exist."
         )
-    return list(
-        zip(
-            targets,
-            [checked_weight(t, w) for t, w in zip(targets, weights, strict=True)],
-            strict=True,
-        )
-    )
+    return [(t, checked_weight(t, w)) for t, w in zip(targets, weights, strict=True)]
 
 
-def config_of(
-    generation: str, name: str, skip: bool, hyper: Any, fixed: dict[str, Any]
-) -> dict[str, Any]:
+def config_of(generation: str, name: str, skip: bool, hyper: Any, fixed: dict[str, Any]) -> Any:
     """The config the generation's tf.keras returns, its keys in that order."""
     config: dict[str, Any] = {"name": name, **({"skip_nonfinite": True} if skip else {})}
-    for key in (LEGACY_KEYS if generation == "legacy" else KERAS3_KEYS)[1:] + NUMERICS:
+    for key in (LEGACY_KEYS if generation == "legacy" else KERAS3_KEYS) + NUMERICS:
         if key in hyper._settings:
             value = hyper.config_value(key)
             config[key] = serialize(value) if isinstance(value, LearningRateSchedule) else value
