@@ -42,25 +42,20 @@ class _Listed(list):  # type: ignore[type-arg]
 class RMSprop:
     r"""tf.keras's ``RMSprop`` for JAX, either generation: the same arguments and numbers.
 
-    ``generation="legacy"`` (default): tf.keras of TF <= 2.10, ``tf_keras.optimizers.legacy``
-    (`rmsprop_jax.rmsprop` with ``convention="keras"``; ``decay``, ``lr``; ``get_weights`` in
-    creation order). ``generation="keras3"``: ``tf.keras.optimizers.RMSprop`` of TF >= 2.11 and
-    Keras 3 on any backend (``convention="keras3"``, epsilon inside the root; ``weight_decay``;
-    Keras 3's ``optimizer.variables``). `from_config` picks the generation from the config's keys.
-    Each variable has its own core state (its slots), made when first seen; each
-    `apply_gradients` is one jitted update. Hyperparameters are attributes, may be zero-argument
-    callables (called every step), ``learning_rate`` a schedule of `iterations`. It is also an
-    ``optax`` transformation (``init``, ``update``) for ``optax.chain`` and ``nnx.Optimizer``.
+    ``generation="legacy"`` (default) is tf.keras of TF <= 2.10, ``tf_keras.optimizers.legacy``
+    (`rmsprop_jax.rmsprop`'s ``convention="keras"``); ``"keras3"`` is TF >= 2.11's
+    ``tf.keras.optimizers.RMSprop`` and Keras 3 on any backend (``convention="keras3"``). Each
+    variable has its own core state (its slots); each `apply_gradients` is one jitted update.
+    Hyperparameters are attributes and may be zero-argument callables (``learning_rate`` also a
+    schedule of `iterations`). ``init`` and ``update`` make it an ``optax`` transformation.
 
     Warning:
-      On `rmsprop_jax.SparseRows` with repeated indices the keras3 generation sums the repeated
-      rows (as tf-keras's new optimizer, and Keras 3 on JAX and torch); Keras 3 on the TF backend
-      adds each repeated row's square to the mean square instead.
+      With ``"keras3"``, repeated indices of a `rmsprop_jax.SparseRows` are summed (tf-keras new,
+      Keras 3 on JAX and torch); Keras 3 on TF adds each repeat's square to the mean square.
 
     Example:
       >>> import rmsprop_jax as rj
-      >>> opt = rj.keras.RMSprop(learning_rate=0.1)
-      >>> var1 = rj.keras.Variable(10.0)
+      >>> opt, var1 = rj.keras.RMSprop(learning_rate=0.1), rj.keras.Variable(10.0)
       >>> step_count = opt.minimize(lambda: (var1 ** 2) / 2.0, [var1]).numpy()
       >>> var1.numpy()
       array(9.683772, dtype=float32)
@@ -95,11 +90,12 @@ class RMSprop:
         # tf.keras holds hyperparameters in float32, except those Keras keeps as Python floats.
         wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
         self._hyper = Hyperparameters(values, wide)
-        self.name, self.generation, self._skip_nonfinite = name, generation, skip_nonfinite
+        self.name, self.generation = name, generation
         self.has_momentum = momentum_enabled(momentum)
         stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
         self._static = {"centered": centered, **{k: kwargs.pop(k, None) for k in stages}}
-        self._modern = kwargs  # keras3's other arguments, at values that switch them off
+        # keras3's other arguments (at values that switch them off), and skip_nonfinite.
+        self._modern = {**kwargs, "skip_nonfinite": skip_nonfinite}
         self._static["convention"] = "keras" if legacy else "keras3"
         rmsprop(**self._static)  # validates with the core's messages
         # Per variable, the call's global norm clipping (and clipvalue before it) is the shell's.
@@ -114,9 +110,8 @@ class RMSprop:
         self._step = jit(self._update, static_argnames=("tables", "schedule"))
         self._catch_up = jit(materialize)
         count = "iter" if legacy else "iteration"
-        self._iterations = StateView(count, lambda: self._count, self._set_count)
-
-    # --- the core ---------------------------------------------------------------------------
+        write = lambda value: setattr(self, "_count", jnp.array(value, jnp.int32))  # noqa: E731
+        self.iterations = StateView(count, lambda: self._count, write)  # int32, assignable
 
     def _core(self, h: dict[str, Any], dtype: Any = None, table: bool = False, **over: Any) -> Any:
         """`rmsprop_jax.rmsprop` of one variable, Python floats held in ``dtype`` if float64."""
@@ -142,7 +137,7 @@ class RMSprop:
             updates, state = tx.update(grad, state, value)
             new[0].append(apply_updates(value, updates))
             new[1].append(state)
-        if not self._skip_nonfinite:
+        if not self._modern["skip_nonfinite"]:
             return tuple(new[0]), tuple(new[1]), count + 1, skipped
         ok = all_finite(grads).astype(jnp.int32)
         keep = lambda n, o: jax.tree.map(lambda a, b: jnp.where(ok == 1, a, b), tuple(n), o)  # noqa: E731
@@ -160,13 +155,7 @@ class RMSprop:
         h, schedule = self._hyper.step_values(), self._hyper.schedule()
         rate = {**h, "learning_rate": schedule or h["learning_rate"]}
         tx = self._core(rate, decay=h.get("decay", 0.0), **self._static)
-        return skip_nonfinite(tx) if self._skip_nonfinite else tx
-
-    def transformation(self) -> optax.GradientTransformation:
-        """The ``optax`` transformation this optimizer is (its `init` and `update`)."""
-        return optax.GradientTransformation(self.init, self.update)
-
-    # --- hyperparameters and fixed settings, as attributes ------------------------------------
+        return skip_nonfinite(tx) if self._modern["skip_nonfinite"] else tx
 
     def __getattr__(self, name: str) -> Any:  # for names not found otherwise
         if name in _HYPER and "_hyper" in self.__dict__:
@@ -208,24 +197,9 @@ class RMSprop:
         self._hyper.set(name, value)
 
     @property
-    def skip_nonfinite(self) -> bool:
-        """Whether steps with NaN or Inf gradients are skipped (and counted in `skipped_steps`)."""
-        return self._skip_nonfinite
-
-    @property
-    def iterations(self) -> Variable:
-        """The number of steps taken (int32, assignable)."""
-        return self._iterations
-
-    @property
     def skipped_steps(self) -> int:
         """How many `apply_gradients` calls were skipped for non-finite gradients."""
         return int(self._skipped)
-
-    def _set_count(self, value: Any) -> None:
-        self._count = jnp.array(value, jnp.int32)
-
-    # --- variables and their slots ---------------------------------------------------------
 
     def get_slot_names(self) -> list[str]:
         """The slots kept per variable, in Keras's order."""
@@ -296,8 +270,6 @@ class RMSprop:
         """Per-row bookkeeping of the sparse tables, by ``id(variable)`` (copies, to inspect)."""
         return {k: r.rows().copy() for k, r in self._records.items() if r.rows() is not None}
 
-    # --- weights and config ------------------------------------------------------------------
-
     @property
     def variables(self) -> _Listed:
         """The weights: legacy in creation order, keras3 in ``optimizer.variables`` order."""
@@ -305,15 +277,12 @@ class RMSprop:
         view = lambda r, n: r.view(g, n, self._catch_up)  # noqa: E731
         if g == "legacy":
             slots = [view(r, n) for batch in self._batches for n in names for r in batch]
-            return _Listed([self._iterations, *slots, *self._extra])
+            return _Listed([self.iterations, *slots, *self._extra])
         lr = [] if callable(self._hyper.setting("learning_rate")) else [self.learning_rate]
         slots = [view(r, n) for n in names for r in self._records.values()]
-        return _Listed([self._iterations, *lr, *slots, *self._extra])
+        return _Listed([self.iterations, *lr, *slots, *self._extra])
 
-    @property
-    def weights(self) -> list[Variable]:
-        """Same as `variables`."""
-        return self.variables
+    weights = variables  # tf.keras's name
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as NumPy arrays (the iteration count as int64 first), up to date."""
@@ -328,15 +297,13 @@ class RMSprop:
 
     def get_config(self) -> dict[str, Any]:
         """The config the generation's tf.keras returns, its keys in that order."""
-        fixed, skip = {**self._static, **self._modern}, self._skip_nonfinite
-        return config_of(self.generation, self.name, skip, self._hyper, fixed)
+        fixed = {**self._static, **self._modern}
+        return config_of(self.generation, self.name, fixed["skip_nonfinite"], self._hyper, fixed)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RMSprop:
         """The optimizer of a tf.keras or Keras 3 config, of the generation its keys name."""
         return cls(**arguments_from_config(config))
-
-    # --- steps -----------------------------------------------------------------------------
 
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
         """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
