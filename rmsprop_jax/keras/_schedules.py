@@ -1,9 +1,6 @@
-"""Keras learning-rate schedules with Keras's exact formulas, as data that serializes safely.
+"""Keras learning-rate schedules, Keras's formulas in float32, as data that serializes safely.
 
-Each schedule is a frozen dataclass whose fields are its Keras ``get_config()`` keys; calling it
-with a step count returns the float32 learning rate tf.keras computes at that step. Only the
-classes listed in `SCHEDULES` can be built from a config: nothing named in a config is imported
-or evaluated.
+Only the classes in `SCHEDULES` are built from a config: nothing in a config is imported or run.
 """
 
 from __future__ import annotations
@@ -11,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +20,6 @@ _f = lambda value: jnp.asarray(value, _F32)  # noqa: E731
 
 class LearningRateSchedule:
     """Base class: a function of the step count (the number of updates so far) to a float32 rate."""
-
-    keras_name: ClassVar[str]
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         raise NotImplementedError
@@ -43,7 +38,6 @@ class ExponentialDecay(LearningRateSchedule):
     decay_rate: float
     staircase: bool = False
     name: str | None = None
-    keras_name: ClassVar[str] = "ExponentialDecay"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         p = _f(step) / _f(self.decay_steps)
@@ -59,7 +53,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     boundaries: tuple[float, ...]
     values: tuple[float, ...]
     name: str | None = None
-    keras_name: ClassVar[str] = "PiecewiseConstantDecay"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
@@ -90,7 +83,6 @@ class PolynomialDecay(LearningRateSchedule):
     power: float = 1.0
     cycle: bool = False
     name: str | None = None
-    keras_name: ClassVar[str] = "PolynomialDecay"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         x, steps = _f(step), _f(self.decay_steps)
@@ -113,7 +105,6 @@ class InverseTimeDecay(LearningRateSchedule):
     decay_rate: float
     staircase: bool = False
     name: str | None = None
-    keras_name: ClassVar[str] = "InverseTimeDecay"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         p = _f(step) / _f(self.decay_steps)
@@ -132,7 +123,6 @@ class CosineDecay(LearningRateSchedule):
     name: str | None = None
     warmup_target: float | None = None
     warmup_steps: float = 0
-    keras_name: ClassVar[str] = "CosineDecay"
 
     def _decay(self, step: jax.Array, decay_from: jax.Array) -> jax.Array:
         fraction = step / _f(self.decay_steps)
@@ -159,7 +149,6 @@ class CosineDecayRestarts(LearningRateSchedule):
     m_mul: float = 1.0
     alpha: float = 0.0
     name: str | None = None
-    keras_name: ClassVar[str] = "CosineDecayRestarts"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         fraction = _f(step) / _f(self.first_decay_steps)
@@ -176,7 +165,7 @@ class CosineDecayRestarts(LearningRateSchedule):
 
 
 _ALL = (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay)
-SCHEDULES = {cls.keras_name: cls for cls in (*_ALL, CosineDecayRestarts)}
+SCHEDULES = {cls.__name__: cls for cls in (*_ALL, CosineDecayRestarts)}
 
 _SERIALIZED_KEYS = {"class_name", "config", "module", "registered_name"}
 _number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
@@ -198,7 +187,7 @@ def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     config = schedule.get_config()
     return {
         "module": "keras.optimizers.schedules",
-        "class_name": schedule.keras_name,
+        "class_name": type(schedule).__name__,
         "config": config,
         "registered_name": None,
     }

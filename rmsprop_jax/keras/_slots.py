@@ -1,9 +1,4 @@
-"""A variable's slot record: its own core state, read and written by slot name.
-
-The one module of `rmsprop_jax.keras` that knows what the core's state calls a slot: each
-generation's Keras names map to the fields of `rmsprop_jax.rmsprop`'s state, read with
-``optax.tree.get`` and written with ``optax.tree.set`` (by name, never by position).
-"""
+"""A variable's slot record: its core state, read and written by slot name (``optax.tree``)."""
 
 from __future__ import annotations
 
