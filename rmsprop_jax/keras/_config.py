@@ -75,44 +75,36 @@ def _number(value: Any) -> Any:
 
 def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     """``weight`` as an array fit for ``target``, or an error naming what is wrong with it."""
+    where, dtype = f"Optimizer weight {target.name!r}", target.dtype
     try:
         value = np.asarray(weight)
     except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"Optimizer weight {target.name!r} needs an array. Received: {weight!r}."
-        ) from error
+        raise TypeError(f"{where} needs an array. Received: {weight!r}.") from error
+    given = "the weight given for it has"
     if value.shape != target.shape:
-        raise ValueError(
-            f"Optimizer weight {target.name!r} has shape {target.shape}; the weight given "
-            f"for it has shape {value.shape}."
-        )
+        raise ValueError(f"{where} has shape {target.shape}; {given} shape {value.shape}.")
     integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
-    if jnp.issubdtype(target.dtype, jnp.integer):
-        if not integer:
-            raise TypeError(
-                f"Optimizer weight {target.name!r} is an integer count ({target.dtype}); the "
-                f"weight given for it has dtype {value.dtype}. Pass integers, e.g. the int64 "
-                "that get_weights() returns."
-            )
-        info = np.iinfo(target.dtype)
-        if value.size and (value.min() < 0 or value.max() > info.max):
-            raise ValueError(
-                f"Optimizer weight {target.name!r} must be in [0, {info.max}]. "
-                f"Received: {value.min() if value.min() < 0 else value.max()}."
-            )
+    if jnp.issubdtype(dtype, jnp.integer) and not integer:
+        raise TypeError(
+            f"{where} is an integer count ({dtype}); {given} dtype {value.dtype}. Pass integers."
+        )
+    if jnp.issubdtype(dtype, jnp.integer):
+        top = np.iinfo(dtype).max
+        if value.size and (value.min() < 0 or value.max() > top):
+            bad = value.min() if value.min() < 0 else value.max()
+            raise ValueError(f"{where} must be in [0, {top}]. Received: {bad}.")
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
         raise TypeError(
-            f"Optimizer weight {target.name!r} holds {target.dtype} numbers; the weight given "
-            f"for it has dtype {value.dtype}. Pass a real floating (or integer) array."
+            f"{where} holds {dtype} numbers; {given} dtype {value.dtype}. "
+            "Pass a real floating array."
         )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
-        cast = value.astype(target.dtype)
-    if not np.all(np.isfinite(cast)):
+        bad = int(np.sum(~np.isfinite(value.astype(dtype))))
+    if bad:
         raise ValueError(
-            f"Optimizer weight {target.name!r} must be finite in {target.dtype}; the weight "
-            f"given for it has {int(np.sum(~np.isfinite(cast)))} NaN or Inf values (after "
-            f"rounding to {target.dtype}). Restore from a checkpoint taken before the run diverged."
+            f"{where} must be finite in {dtype}; the weight given for it has {bad} NaN or Inf "
+            f"values (after rounding to {dtype}). Restore an earlier checkpoint."
         )
     return value
 
