@@ -75,9 +75,10 @@ def test_the_keras_front_end_keeps_one_int32_per_table_row(centered: bool) -> No
     table = rk.Variable(np.zeros(SHAPE, np.float32), "table")
     opt = rk.RMSprop(0.1, centered=centered)  # tf.keras without momentum: ms (and mg) decay
     opt.apply_gradients([(rj.SparseRows(jnp.array([2]), jnp.ones((1, 3)), SHAPE), table)])
-    ints = _int32_leaves(opt._state)
+    # The table's own core state (its slot record), and the optimizer's `iterations`.
+    ints = _int32_leaves((opt._records[id(table)].state, opt.iterations.value))
     assert [leaf.shape for leaf in ints if leaf.shape != ()] == [(SHAPE[0],)]
-    # optax.inject_hyperparams's count, and the chain's one clock
+    # the optimizer's iteration count, and the core state's one clock
     assert len([leaf for leaf in ints if leaf.shape == ()]) == 2
 
 

@@ -10,15 +10,13 @@ import numpy as np
 
 from ._variable import StateView, Variable, track_reads
 
-__all__ = ["describe", "gradient_pairs", "loss_gradients", "variable_list"]
-
 
 def describe(value: Any) -> str:
     """A short description of a received value, for error messages."""
-    if isinstance(value, jax.Array):
-        return f"a jax.Array of shape {tuple(value.shape)}"
-    if isinstance(value, np.ndarray):
-        return f"a NumPy array of shape {tuple(value.shape)}"
+    kind = {jax.Array: "a jax.Array", np.ndarray: "a NumPy array"}
+    for cls, name in kind.items():
+        if isinstance(value, cls):
+            return f"{name} of shape {tuple(value.shape)}"
     return f"{value!r} of type {type(value).__name__}"
 
 
@@ -26,6 +24,16 @@ _NOT_A_VARIABLE = (
     "{where} holds {what}, not a rj.keras.Variable. The optimizer updates Variables in place; "
     "wrap each array once, `w = rj.keras.Variable(array)`, use `w` in the loss, and pass `w`."
 )
+_PAIRS = "`grads_and_vars` must be (gradient, Variable) pairs, e.g. `{example}`. Received: {what}."
+
+
+def _variable(var: Any, where: str, seen: set[int], twice: str) -> None:
+    """Checks ``var`` is a Variable (not a view) met once; ``twice`` is the repeat's message."""
+    if not isinstance(var, Variable) or isinstance(var, StateView):
+        raise TypeError(_NOT_A_VARIABLE.format(where=where, what=describe(var)))
+    if id(var) in seen:
+        raise ValueError(twice)
+    seen.add(id(var))
 
 
 def variable_list(var_list: Any, argument: str) -> list[Variable]:
@@ -37,14 +45,9 @@ def variable_list(var_list: Any, argument: str) -> list[Variable]:
         )
     seen: set[int] = set()
     for i, var in enumerate(var_list):
-        if not isinstance(var, Variable) or isinstance(var, StateView):
-            raise TypeError(_NOT_A_VARIABLE.format(where=f"`{argument}[{i}]`", what=describe(var)))
-        if id(var) in seen:
-            raise ValueError(
-                f"`{argument}` lists variable {var.name!r} twice (position {i}); list each "
-                "variable once."
-            )
-        seen.add(id(var))
+        name = getattr(var, "name", None)
+        twice = f"`{argument}` lists variable {name!r} twice (position {i}); list each once."
+        _variable(var, f"`{argument}[{i}]`", seen, twice)
     return list(var_list)
 
 
@@ -52,45 +55,31 @@ def gradient_pairs(grads_and_vars: Any) -> list[tuple[Any, Variable]]:
     """``grads_and_vars`` as a list of ``(gradient, Variable)`` pairs, checked."""
     if isinstance(grads_and_vars, Variable | jax.Array | np.ndarray | dict):
         raise TypeError(
-            "`grads_and_vars` must be (gradient, Variable) pairs, e.g. "
-            f"`zip(grads, variables)`. Received: {describe(grads_and_vars)}."
+            _PAIRS.format(example="zip(grads, variables)", what=describe(grads_and_vars))
         )
-    pairs = []
-    seen: set[int] = set()
+    pairs, seen = [], set[int]()
     for i, item in enumerate(grads_and_vars):
         if not isinstance(item, tuple | list) or len(item) != 2:
+            what = f"item {i}: {describe(item)}, not a pair"
             raise TypeError(
-                "`grads_and_vars` must be (gradient, Variable) pairs, e.g. "
-                f"`opt.apply_gradients(zip(grads, variables))`. Item {i} is "
-                f"{describe(item)}, not a pair."
+                _PAIRS.format(example="opt.apply_gradients(zip(grads, variables))", what=what)
             )
         grad, var = item
-        if not isinstance(var, Variable) or isinstance(var, StateView):
-            hint = (
-                " The pairs are (gradient, variable), in that order."
-                if isinstance(grad, Variable)
-                else ""
+        hint = " The pairs are (gradient, variable), in that order." * isinstance(grad, Variable)
+        try:
+            name = getattr(var, "name", None)
+            twice = (
+                f"`grads_and_vars` has two gradients for variable {name!r} (pair {i}); sum them."
             )
-            raise TypeError(
-                _NOT_A_VARIABLE.format(
-                    where=f"The variable of pair {i} of `grads_and_vars`", what=describe(var)
-                )
-                + hint
-            )
-        if id(var) in seen:
+            _variable(var, f"The variable of pair {i} of `grads_and_vars`", seen, twice)
+        except TypeError as error:
+            raise TypeError(f"{error}{hint}") from None
+        shape = None if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
+        if shape is not None and shape != var.shape:
             raise ValueError(
-                f"`grads_and_vars` has two gradients for variable {var.name!r} (pair {i}); sum "
-                "them into one gradient per variable."
+                f"The gradient of pair {i} has shape {shape}; its variable {var.name!r} has shape "
+                f"{var.shape}. Pass a gradient of the variable's shape (or a rj.SparseRows)."
             )
-        seen.add(id(var))
-        if grad is not None:
-            shape = tuple(grad.shape) if hasattr(grad, "shape") else np.shape(grad)
-            if shape != var.shape:
-                raise ValueError(
-                    f"The gradient of pair {i} has shape {shape}; its variable {var.name!r} has "
-                    f"shape {var.shape}. Pass a gradient of the variable's shape (or a "
-                    "rj.SparseRows with shape=variable.shape)."
-                )
         pairs.append((grad, var))
     return pairs
 
@@ -120,16 +109,23 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
 
     with track_reads() as read:
         out, pullback = jax.vjp(evaluate, [var._value for var in variables])
-    if grad_loss is None:
-        cotangent = jnp.ones_like(out)  # a non-scalar loss: the gradient of its sum, as TF
-    else:
-        cotangent = jnp.asarray(grad_loss, out.dtype)
-        if cotangent.shape != out.shape:
-            raise ValueError(
-                f"`grad_loss` has shape {cotangent.shape}; the loss has shape {out.shape}. "
-                "Pass the gradient of the final objective with respect to the loss."
-            )
+    cotangent = jnp.ones_like(out) if grad_loss is None else jnp.asarray(grad_loss, out.dtype)
+    if cotangent.shape != out.shape:  # a non-scalar loss: the gradient of its sum, as TF
+        raise ValueError(
+            f"`grad_loss` has shape {cotangent.shape}; the loss has shape {out.shape}. "
+            "Pass the gradient of the final objective with respect to the loss."
+        )
     (grads,) = pullback(cotangent)
-    return [
-        (grad if id(var) in read else None, var) for grad, var in zip(grads, variables, strict=True)
-    ]
+    return [(g if id(v) in read else None, v) for g, v in zip(grads, variables, strict=True)]
+
+
+def gradients(loss: Any, params: Any) -> list[jax.Array]:
+    """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
+    pairs = loss_gradients(loss, params)
+    for grad, var in pairs:
+        if grad is None:
+            raise ValueError(
+                f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
+                "Leave it out of `params`, or use it in the loss."
+            )
+    return [grad for grad, _ in pairs]

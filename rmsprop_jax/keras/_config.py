@@ -7,91 +7,111 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ._schedules import deserialize
+from ._schedules import LearningRateSchedule, deserialize, serialize
 from ._variable import Variable
 
-__all__ = ["KWARGS", "arguments_from_config", "checked_weight"]
-
+GENERATIONS = ("legacy", "keras3")
 KWARGS = ("clipnorm", "clipvalue", "global_clipnorm", "lr", "decay")
-# Keys of real tf.keras / Keras 3 configs that carry no RMSprop numerics: accepted with any value
-# (None) or only with the values that switch their feature off.
-INERT_KEYS: dict[str, tuple[Any, ...] | None] = {
-    "is_legacy_optimizer": None,
-    "jit_compile": None,
-    "ema_momentum": None,
-    "use_ema": (False,),
-    "ema_overwrite_frequency": (None,),
-    "loss_scale_factor": (None,),
-    "gradient_accumulation_steps": (None,),
-    "weight_decay": (None,),
+# The modern optimizer's arguments without RMSprop numerics (tf-keras new, Keras 3), in Keras 3's
+# config order: name -> (default, the values accepted or None for any).
+MODERN: dict[str, tuple[Any, tuple[Any, ...] | None]] = {
+    "use_ema": (False, (False,)),
+    "ema_momentum": (0.99, None),
+    "ema_overwrite_frequency": (None, None),  # tf-keras's default is 100, even without EMA
+    "loss_scale_factor": (None, (None,)),
+    "gradient_accumulation_steps": (None, (None,)),
+    "jit_compile": (None, None),  # tf-keras's; not in Keras 3's config
+    "is_legacy_optimizer": (False, (False,)),  # tf-keras's config only
 }
-CONFIG_KEYS = (
-    "name",
-    "learning_rate",
-    "decay",
-    "rho",
-    "momentum",
-    "epsilon",
-    "centered",
-    *KWARGS[:3],
-    "skip_nonfinite",
-)
+# Each generation's get_config keys, in its order (the legacy one lists the clips that are set).
+LEGACY_KEYS = ("clipnorm", "clipvalue", "global_clipnorm", "learning_rate", "decay")
+KERAS3_KEYS = ("learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue")
+KERAS3_KEYS += tuple(MODERN)[:5]
+NUMERICS = ("rho", "momentum", "epsilon", "centered")
+CONFIG_KEYS = ("name", *LEGACY_KEYS, *NUMERICS, "skip_nonfinite", "weight_decay", *MODERN)
 
 
-def _number(name: str, value: Any) -> Any:
+def checked_kwargs(generation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``generation`` takes, checked; the modern ones with defaults."""
+    if generation not in GENERATIONS:
+        raise ValueError(
+            f"`generation` must be one of {list(GENERATIONS)}: 'legacy' is tf.keras's optimizer "
+            "of TF <= 2.10 (tf_keras.optimizers.legacy), 'keras3' tf.keras.optimizers.RMSprop "
+            f"of TF >= 2.11 and Keras 3. Received: generation={generation!r}."
+        )
+    modern = ("weight_decay", *MODERN)
+    allowed = KWARGS if generation == "legacy" else (*KWARGS[:3], *modern)
+    for key, value in kwargs.items():
+        if key in modern and key not in allowed:
+            raise TypeError(
+                f"`{key}` is an argument of the modern tf.keras RMSprop (TF >= 2.11, Keras 3): "
+                'build rj.keras.RMSprop(..., generation="keras3") to reproduce that optimizer.'
+            )
+        if key in KWARGS and key not in allowed:
+            raise ValueError(
+                f"`{key}` is an argument of the legacy tf.keras RMSprop only (TF <= 2.10). "
+                f"Received: {key}={value!r}. Use a schedule (rj.keras.schedules.InverseTimeDecay) "
+                'or generation="legacy".'
+            )
+        if key not in allowed:
+            raise TypeError(
+                f"Unexpected keyword argument passed to optimizer: {key}. "
+                f"Allowed kwargs are {list(allowed)}."
+            )
+        only = MODERN.get(key, (None, None))[1]
+        if only is not None and _number(value) not in only:
+            raise ValueError(
+                f"{key}={value!r} asks for a feature rj.keras.RMSprop does not have; it is "
+                f"accepted only as {only[0]!r}."
+            )
+    defaults = {} if generation == "legacy" else {k: d for k, (d, _) in MODERN.items()}
+    return {**defaults, "weight_decay": None, **kwargs} if defaults else dict(kwargs)
+
+
+def _number(value: Any) -> Any:
     """A config number as a plain Python value (tf.keras configs may hold NumPy scalars)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     """``weight`` as an array fit for ``target``, or an error naming what is wrong with it."""
+    where, dtype = f"Optimizer weight {target.name!r}", target.dtype
     try:
         value = np.asarray(weight)
     except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"Optimizer weight {target.name!r} needs an array. Received: {weight!r}."
-        ) from error
+        raise TypeError(f"{where} needs an array. Received: {weight!r}.") from error
+    given = "the weight given for it has"
     if value.shape != target.shape:
-        raise ValueError(
-            f"Optimizer weight {target.name!r} has shape {target.shape}; the weight given "
-            f"for it has shape {value.shape}."
-        )
+        raise ValueError(f"{where} has shape {target.shape}; {given} shape {value.shape}.")
     integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
-    if jnp.issubdtype(target.dtype, jnp.integer):
-        if not integer:
-            raise TypeError(
-                f"Optimizer weight {target.name!r} is an integer count ({target.dtype}); the "
-                f"weight given for it has dtype {value.dtype}. Pass integers, e.g. the int64 "
-                "that get_weights() returns."
-            )
-        info = np.iinfo(target.dtype)
-        if value.size and (value.min() < 0 or value.max() > info.max):
-            raise ValueError(
-                f"Optimizer weight {target.name!r} must be in [0, {info.max}]. "
-                f"Received: {value.min() if value.min() < 0 else value.max()}."
-            )
+    if jnp.issubdtype(dtype, jnp.integer) and not integer:
+        raise TypeError(
+            f"{where} is an integer count ({dtype}); {given} dtype {value.dtype}. Pass integers."
+        )
+    if jnp.issubdtype(dtype, jnp.integer):
+        top = np.iinfo(dtype).max
+        if value.size and (value.min() < 0 or value.max() > top):
+            bad = value.min() if value.min() < 0 else value.max()
+            raise ValueError(f"{where} must be in [0, {top}]. Received: {bad}.")
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
         raise TypeError(
-            f"Optimizer weight {target.name!r} holds {target.dtype} numbers; the weight given "
-            f"for it has dtype {value.dtype}. Pass a real floating (or integer) array."
+            f"{where} holds {dtype} numbers; {given} dtype {value.dtype}. "
+            "Pass a real floating array."
         )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
-        cast = value.astype(target.dtype)
-    if not np.all(np.isfinite(cast)):
+        bad = int(np.sum(~np.isfinite(value.astype(dtype))))
+    if bad:
         raise ValueError(
-            f"Optimizer weight {target.name!r} must be finite in {target.dtype}; the weight "
-            f"given for it has {int(np.sum(~np.isfinite(cast)))} NaN or Inf values (after "
-            f"rounding to {target.dtype}). Restore from a checkpoint taken before the run diverged."
+            f"{where} must be finite in {dtype}; the weight given for it has {bad} NaN or Inf "
+            f"values (after rounding to {dtype}). Restore an earlier checkpoint."
         )
     return value
 
 
 def _config_value(key: str, value: Any) -> Any:
     """A config value checked to be plain data (a config is never called or imported)."""
-    value = _number(key, value)
+    value = _number(value)
     if key == "learning_rate" and isinstance(value, dict):
         return deserialize(value)
     if value is None or isinstance(value, bool | int | float | str):
@@ -104,26 +124,50 @@ def _config_value(key: str, value: Any) -> Any:
 
 
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The `RMSprop` arguments a tf.keras or Keras 3 ``get_config()`` describes."""
+    """The `RMSprop` arguments of a config, with the generation its keys name.
+
+    Any key of the modern optimizer (``use_ema``, ``weight_decay``, ...) means "keras3".
+    """
     if not isinstance(config, dict):
         raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
-    arguments: dict[str, Any] = {}
+    legacy = {"is_legacy_optimizer": True}
+    modern = any(k in ("weight_decay", *MODERN) and {k: config[k]} != legacy for k in config)
+    arguments: dict[str, Any] = {"generation": "keras3" if modern else "legacy"}
     for key, value in config.items():
-        if key in INERT_KEYS:
-            value = _number(key, value)
-            allowed = INERT_KEYS[key]
-            if allowed is not None and value not in allowed:
-                raise ValueError(
-                    f"Config key {key}={value!r} asks for a feature rj.keras.RMSprop does "
-                    f"not have; it is accepted only as {allowed[0]!r}."
-                )
-            continue
         if key not in CONFIG_KEYS:
             raise ValueError(
-                f"Unknown key {key!r} in the RMSprop config. Supported keys: "
-                f"{sorted(CONFIG_KEYS)} (and, when off, {sorted(INERT_KEYS)})."
+                f"Unknown key {key!r} in the RMSprop config. Supported keys: {sorted(CONFIG_KEYS)}."
             )
         value = _config_value(key, value)
-        if value is not None or key not in ("clipnorm", "clipvalue", "global_clipnorm"):
+        if (key != "is_legacy_optimizer" or modern) and (value is not None or key in NUMERICS):
             arguments[key] = value
     return arguments
+
+
+def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) -> list[Any]:
+    """``(target, value)`` pairs for `set_weights`, every weight checked before any is written.
+
+    The list may lack the iteration count (legacy) or the learning rate ``lr`` (tf-keras new).
+    """
+    if len(weights) == len(targets) - 1:
+        del targets[next((i for i, t in enumerate(targets) if t is lr), 0)]
+    if len(weights) != len(targets):
+        raise ValueError(
+            f"You called `set_weights(weights)` on optimizer {name} with a weight list of length "
+            f"{len(weights)}, but the optimizer was expecting {len(targets)} weights (or "
+            f"{len(targets) - 1} without the iteration count). Call `build(var_list)` or take a "
+            "step first so that the slots exist."
+        )
+    return [(t, checked_weight(t, w)) for t, w in zip(targets, weights, strict=True)]
+
+
+def config_of(generation: str, name: str, skip: bool, hyper: Any, fixed: dict[str, Any]) -> Any:
+    """The config the generation's tf.keras returns, its keys in that order."""
+    config: dict[str, Any] = {"name": name, **({"skip_nonfinite": True} if skip else {})}
+    for key in (LEGACY_KEYS if generation == "legacy" else KERAS3_KEYS) + NUMERICS:
+        if key in hyper._settings:
+            value = hyper.config_value(key)
+            config[key] = serialize(value) if isinstance(value, LearningRateSchedule) else value
+        elif generation != "legacy" or fixed[key] is not None or key == "centered":
+            config[key] = fixed[key]
+    return config

@@ -1,14 +1,8 @@
-"""tf.keras's hyperparameters (OptimizerV2's ``_hyper``): numbers, callables and schedules.
-
-A hyperparameter is a number, a zero-argument callable returning the value to use (called
-afresh at every step), or, for ``learning_rate``, a `LearningRateSchedule` of the step count.
-Each step receives the values as float32 arrays, so a new number does not recompile the step.
-"""
+"""tf.keras's hyperparameters: numbers, zero-argument callables (called every step), schedules."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -18,93 +12,70 @@ import numpy as np
 from .._validation import check_range
 from ._schedules import LearningRateSchedule
 
-__all__ = ["HYPERPARAMETERS", "Hyperparameters", "momentum_enabled"]
-
 # name -> (low, high, hint): the range of a number.
-HYPERPARAMETERS: dict[str, tuple[float, float | None, str]] = {
+_RANGES: dict[str, tuple[float, float | None, str]] = {
     "learning_rate": (0.0, None, ""),
     "rho": (0.0, 1.0, "It is the decay of the mean square, e.g. 0.9."),
     "momentum": (0.0, 1.0, "Use 0.0 to switch momentum off."),
     "epsilon": (0.0, None, "A small positive number such as 1e-7."),
     "decay": (0.0, None, "Use 0.0 for a learning rate without inverse-time decay."),
 }
-
-_LR_KINDS = (
-    "a number, a schedule from rj.keras.schedules (e.g. "
-    "rj.keras.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.9)) or a "
-    "zero-argument callable returning the rate"
-)
-
-
-def _is_number(value: Any) -> bool:
-    numeric = int | float | np.number | np.ndarray | jax.Array
-    return isinstance(value, numeric) and not isinstance(value, bool)
+_NUMBER = int | float | np.number | np.ndarray | jax.Array
 
 
 def momentum_enabled(momentum: Any) -> bool:
     """tf.keras's rule, fixed at construction: a callable, an array, or a number > 0."""
     if callable(momentum) or isinstance(momentum, jax.Array):
         return True
-    return _is_number(momentum) and float(np.asarray(momentum)) > 0
+    return isinstance(momentum, _NUMBER) and float(np.asarray(momentum)) > 0
 
 
 def check(name: str, value: Any) -> None:
     """Raises a TypeError or ValueError naming ``name`` if ``value`` is not a valid setting."""
+    if isinstance(value, LearningRateSchedule) and name != "learning_rate":
+        raise TypeError(f"`{name}` cannot be a schedule (only `learning_rate`). Received: {value}.")
     if isinstance(value, LearningRateSchedule):
-        if name == "learning_rate":
-            return
-        raise TypeError(
-            f"`{name}` cannot be a learning-rate schedule (only `learning_rate` can). "
-            f"Received: {name}={value!r}. Pass a number or a zero-argument callable."
-        )
+        return
     if callable(value) and not isinstance(value, jax.Array):
-        _check_no_arguments(name, value)
-        return  # called at every step; its values are not range-checked (as traced values)
-    if name == "learning_rate" and not _is_number(value):
+        try:  # tf.keras calls it as name() at every step: refuse one that needs arguments
+            parameters = inspect.signature(value).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature: trust it
+            return
+        needs = [p.name for p in parameters if p.default is p.empty and p.kind <= 1]  # positional
+        if needs:
+            hint = (
+                " For a schedule of the step count, use rj.keras.schedules."
+                if name[0] == "l"
+                else ""
+            )
+            raise TypeError(
+                f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
+                f"every step). Received a callable that needs {needs}.{hint}"
+            )
+        return  # its values are not range-checked (as traced values)
+    if name == "learning_rate" and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
         raise TypeError(
-            f"`learning_rate` must be {_LR_KINDS}. Received: learning_rate={value!r} of type "
+            "`learning_rate` must be a number, a schedule from rj.keras.schedules (e.g. "
+            "rj.keras.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.9)) or a "
+            f"zero-argument callable. Received: learning_rate={value!r} of type "
             f"{type(value).__name__}."
         )
-    low, high, hint = HYPERPARAMETERS[name]
+    low, high, hint = _RANGES[name]
     check_range(name, value, low=low, high=high, hint=hint)
 
 
-def _check_no_arguments(name: str, value: Callable[..., Any]) -> None:
-    """tf.keras calls a hyperparameter callable with no arguments: refuse one that needs some."""
-    try:
-        signature = inspect.signature(value)
-    except (TypeError, ValueError):  # a builtin without a signature: trust it
-        return
-    required = [
-        p.name
-        for p in signature.parameters.values()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    if required:
-        schedule = (
-            " For a schedule of the step count use rj.keras.schedules (e.g. "
-            "rj.keras.schedules.ExponentialDecay), or rj.rmsprop, which takes optax schedules."
-            if name == "learning_rate"
-            else ""
-        )
-        raise TypeError(
-            f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
-            f"every step). Received a callable that needs {required}.{schedule}"
-        )
-
-
 class Hyperparameters:
-    """The current setting of each hyperparameter, and the float32 values a step takes."""
+    """The current setting of each hyperparameter, and the arrays a step takes.
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    Float32 arrays (tf.keras holds hyperparameters in float32 variables), except the names in
+    ``wide``, which Keras keeps as Python floats: the widest float JAX allows, so that a float64
+    variable sees them exactly.
+    """
+
+    def __init__(self, values: dict[str, Any], wide: tuple[str, ...] = ()) -> None:
         for name, value in values.items():
             check(name, value)
-        self._settings = dict(values)
-        self._arrays = {n: self._array(v) for n, v in values.items() if not callable(v)}
-
-    @staticmethod
-    def _array(value: Any) -> jax.Array:
-        return jnp.asarray(value, jnp.float32)
+        self._settings, self._wide = dict(values), wide
 
     def setting(self, name: str) -> Any:
         """What the user set: a number, a callable or a schedule."""
@@ -114,27 +85,17 @@ class Hyperparameters:
         """Replaces a setting (validated first: a bad value changes nothing)."""
         check(name, value)
         self._settings[name] = value
-        if callable(value):
-            self._arrays.pop(name, None)
-        else:
-            self._arrays[name] = self._array(value)
 
-    def value(self, name: str) -> jax.Array:
-        """The value a step would use now, as a float32 scalar (callables are called)."""
-        if name in self._arrays:
-            return self._arrays[name]
-        setting: Callable[[], Any] = self._settings[name]
-        if isinstance(setting, LearningRateSchedule):
-            raise TypeError(f"`{name}` is a schedule of the step count, not a number.")
-        return jnp.asarray(setting(), jnp.float32)
+    def value(self, name: str, wide: bool = False) -> jax.Array:
+        """The value a step would use now (callables are called), float32 unless ``wide``."""
+        setting = self._settings[name]
+        value = setting() if callable(setting) else setting
+        return jnp.asarray(value, jax.dtypes.canonicalize_dtype(float) if wide else jnp.float32)
 
-    def step_values(self, names: tuple[str, ...]) -> dict[str, jax.Array]:
-        """The values of ``names`` for the next step (a schedule is evaluated inside the step)."""
-        return {
-            n: self.value(n)
-            for n in names
-            if not isinstance(self._settings[n], LearningRateSchedule)
-        }
+    def step_values(self) -> dict[str, jax.Array]:
+        """The values of the next step (a schedule is evaluated inside the step)."""
+        skip = "learning_rate" if self.schedule() else None
+        return {n: self.value(n, n in self._wide) for n in self._settings if n != skip}
 
     def schedule(self) -> LearningRateSchedule | None:
         """The learning-rate schedule, or None when the rate is a number or a callable."""
@@ -144,8 +105,6 @@ class Hyperparameters:
     def config_value(self, name: str) -> Any:
         """The setting as tf.keras's ``get_config`` writes it (a callable's current value)."""
         setting = self._settings[name]
-        if isinstance(setting, LearningRateSchedule):
-            return setting
-        if callable(setting):
+        if callable(setting) and not isinstance(setting, LearningRateSchedule):
             return float(np.asarray(setting()))
         return setting

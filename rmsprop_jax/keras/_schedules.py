@@ -1,48 +1,27 @@
-"""Keras learning-rate schedules with Keras's exact formulas, as data that serializes safely.
+"""Keras learning-rate schedules, Keras's formulas in float32, as data that serializes safely.
 
-Each schedule is a frozen dataclass whose fields are its Keras ``get_config()`` keys; calling it
-with a step count returns the float32 learning rate tf.keras computes at that step. Only the
-classes listed in `SCHEDULES` can be built from a config: nothing named in a config is imported
-or evaluated.
+Only the classes in `SCHEDULES` are built from a config: nothing in a config is imported or run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "SCHEDULES",
-    "CosineDecay",
-    "CosineDecayRestarts",
-    "ExponentialDecay",
-    "InverseTimeDecay",
-    "LearningRateSchedule",
-    "PiecewiseConstantDecay",
-    "PolynomialDecay",
-    "deserialize",
-    "serialize",
-]
-
 _F32 = jnp.float32
-
-
-def _f(value: Any) -> jax.Array:
-    return jnp.asarray(value, _F32)
+_f = lambda value: jnp.asarray(value, _F32)  # noqa: E731
 
 
 class LearningRateSchedule:
     """Base class: a function of the step count (the number of updates so far) to a float32 rate."""
 
-    keras_name: ClassVar[str]
-
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -59,10 +38,8 @@ class ExponentialDecay(LearningRateSchedule):
     decay_rate: float
     staircase: bool = False
     name: str | None = None
-    keras_name: ClassVar[str] = "ExponentialDecay"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         p = _f(step) / _f(self.decay_steps)
         if self.staircase:
             p = jnp.floor(p)
@@ -76,7 +53,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     boundaries: tuple[float, ...]
     values: tuple[float, ...]
     name: str | None = None
-    keras_name: ClassVar[str] = "PiecewiseConstantDecay"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
@@ -88,7 +64,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             )
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         x = _f(step)
         index = jnp.sum(x > jnp.asarray(self.boundaries, _F32))  # boundaries strictly passed
         return jnp.asarray(self.values, _F32)[index]
@@ -108,10 +83,8 @@ class PolynomialDecay(LearningRateSchedule):
     power: float = 1.0
     cycle: bool = False
     name: str | None = None
-    keras_name: ClassVar[str] = "PolynomialDecay"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         x, steps = _f(step), _f(self.decay_steps)
         if self.cycle:
             multiplier = jnp.where(x == 0, _f(1.0), jnp.ceil(x / steps))
@@ -132,10 +105,8 @@ class InverseTimeDecay(LearningRateSchedule):
     decay_rate: float
     staircase: bool = False
     name: str | None = None
-    keras_name: ClassVar[str] = "InverseTimeDecay"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         p = _f(step) / _f(self.decay_steps)
         if self.staircase:
             p = jnp.floor(p)
@@ -152,7 +123,6 @@ class CosineDecay(LearningRateSchedule):
     name: str | None = None
     warmup_target: float | None = None
     warmup_steps: float = 0
-    keras_name: ClassVar[str] = "CosineDecay"
 
     def _decay(self, step: jax.Array, decay_from: jax.Array) -> jax.Array:
         fraction = step / _f(self.decay_steps)
@@ -160,7 +130,6 @@ class CosineDecay(LearningRateSchedule):
         return decay_from * ((1 - _f(self.alpha)) * cosine + _f(self.alpha))
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         x, initial = _f(step), _f(self.initial_learning_rate)
         if self.warmup_target is None:
             return self._decay(jnp.minimum(x, _f(self.decay_steps)), initial)
@@ -180,10 +149,8 @@ class CosineDecayRestarts(LearningRateSchedule):
     m_mul: float = 1.0
     alpha: float = 0.0
     name: str | None = None
-    keras_name: ClassVar[str] = "CosineDecayRestarts"
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        """The learning rate at ``step``."""
         fraction = _f(step) / _f(self.first_decay_steps)
         t_mul, m_mul, alpha = _f(self.t_mul), _f(self.m_mul), _f(self.alpha)
         if self.t_mul == 1.0:
@@ -197,65 +164,43 @@ class CosineDecayRestarts(LearningRateSchedule):
         return _f(self.initial_learning_rate) * ((1 - alpha) * cosine + alpha)
 
 
-SCHEDULES: dict[str, type[LearningRateSchedule]] = {
-    cls.keras_name: cls
-    for cls in (
-        ExponentialDecay,
-        PiecewiseConstantDecay,
-        PolynomialDecay,
-        InverseTimeDecay,
-        CosineDecay,
-        CosineDecayRestarts,
-    )
-}
+_ALL = (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay)
+SCHEDULES = {cls.__name__: cls for cls in (*_ALL, CosineDecayRestarts)}
 
 _SERIALIZED_KEYS = {"class_name", "config", "module", "registered_name"}
-
-
-def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
-    """The schedule as tf.keras serializes it: ``{"class_name": ..., "config": {...}}`` and more."""
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": schedule.keras_name,
-        "config": schedule.get_config(),
-        "registered_name": None,
-    }
-
-
-def _plain(name: str, value: Any) -> Any:
-    """A config value as a plain Python number, bool, string, None or list of numbers."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, list | tuple):
-        return [_plain(name, item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(
-        f"Schedule config value `{name}` must be a number, bool, string, list or None. "
-        f"Received: {name}={value!r} of type {type(value).__name__}."
-    )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
+_number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
 # What each field annotation of the schedules accepts from a config, and how to say it.
-_FIELD_KINDS: dict[str, tuple[Any, str]] = {
-    "float": (_is_number, "a number"),
+_FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "float": (_number, "a number"),
     "bool": (lambda v: isinstance(v, bool), "True or False"),
     "str | None": (lambda v: v is None or isinstance(v, str), "a string or None"),
-    "float | None": (lambda v: v is None or _is_number(v), "a number or None"),
+    "float | None": (lambda v: v is None or _number(v), "a number or None"),
     "tuple[float, ...]": (
-        lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+        lambda v: isinstance(v, list) and all(map(_number, v)),
         "a list of numbers",
     ),
 }
 
 
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    """The schedule as tf.keras serializes it: ``{"class_name": ..., "config": {...}}`` and more."""
+    config = schedule.get_config()
+    return {
+        "module": "keras.optimizers.schedules",
+        "class_name": type(schedule).__name__,
+        "config": config,
+        "registered_name": None,
+    }
+
+
 def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
-    """A config value checked against the type of the schedule field it fills."""
-    value = _plain(field.name, value)
+    """A config value (plain data: NumPy scalars become numbers) checked against its field."""
+    value = value.item() if isinstance(value, np.generic) else value
+    value = (
+        [v.item() if isinstance(v, np.generic) else v for v in value]
+        if isinstance(value, list | tuple)
+        else value
+    )
     accepts, kind = _FIELD_KINDS[str(field.type)]
     if not accepts(value):
         raise TypeError(
@@ -269,44 +214,31 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     """Builds a schedule from its serialized dict (tf.keras or Keras 3 format); data only.
 
     Raises:
-      ValueError: for an unknown class name or config key, listing what is supported, or a
-        missing required key.
-      TypeError: for a value that is not plain data or not of its field's type (e.g. a string
-        where a number belongs).
+      ValueError: for an unknown class name or key (listing what is supported), a missing key.
+      TypeError: for a value that is not plain data of its field's type.
     """
-    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
+    if not isinstance(config, dict) or not {"class_name", "config"} <= set(config):
         raise ValueError(
-            "A serialized schedule must be a dict with 'class_name' and 'config' keys. "
-            f"Received: {config!r}."
+            f"A serialized schedule is a dict with 'class_name' and 'config'. Received: {config!r}."
         )
-    unknown = set(config) - _SERIALIZED_KEYS
-    if unknown:
-        raise ValueError(
-            f"Unknown keys {sorted(unknown)} in a serialized schedule; supported: "
-            f"{sorted(_SERIALIZED_KEYS)}."
-        )
-    name = config["class_name"]
+    name, arguments = config["class_name"], config["config"]
     if name not in SCHEDULES:
         raise ValueError(
             f"Unknown learning-rate schedule class_name={name!r}. Supported: {sorted(SCHEDULES)}."
         )
-    cls = SCHEDULES[name]
-    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    arguments = config["config"]
-    if not isinstance(arguments, dict):
-        raise ValueError(
-            f"The 'config' of a serialized {name} must be a dict. Received: {arguments!r}."
-        )
-    unknown = set(arguments) - set(fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown keys {sorted(unknown)} in the config of {name}; supported: {sorted(fields)}."
-        )
+    fields = {field.name: field for field in dataclasses.fields(SCHEDULES[name])}  # type: ignore[arg-type]
+    for where, keys, known in (
+        ("a serialized schedule", config, _SERIALIZED_KEYS),
+        (f"the config of {name}", arguments, fields),
+    ):
+        unknown = set(keys) - set(known) if isinstance(keys, dict) else {"(not a dict)"}
+        if unknown:
+            raise ValueError(
+                f"Unknown keys {sorted(unknown)} in {where}; supported: {sorted(known)}."
+            )
     missing = [
-        key
-        for key, field in fields.items()
-        if key not in arguments and field.default is dataclasses.MISSING
+        k for k, f in fields.items() if k not in arguments and f.default is dataclasses.MISSING
     ]
     if missing:
         raise ValueError(f"The config of {name} is missing {missing}; it needs them to be built.")
-    return cls(**{key: _field_value(name, fields[key], value) for key, value in arguments.items()})
+    return SCHEDULES[name](**{k: _field_value(name, fields[k], v) for k, v in arguments.items()})

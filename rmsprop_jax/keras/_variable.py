@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-__all__ = ["Variable"]
 
 # While `RMSprop.minimize` evaluates a loss, the ids of the Variables it reads (tf.GradientTape
 # "watches" what the loss touches: a variable the loss never reads gets a None gradient).
@@ -22,41 +19,27 @@ _READS: list[set[int]] = []
 @contextlib.contextmanager
 def track_reads() -> Iterator[set[int]]:
     """Collects the ids of the Variables read (value, arithmetic, ``jnp`` calls) in the block."""
-    seen: set[int] = set()
-    _READS.append(seen)
+    _READS.append(set())
     try:
-        yield seen
+        yield _READS[-1]
     finally:
         _READS.pop()
 
 
 def _copy(value: Any) -> jax.Array:
     """A fresh device buffer holding ``value`` (keeps a jax.Array's sharding)."""
-    if isinstance(value, Variable):
-        value = value.value
-    if isinstance(value, jax.Array):
-        return value.copy()
-    return jnp.array(value)
+    value = value.value if isinstance(value, Variable) else value
+    return value.copy() if isinstance(value, jax.Array) else jnp.array(value)
 
 
 @jax.tree_util.register_pytree_with_keys_class
 class Variable:
     """A named, mutable holder of a JAX array, like ``tf.Variable`` for the Keras front end.
 
-    A `Variable` owns its buffer: it copies the value it is given (and every value assigned to
-    it), so the optimizer can update that buffer in place without touching the caller's array.
-
-    It behaves like the array it holds: arithmetic, comparisons, indexing, ``float(v)``,
-    ``int(v)``, ``abs(v)`` and NumPy conversion read its current value, and it is a registered
-    pytree that defines ``__jax_array__`` (as Flax's ``nnx.Variable``), so every ``jnp``
-    function, ``jax.jit`` and ``jax.grad`` accept it; a Keras loss such as
-    ``lambda: jnp.sum(jnp.square(w))`` works as written inside `RMSprop.minimize`.
-
-    Args:
-      value: the initial value (anything ``jnp.asarray`` accepts, or another `Variable`); it is
-        copied.
-      name: an optional name, used in messages and in slot names.
-      trainable: whether an optimizer should train it (kept for tf.keras code that reads it).
+    It copies the value it is given (and every value assigned), so the optimizer may update its
+    buffer in place while it `owns_buffer`. It behaves like the array it holds (arithmetic,
+    comparisons, indexing, ``float(v)``, NumPy conversion) and is a pytree that defines
+    ``__jax_array__``, so every ``jnp`` function, ``jax.jit`` and ``jax.grad`` take it.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -70,68 +53,43 @@ class Variable:
 
     def __init__(self, value: Any, name: str | None = None, trainable: bool = True) -> None:
         if name is not None and not isinstance(name, str):
-            raise TypeError(
-                f"`name` must be a string or None. Received: name={name!r} of type "
-                f"{type(name).__name__}."
-            )
-        self._value = _copy(value)
-        self.name = name or "Variable"
-        self.trainable = bool(trainable)
-
-    # --- pytree: the value is the one child; the rest is static -----------------------------
+            raise TypeError(f"`name` must be a string or None. Received: name={name!r}.")
+        self._value, self._shared = _copy(value), False
+        self.name, self.trainable = name or "Variable", bool(trainable)
 
     def tree_flatten_with_keys(self) -> tuple[tuple[tuple[Any, jax.Array], ...], tuple[Any, ...]]:
         """Pytree protocol: the value is the only child."""
-        for seen in _READS:
-            seen.add(id(self))
-        return ((jax.tree_util.GetAttrKey("value"), self._value),), (self.name, self.trainable)
+        return ((jax.tree_util.GetAttrKey("value"), self.value),), (self.name, self.trainable)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
         """Pytree protocol: a new Variable around the child (not copied: it may be a tracer)."""
         var = object.__new__(cls)
-        var._value = children[0]
+        var._value, var._shared = children[0], True
         var.name, var.trainable = aux
         return var
-
-    # --- reading ------------------------------------------------------------------------
 
     @property
     def value(self) -> jax.Array:
         """The current value (the Variable's own buffer; `read_value` returns a copy)."""
         for seen in _READS:
             seen.add(id(self))
+        self._shared = True  # the caller may keep it, or an array sharing its buffer
         return self._value
 
     def read_value(self) -> jax.Array:
         """A copy of the current value, which later updates of the Variable do not touch."""
         return _copy(self.value)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The value's shape."""
-        return tuple(self._value.shape)
-
-    @property
-    def dtype(self) -> jnp.dtype:
-        """The value's dtype."""
-        return self._value.dtype
-
-    @property
-    def ndim(self) -> int:
-        """The value's number of dimensions."""
-        return self._value.ndim
-
-    @property
-    def size(self) -> int:
-        """The value's number of elements."""
-        return self._value.size
-
     def numpy(self) -> np.ndarray:
         """The current value as a (new) NumPy array."""
-        return np.array(self.value)
+        for seen in _READS:
+            seen.add(id(self))
+        return np.array(self._value)
 
-    # --- writing ------------------------------------------------------------------------
+    def _store(self, new: jax.Array) -> Variable:
+        self._value, self._shared = new.astype(self._value.dtype), False
+        return self
 
     def _checked(self, value: Any, method: str) -> jax.Array:
         new = jnp.asarray(value.value if isinstance(value, Variable) else value)
@@ -142,10 +100,6 @@ class Variable:
                 f"{self._value.shape}."
             )
         return new
-
-    def _store(self, new: jax.Array) -> Variable:
-        self._value = new.astype(self._value.dtype)
-        return self
 
     def assign(self, value: Any) -> Variable:
         """Replaces the value (copied; shape must match, cast to the Variable's dtype)."""
@@ -160,11 +114,17 @@ class Variable:
         return self._store(self._value - self._checked(delta, "assign_sub"))
 
     def owns_buffer(self) -> bool:
-        """Whether nothing outside this Variable holds its buffer (so it may be donated)."""
-        # References: this instance's attribute and getrefcount's own argument.
-        return sys.getrefcount(self.__dict__["_value"]) <= 2
+        """Whether nothing outside this Variable can hold its buffer (so it may be donated).
 
-    # --- array protocol -------------------------------------------------------------------
+        True from construction or assignment (a fresh copy) until `value` hands the buffer out:
+        the caller may keep it, or an array sharing it (``jax.device_put``, ``addressable_data``)
+        that no reference count sees.
+        """
+        return not self.__dict__.get("_shared", True)
+
+    def _own(self, new: jax.Array) -> None:
+        """Stores a buffer nothing else holds (a compiled step's output)."""
+        self._value, self._shared = new, False
 
     def __jax_array__(self) -> jax.Array:
         return self.value
@@ -172,29 +132,22 @@ class Variable:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return np.asarray(self.value, dtype=dtype)
 
-    def __float__(self) -> float:
-        return float(self.value)
-
-    def __int__(self) -> int:
-        return int(self.value)
-
-    def __index__(self) -> int:
-        return operator.index(self.value)
-
-    def __bool__(self) -> bool:
-        return bool(self.value)
-
-    def __len__(self) -> int:
-        return len(self.value)
-
-    def __iter__(self) -> Iterator[jax.Array]:
-        return iter(self.value)
-
     def __hash__(self) -> int:  # identity, as the optimizer keys its slots by variable
         return id(self)
 
     def __repr__(self) -> str:
         return f"Variable(name={self.name!r}, value={self._value!r})"
+
+
+for _name in ("shape", "dtype", "ndim", "size"):
+    setattr(Variable, _name, property(lambda self, n=_name: getattr(self._value, n)))
+for _name, _fn in {"float": float, "int": int, "index": operator.index, "bool": bool}.items():
+    setattr(Variable, f"__{_name}__", lambda self, f=_fn: f(self.value))
+for _name, _fn in {"len": len, "iter": iter, "neg": operator.neg, "pos": operator.pos}.items():
+    setattr(Variable, f"__{_name}__", lambda self, f=_fn: f(self.value))
+Variable.__abs__ = lambda self: abs(self.value)  # type: ignore[attr-defined]
+Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
+Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
 
 
 def _binary(op: Callable[[Any, Any], Any], reflected: bool) -> Callable[[Variable, Any], Any]:
@@ -205,35 +158,14 @@ def _binary(op: Callable[[Any, Any], Any], reflected: bool) -> Callable[[Variabl
     return method
 
 
-for _name, _op in {
-    "add": operator.add,
-    "sub": operator.sub,
-    "mul": operator.mul,
-    "truediv": operator.truediv,
-    "floordiv": operator.floordiv,
-    "pow": operator.pow,
-    "matmul": operator.matmul,
-    "mod": operator.mod,
-    "and": operator.and_,
-    "or": operator.or_,
-    "xor": operator.xor,
-}.items():
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "pow", "matmul", "mod", "and", "or"):
+    _op = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
     setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
     setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
-for _name, _op in {
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "eq": operator.eq,
-    "ne": operator.ne,
-}.items():
-    setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
-Variable.__neg__ = lambda self: -self.value  # type: ignore[attr-defined]
-Variable.__pos__ = lambda self: +self.value  # type: ignore[attr-defined]
-Variable.__abs__ = lambda self: abs(self.value)  # type: ignore[attr-defined]
-Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
-Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
+setattr(Variable, "__xor__", _binary(operator.xor, reflected=False))  # noqa: B010
+setattr(Variable, "__rxor__", _binary(operator.xor, reflected=True))  # noqa: B010
+for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(Variable, f"__{_name}__", _binary(getattr(operator, _name), reflected=False))
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -246,9 +178,7 @@ class StateView(Variable):
     def __init__(
         self, name: str, read: Callable[[], jax.Array], write: Callable[[jax.Array], None]
     ) -> None:
-        self.name = name
-        self.trainable = False
-        self._read, self._write = read, write
+        self.name, self.trainable, self._read, self._write = name, False, read, write
 
     @property  # type: ignore[override]
     def _value(self) -> jax.Array:  # type: ignore[override]
@@ -265,10 +195,6 @@ class StateView(Variable):
     def owns_buffer(self) -> bool:
         """A view never owns a buffer."""
         return False
-
-    def tree_flatten_with_keys(self) -> tuple[tuple[tuple[Any, jax.Array], ...], tuple[Any, ...]]:
-        """Pytree protocol: flattens as a plain Variable holding a copy of the value."""
-        return ((jax.tree_util.GetAttrKey("value"), self._value),), (self.name, self.trainable)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
