@@ -129,10 +129,10 @@ class RMSprop:
         clipvalue, norm = self._static["clipvalue"], self._static["global_clipnorm"]
         if norm is not None:  # over the call's gradients, after clipvalue (Keras's order)
             if clipvalue is not None:
-                grads, _ = clip_by_value(clipvalue).update(grads, None)
-            grads, _ = clip_by_global_norm(norm).update(grads, None)
+                grads, _ = clip_by_value(clipvalue).update(grads, optax.EmptyState())
+            grads, _ = clip_by_global_norm(norm).update(grads, optax.EmptyState())
         new = [], []
-        for value, state, grad, table in zip(values, states, grads, tables, strict=True):
+        for value, state, grad, table in zip(values, states, grads, tables, strict=True):  # type: ignore[arg-type]
             tx = self._core({**h, "learning_rate": lr}, value.dtype, table)
             updates, state = tx.update(grad, state, value)
             new[0].append(apply_updates(value, updates))
@@ -268,7 +268,7 @@ class RMSprop:
     @property
     def _row_steps(self) -> dict[int, jax.Array]:
         """Per-row bookkeeping of the sparse tables, by ``id(variable)`` (copies, to inspect)."""
-        return {k: r.rows().copy() for k, r in self._records.items() if r.rows() is not None}
+        return {k: rows.copy() for k, r in self._records.items() if (rows := r.rows()) is not None}
 
     @property
     def variables(self) -> _Listed:

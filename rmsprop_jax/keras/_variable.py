@@ -49,6 +49,11 @@ class Variable:
       (20.0, 1.0)
     """
 
+    shape: tuple[int, ...]  # these four read the value's (set below the class)
+    dtype: Any
+    ndim: int
+    size: int
+
     _value: jax.Array
 
     def __init__(self, value: Any, name: str | None = None, trainable: bool = True) -> None:
