@@ -105,6 +105,17 @@ def f32(x):
     return a.tolist()
 
 
+def sparse_grads_json(grads: list[dict]) -> list[dict]:
+    """Sparse-case gradients as stored: the table's (indices, values) and the dense leaf."""
+    return [
+        {
+            "table": {"indices": [int(i) for i in g["table"][0]], "values": f32(g["table"][1])},
+            "dense": f32(g["dense"]),
+        }
+        for g in grads
+    ]
+
+
 def tree_f32(d):
     return {k: f32(v) for k, v in d.items()}
 
@@ -752,16 +763,7 @@ def record_keras_sparse():
             "schedule": None,
             "lr_per_step": [],
             "params0": tree_f32(params0),
-            "grads": [
-                {
-                    "table": {
-                        "indices": [int(i) for i in g["table"][0]],
-                        "values": f32(g["table"][1]),
-                    },
-                    "dense": f32(g["dense"]),
-                }
-                for g in grads
-            ],
+            "grads": sparse_grads_json(grads),
             "params": [],
             "slots": [],
         }
@@ -1883,16 +1885,7 @@ def _gen_sparse(fw):
             "generation": fw.part,
             "kwargs": kw,
             "params0": tree_f32(params0),
-            "grads": [
-                {
-                    "table": {
-                        "indices": [int(i) for i in g["table"][0]],
-                        "values": f32(g["table"][1]),
-                    },
-                    "dense": f32(g["dense"]),
-                }
-                for g in grads
-            ],
+            "grads": sparse_grads_json(grads),
             "params": [],
             "slots": [],
         }
