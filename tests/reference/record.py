@@ -926,14 +926,20 @@ def config_types(config):
     return {k: type(v).__name__ for k, v in config.items()}
 
 
-def make_resume_data(name):
-    """params0 and the FIRST + MORE fed gradients; bias gradient zero at the first step."""
+def make_resume_data(name, shapes=None, names=None, steps=None):
+    """params0 and the fed gradients of a resume case; bias gradient zero at the first step.
+
+    Defaults: the front-end resume case (FIRST + MORE steps on kernel and bias); the
+    generations recorder passes its own shapes, names and step count.
+    """
+    shapes = shapes or FRONTEND_RESUME_SHAPES
+    names = names or FRONTEND_RESUME_NAMES
+    steps = steps or FRONTEND_RESUME_FIRST + FRONTEND_RESUME_MORE
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    shapes = FRONTEND_RESUME_SHAPES
-    params0 = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in FRONTEND_RESUME_NAMES}
+    params0 = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in names}
     grads = []
-    for step in range(FRONTEND_RESUME_FIRST + FRONTEND_RESUME_MORE):
-        g = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in FRONTEND_RESUME_NAMES}
+    for step in range(steps):
+        g = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in names}
         if step == 0:
             g["bias"] = np.zeros(shapes["bias"], np.float32)
         grads.append(g)
@@ -2009,26 +2015,18 @@ def _gen_configs(fw):
     return out
 
 
-def make_gen_resume_data(name):
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    shapes = GEN_RESUME_SHAPES
-    params0 = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in GEN_RESUME_NAMES}
-    grads = []
-    for step in range(GEN_RESUME_FIRST + GEN_RESUME_MORE):
-        g = {k: rng.normal(size=shapes[k]).astype(np.float32) for k in GEN_RESUME_NAMES}
-        if step == 0:
-            g["bias"] = np.zeros(shapes["bias"], np.float32)
-        grads.append(g)
-    return params0, grads
-
-
 def _gen_resume(fw):
     out = []
     for name, kwargs, modern_only in GEN_RESUME:
         if modern_only and not fw.modern:
             continue
         kw = _gen_kwargs(kwargs)
-        params0, grads = make_gen_resume_data(f"generations_resume_{name}")
+        params0, grads = make_resume_data(
+            f"generations_resume_{name}",
+            GEN_RESUME_SHAPES,
+            GEN_RESUME_NAMES,
+            GEN_RESUME_FIRST + GEN_RESUME_MORE,
+        )
         opt = fw.make_opt(kw)
         variables = {k: fw.variable(params0[k], k) for k in GEN_RESUME_NAMES}
 
