@@ -30,7 +30,6 @@ SparseMode = Literal["lazy", "dense", "keras"]
 - ``"keras"``: the state decays on every row, only touched rows of the params move (tf.keras).
 """
 
-Accumulators = tuple[jax.Array, ...]
 StepFn = Callable[[jax.Array, Any], tuple[Any, Any]]
 
 _EVERY_ROW = (
