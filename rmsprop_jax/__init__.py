@@ -26,6 +26,8 @@ from ._sparse_rows import SparseRows as SparseRows
 from ._sparse_rows import check_indices as check_indices
 from ._sparse_tables import SparseTablesState as SparseTablesState
 from ._sparse_tables import materialize as materialize
+from ._torch_state import from_torch_state_dict as from_torch_state_dict
+from ._torch_state import to_torch_state_dict as to_torch_state_dict
 from ._updates import apply_updates as apply_updates
 from ._weight_decay import DecoupledWeightDecayState as DecoupledWeightDecayState
 from ._weight_decay import add_decoupled_weight_decay as add_decoupled_weight_decay
@@ -53,6 +55,7 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",
+    "from_torch_state_dict",
     "inject_hyperparams",
     "keras",
     "materialize",
@@ -62,6 +65,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_rms",
     "skip_nonfinite",
+    "to_torch_state_dict",
     "trace_momentum",
     "value_and_sparse_grad",
 ]

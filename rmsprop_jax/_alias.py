@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -33,7 +34,7 @@ from ._validation import (
     static_value,
     suggest_keywords,
 )
-from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient
+from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient, decay_mask
 
 __all__ = ["rmsprop"]
 
@@ -52,15 +53,21 @@ _RENAMES = {
         "Epsilon's place follows the convention: convention='optax' (inside the root, Optax's "
         "default) or 'torch' (outside); see docs/conventions.md."
     ),
-    "weight_decouple": "Decoupling follows the convention; write weight_decay=... .",
+    "weight_decouple": "Write decoupled_weight_decay=True (or False for an L2 gradient term).",
+    "decoupled_decay": "timm's `decoupled_decay` is decoupled_weight_decay=... here.",
+    "mask": "Write weight_decay_mask=... (optax.adamw's `mask`: which params decay).",
+    "decay": (
+        "`decay` means two things: optax.rmsprop's `decay` is the mean square's decay, `rho` "
+        "here (write rho=...); tf.keras's `decay` is the inverse-time learning-rate decay "
+        "lr / (1 + decay * t) (write inverse_time_decay=...)."
+    ),
 }
 
-_OPTAX_DECAY = (
-    "Under convention='optax', `decay` is not optax.rmsprop's `decay`: optax's `decay` is the "
-    "mean square's decay, which is `rho` here (write rho=...), while this function's `decay` is "
-    "Keras's inverse-time learning-rate decay, lr / (1 + decay * t). Received: decay={decay!r}. "
-    "Write rho=... for optax's meaning; for an inverse-time learning rate with Optax's "
-    "numerics pass a schedule, learning_rate=lambda t: lr / (1 + k * t)."
+_NO_RULE = (
+    "convention={convention!r} ({reference}) has no weight decay of its own, so say how "
+    "weight_decay={weight_decay!r} couples: decoupled_weight_decay=False adds weight_decay * w "
+    "to the gradient (an L2 term, as PyTorch and timm's RMSpropTF by default), True shrinks "
+    "the weights by lr * weight_decay * w outside the adaptive step (AdamW, Keras 3)."
 )
 
 
@@ -78,11 +85,7 @@ def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | 
             f"params are refused rather than losing their imaginary part. The conventions that "
             f"support complex params are {supported}."
         )
-    if state_dtype is not None:
-        return (
-            f"Complex params need a complex state, but state_dtype={state_dtype!r} is real and "
-            "would drop the imaginary part. Use state_dtype=None (the param's dtype)."
-        )
+    del state_dtype  # it sets the precision; complex slots stay complex (see slot_dtype)
     return None
 
 
@@ -131,8 +134,10 @@ def rmsprop(
     clipnorm: jax.typing.ArrayLike | None = None,
     clipvalue: jax.typing.ArrayLike | None = None,
     global_clipnorm: jax.typing.ArrayLike | None = None,
-    decay: jax.typing.ArrayLike = 0.0,
+    inverse_time_decay: jax.typing.ArrayLike = 0.0,
     weight_decay: jax.typing.ArrayLike | None = None,
+    decoupled_weight_decay: bool | None = None,
+    weight_decay_mask: Any = None,
     maximize: bool = False,
     state_dtype: jnp.dtype | None = None,
     convention: ConventionName = "keras",
@@ -141,8 +146,8 @@ def rmsprop(
 ) -> optax.GradientTransformation:
     r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
 
-    With :math:`\eta_t = \operatorname{lr}(t) / (1 + \text{decay}\cdot t)` and :math:`t` the
-    number of updates so far:
+    With :math:`\eta_t = \operatorname{lr}(t) / (1 + d\, t)`, :math:`d` the ``inverse_time_decay``
+    and :math:`t` the number of updates so far:
 
     .. math::
 
@@ -154,7 +159,9 @@ def rmsprop(
     with :math:`\operatorname{den}(v) = \sqrt{v} + \epsilon` or :math:`\sqrt{v + \epsilon}` and,
     with momentum :math:`\mu`, a buffer :math:`m = \mu m + \eta_t g_t/\operatorname{den}`
     (PyTorch: :math:`m = \mu m + g_t/\operatorname{den}`, :math:`w \mathrel{-}= \eta_t m`).
-    Gradients are clipped first (by value, then tensor norm, then global norm, Keras's order).
+    Gradients are clipped first (by value, then tensor norm, then global norm, Keras's order,
+    with the convention's formula: TF's, ``clip_grad_norm_``'s under ``"torch"``, Optax's
+    under ``"optax"``).
     Where epsilon sits, how ``1 - rho`` rounds, where ``ms`` starts, how weight decay couples,
     what complex params do and what a `SparseRows` gradient does to untouched rows are the
     convention's, each listed in docs/conventions.md.
@@ -163,8 +170,8 @@ def rmsprop(
       ``optax.rmsprop`` puts epsilon inside the root (``convention="optax"``), PyTorch outside
       and scales its buffer by the learning rate afterwards (``"torch"``), TF1 starts ``ms`` at
       ones (``"tf1"``) and tf.keras moves epsilon with momentum (``"keras"``): pick the
-      convention of the code you port. ``decay`` is Keras's inverse-time decay, not Optax's
-      ``decay`` (``rho`` here); other frameworks' spellings (``alpha``, ``eps``, ``lr``) are
+      convention of the code you port. Other frameworks' spellings (``alpha``, ``eps``, ``lr``,
+      and ``decay``, which is ``rho`` in Optax and ``inverse_time_decay`` in tf.keras) are
       refused with the name to write.
 
     Args:
@@ -179,8 +186,16 @@ def rmsprop(
       clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``, or None.
       global_clipnorm: clip the whole gradient to this global norm, or None (not with
         ``clipnorm``, as in Keras).
-      decay: Keras's inverse-time learning-rate decay, >= 0.
-      weight_decay: decay coefficient (>= 0) or None; coupled for ``torch``, decoupled otherwise.
+      inverse_time_decay: tf.keras's ``decay``, the inverse-time learning-rate decay, >= 0.
+      weight_decay: decay coefficient (>= 0) or None.
+      decoupled_weight_decay: True shrinks the weights outside the adaptive step
+        (:math:`w \mathrel{-}= \eta_t \lambda w`: Keras 3, AdamW), False adds
+        :math:`\lambda w` to the gradient (PyTorch, timm's ``RMSpropTF``). None takes the
+        convention's rule (``"torch"`` coupled, ``"keras3"`` decoupled); the others have none,
+        so ``weight_decay`` needs this argument there.
+      weight_decay_mask: which params decay (``optax.adamw``'s ``mask``): a pytree of bools
+        with the params' structure (or a prefix of it), or a function of the params returning
+        one; None decays every param.
       maximize: climb the objective instead of descending it (PyTorch's ``maximize``).
       state_dtype: dtype of every accumulator (e.g. ``jnp.float32`` for bfloat16 params); None
         keeps each param's dtype.
@@ -200,7 +215,8 @@ def rmsprop(
 
     Raises:
       ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
-        ``decay`` under ``convention="optax"``, ``clipnorm`` with ``global_clipnorm``, or, with
+        ``weight_decay`` without a coupling where the convention has none, ``clipnorm`` with
+        ``global_clipnorm``, or, with
         ``sparse_tables``, ``sparse_mode="dense"``, momentum and a learning-rate schedule under
         ``convention="torch"`` (every step would pass over the tables).
       TypeError: for an argument of the wrong type or an unknown keyword; when ``init`` runs or
@@ -228,9 +244,8 @@ def rmsprop(
         check_range(
             "momentum", momentum, low=0.0, high=1.0, hint="Use None or 0.0 to switch momentum off."
         )
-    check_learning_rate(learning_rate, decay)
-    if convention == "optax" and static_value(decay) not in (None, 0.0):
-        raise ValueError(_OPTAX_DECAY.format(decay=decay))
+    check_learning_rate(learning_rate, inverse_time_decay, decay_name="inverse_time_decay")
+    decay = inverse_time_decay
     for name, value in (
         ("clipnorm", clipnorm),
         ("clipvalue", clipvalue),
@@ -274,7 +289,8 @@ def rmsprop(
             f"sparse_mode='dense' with momentum under convention={convention!r} needs a constant "
             "learning rate with sparse_tables: it multiplies the momentum buffer afterwards, so "
             "each change brings every row of the tables up to date (a pass over the tables). "
-            f"Received: learning_rate={learning_rate!r}, decay={decay!r}. Use a constant (or "
+            f"Received: learning_rate={learning_rate!r}, inverse_time_decay={decay!r}. Use a "
+            "constant (or "
             "injected, occasionally changed) learning rate, sparse_mode='lazy', or a convention "
             "that puts the learning rate inside the buffer."
         )
@@ -285,14 +301,25 @@ def rmsprop(
     if clipvalue is not None:
         stages.append(clip_by_value(clipvalue))
     if clipnorm is not None:
-        stages.append(clip_by_norm(clipnorm))
+        stages.append(clip_by_norm(clipnorm, formula=conv.clipping))
     if global_clipnorm is not None:
-        stages.append(clip_by_global_norm(global_clipnorm))
+        stages.append(clip_by_global_norm(global_clipnorm, formula=conv.clipping))
     if maximize:
         stages.append(negate_updates())
     decays_weights = not _is_off(weight_decay)
-    if decays_weights and conv.weight_decay == "coupled":
-        stages.append(add_l2_gradient(weight_decay))  # type: ignore[arg-type]
+    coupling = conv.weight_decay
+    if decoupled_weight_decay is not None:
+        check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        coupling = "decoupled" if decoupled_weight_decay else "coupled"
+    if decays_weights and coupling is None:
+        raise ValueError(
+            _NO_RULE.format(
+                convention=convention, reference=conv.reference, weight_decay=weight_decay
+            )
+        )
+    masked = functools.partial(_masked, weight_decay_mask)
+    if decays_weights and coupling == "coupled":
+        stages.append(masked(add_l2_gradient(weight_decay)))  # type: ignore[arg-type]
     rule = TableRule(
         numerics=conv.numerics(has_momentum),
         initial_ms=conv.initial_ms,
@@ -300,14 +327,15 @@ def rmsprop(
         has_momentum=has_momentum,
         nesterov=nesterov,
         lr_before_momentum=conv.lr_before_momentum,
-        state_dtype=check_float_dtype("state_dtype", state_dtype),
+        state_dtype=check_float_dtype("state_dtype", state_dtype, complex_ok=True),
         mode=sparse_mode,
         tables=sparse_tables,
+        weight_decay_mask=weight_decay_mask,
     )
     hyper = Hyperparameters(
         learning_rate, decay, rho, epsilon, 0.0 if momentum is None else momentum
     )
-    decoupled = decays_weights and conv.weight_decay == "decoupled"
+    decoupled = decays_weights and coupling == "decoupled"
     if defers and sparse_tables is not None:  # the driver shrinks the weights itself
         stages.append(
             sparse_tables_driver(
@@ -317,7 +345,9 @@ def rmsprop(
     else:
         stages += _rms_stages(rule, hyper)
     if decoupled and not (defers and sparse_tables is not None):
-        stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+        stages.append(
+            masked(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+        )
     return _check_dtypes(
         optax.chain(*stages),
         stage=f"rmsprop(convention={convention!r})",
@@ -360,6 +390,13 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
             negate_updates(),
         ]
     return [scaling, buffer, scale_by_learning_rate(lr, decay=decay)]
+
+
+def _masked(mask: Any, tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` on the params ``mask`` marks (all of them when ``mask`` is None)."""
+    if mask is None:
+        return tx
+    return optax.masked(tx, lambda params: decay_mask(params, mask))
 
 
 def _sum_duplicate_rows() -> optax.GradientTransformation:

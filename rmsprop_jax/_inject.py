@@ -7,7 +7,9 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ._sharding import replicated_on_mesh
@@ -15,15 +17,28 @@ from ._sharding import replicated_on_mesh
 __all__ = ["inject_hyperparams"]
 
 
+def _is_number(value: Any) -> bool:
+    """A real number or a numeric scalar array: what can be held as a hyperparameter."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, int | float | np.number):
+        return True
+    return isinstance(value, np.ndarray | jax.Array) and jnp.issubdtype(value.dtype, jnp.number)
+
+
 def inject_hyperparams(
     inner_factory: Callable[..., optax.GradientTransformation],
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = jnp.float32,
+    *,
+    schedule_args: str | Iterable[str] = ("learning_rate",),
 ) -> Callable[..., optax.GradientTransformationExtraArgs]:
-    """``optax.inject_hyperparams``, injecting only what is passed, in float32 by default.
+    """``optax.inject_hyperparams``, injecting only the numbers passed, in float32 by default.
 
-    Unlike optax's, it leaves the defaults of ``inner_factory`` alone (an injected ``rho`` loses
-    the float64 ``1 - rho``, see `rmsprop_jax.Convention`), so
+    Unlike optax's, it injects only the numbers the caller passes (and the schedules passed for
+    ``schedule_args``); every other argument (a dtype, a flag, a string, the function given for
+    ``sparse_tables``) is static. It leaves the defaults of ``inner_factory`` alone (an injected
+    ``rho`` loses the float64 ``1 - rho``, see `rmsprop_jax.Convention`), so
     ``inject_hyperparams(rmsprop)(learning_rate=1e-2)`` computes exactly what ``rmsprop(1e-2)``
     does; and it keeps hyperparameters in ``hyperparam_dtype``, not the params' dtype (in
     bfloat16, ``rho=0.999`` is 1.0).
@@ -34,29 +49,57 @@ def inject_hyperparams(
 
     Args:
       inner_factory: a function returning a ``GradientTransformation``, e.g. `rmsprop_jax.rmsprop`.
-      static_args: names of callable arguments that are not schedules.
+      static_args: names of arguments never injected, even when given a number (names that are
+        not passed are ignored; names that ``inner_factory`` lacks are an error).
       hyperparam_dtype: the dtype of the injected hyperparameters.
+      schedule_args: names of arguments whose callables are schedules of the step count
+        (evaluated each step and stored in ``state.hyperparams``); a callable given for any
+        other argument is static.
 
     Returns:
       A function with ``inner_factory``'s arguments whose passed numeric arguments may be changed
       in ``state.hyperparams`` between steps without recompiling. With params on a mesh, the
       counter and hyperparameters are replicated over it.
 
+    Raises:
+      ValueError: if ``static_args`` or ``schedule_args`` names an argument ``inner_factory``
+        does not have.
+
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
-      >>> tx = rj.inject_hyperparams(rj.rmsprop)(learning_rate=0.1, rho=0.999)
+      >>> tx = rj.inject_hyperparams(rj.rmsprop)(
+      ...     learning_rate=0.1, rho=0.999, state_dtype=jnp.float32
+      ... )
       >>> state = tx.init(jnp.zeros(2, jnp.bfloat16))
       >>> state.hyperparams["rho"]
       Array(0.999, dtype=float32)
-      >>> sorted(state.hyperparams)  # momentum, epsilon, decay were not passed: not injected
+      >>> sorted(state.hyperparams)  # numbers passed; state_dtype is static
       ['learning_rate', 'rho']
     """
     signature = inspect.signature(inner_factory)
+    named = {
+        kind: {names} if isinstance(names, str) else set(names)
+        for kind, names in (("static_args", static_args), ("schedule_args", schedule_args))
+    }
+    for kind, names in named.items():
+        unknown = sorted(names - set(signature.parameters))
+        if unknown and not (kind == "schedule_args" and names == {"learning_rate"}):
+            raise ValueError(
+                f"`{kind}` must name arguments of {inner_factory.__name__}. Received: {unknown}; "
+                f"its arguments are {list(signature.parameters)}."
+            )
 
     @functools.wraps(inner_factory)
     def factory(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
         inner_factory(*args, **kwargs)  # every argument error surfaces here, with its own message
         passed = signature.bind(*args, **kwargs).arguments
+        schedules = named["schedule_args"] - named["static_args"]
+        static = {
+            name
+            for name, value in passed.items()
+            if name in named["static_args"]
+            or not (_is_number(value) or (callable(value) and name in schedules))
+        }
 
         def only_passed(**hyperparams: Any) -> optax.GradientTransformation:
             return inner_factory(**hyperparams)
@@ -65,7 +108,7 @@ def inject_hyperparams(
             [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in passed]
         )
         tx = optax.inject_hyperparams(
-            only_passed, static_args=static_args, hyperparam_dtype=hyperparam_dtype
+            only_passed, static_args=static, hyperparam_dtype=hyperparam_dtype
         )(**passed)
         return optax.GradientTransformationExtraArgs(
             lambda params: replicated_on_mesh(params, tx.init(params)), tx.update

@@ -29,7 +29,9 @@ class ScaleByLearningRateState(NamedTuple):
     count: jax.Array  # int32 scalar: updates applied so far, the step the schedule sees
 
 
-def check_learning_rate(learning_rate: LearningRate, decay: jax.typing.ArrayLike) -> None:
+def check_learning_rate(
+    learning_rate: LearningRate, decay: jax.typing.ArrayLike, *, decay_name: str = "decay"
+) -> None:
     """Validates a learning rate (number or schedule) and Keras's inverse-time ``decay``."""
     check_range(
         "learning_rate",
@@ -38,7 +40,7 @@ def check_learning_rate(learning_rate: LearningRate, decay: jax.typing.ArrayLike
         allow_schedule=True,
         hint="Pass a non-negative float or an optax schedule such as optax.exponential_decay(...).",
     )
-    check_range("decay", decay, low=0.0, hint="Use 0.0 for no inverse-time decay.")
+    check_range(decay_name, decay, low=0.0, hint="Use 0.0 for no inverse-time decay.")
 
 
 def scale_by_learning_rate(

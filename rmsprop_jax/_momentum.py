@@ -61,7 +61,7 @@ def trace_momentum(
     check_range("momentum", momentum, low=0.0, high=1.0, hint="Use 0.0 to switch momentum off.")
     check_bool("nesterov", nesterov)
     check_choice("sparse_mode", sparse_mode, ["lazy", "dense"])
-    dtype = check_float_dtype("state_dtype", state_dtype)
+    dtype = check_float_dtype("state_dtype", state_dtype, complex_ok=True)
 
     def init_fn(params: optax.Params) -> TraceMomentumState:
         return TraceMomentumState(mom=init_accumulator(params, 0.0, dtype))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -31,10 +31,12 @@ __all__ = [
     "scale_values",
 ]
 
-MomentForm = Literal["ema", "interpolate", "lerp"]
-"""How an accumulator moves towards ``x``: ``rho*m + (1-rho)*x`` (``"ema"``: Keras, Optax,
-PyTorch's mean square), ``m + (x-m)*(1-rho)`` (``"interpolate"``: TF's kernels) or
-``torch.lerp(m, x, 1-rho)`` (``"lerp"``: PyTorch's mean gradient)."""
+MomentForm = Literal["ema", "interpolate", "lerp", "addcmul"]
+"""How an accumulator moves towards ``x``: ``rho*m + (1-rho)*x`` (``"ema"``: Keras, Optax),
+``m + (x-m)*(1-rho)`` (``"interpolate"``: TF's kernels), ``torch.lerp(m, x, 1-rho)``
+(``"lerp"``: PyTorch's mean gradient) or, for the mean square of ``g`` only,
+``rho*m + ((1-rho)*g)*g`` (``"addcmul"``: PyTorch's ``addcmul_``, which keeps ``(1-rho)*g*g``
+finite where ``g*g`` overflows)."""
 
 RhoComplement = Literal["exact", "rounded"]
 """How ``w = 1 - rho`` rounds: ``fl(1 - rho)`` from the Python float (``"exact"``: PyTorch,
@@ -65,8 +67,8 @@ class RmsNumerics:
 
     def __post_init__(self) -> None:
         check_bool("eps_in_sqrt", self.eps_in_sqrt)
-        for name in ("ms_form", "mg_form"):
-            check_choice(name, getattr(self, name), ["ema", "interpolate", "lerp"])
+        check_choice("ms_form", self.ms_form, ["ema", "interpolate", "lerp", "addcmul"])
+        check_choice("mg_form", self.mg_form, ["ema", "interpolate", "lerp"])
         check_choice("rho_complement", self.rho_complement, ["exact", "rounded"])
         check_choice("complex_square", self.complex_square, ["abs", "square", "split"])
 
@@ -92,6 +94,28 @@ def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     if any(jnp.issubdtype(dtype, jnp.complexfloating) for dtype in kinds):
         return jnp.dtype(jnp.complex128 if wide else jnp.complex64)
     return jnp.dtype(jnp.float64 if wide else jnp.float32)
+
+
+def slot_dtype(param_dtype: jnp.dtype, state_dtype: jnp.dtype | None, holds_complex: bool) -> Any:
+    """The dtype of an accumulator: ``state_dtype`` (None: the param's), complex where it must be.
+
+    ``state_dtype`` sets the precision; a complex param's slot that ``holds_complex`` takes the
+    complex dtype of that precision (Optax's mean square ``|g|**2`` is real and does not).
+    Raises a TypeError for a complex ``state_dtype`` with a real param.
+    """
+    if state_dtype is None:
+        return param_dtype
+    state_dtype = jnp.dtype(state_dtype)
+    if not jnp.issubdtype(param_dtype, jnp.complexfloating):
+        if jnp.issubdtype(state_dtype, jnp.complexfloating):
+            raise TypeError(
+                f"state_dtype={state_dtype} is for complex params, but a param has dtype "
+                f"{jnp.dtype(param_dtype)}. Use a real state_dtype such as jnp.float32."
+            )
+        return state_dtype
+    if holds_complex and not jnp.issubdtype(state_dtype, jnp.complexfloating):
+        return jnp.dtype(jnp.complex128 if state_dtype.itemsize == 8 else jnp.complex64)
+    return state_dtype
 
 
 def real_dtype(dtype: jnp.dtype) -> jnp.dtype:
@@ -127,11 +151,16 @@ def update_moment(
     form: MomentForm,
     weight: jax.Array | None = None,
 ) -> jax.Array:
-    """``rho * m + weight * target`` in the order of ``form`` (``weight``: ``1 - rho``)."""
+    """``rho * m + weight * target`` in the order of ``form`` (``weight``: ``1 - rho``).
+
+    For ``"addcmul"`` ``target`` is ``g`` and the result ``rho * m + (weight * g) * g``.
+    """
     if weight is None:
         weight = 1 - rho
     if form == "ema":
         return rho * moment + weight * target
+    if form == "addcmul":
+        return rho * moment + (weight * target) * target
     if form == "interpolate":
         return moment + (target - moment) * weight
     return jnp.where(
@@ -202,7 +231,8 @@ def rms_scale(
     # The denominator reads the accumulators as stored (rounded to their dtype, a no-op for
     # float32 state): a low-precision state is then written once and read back, instead of the
     # compiler recomputing it in a second kernel and copying the donated buffer to do so.
-    new_ms = update_moment(ms.astype(dtype), g * g, rho, rule.ms_form, weight)
+    square = g if rule.ms_form == "addcmul" else g * g  # addcmul squares g itself
+    new_ms = update_moment(ms.astype(dtype), square, rho, rule.ms_form, weight)
     new_ms = new_ms.astype(ms.dtype).astype(dtype)
     variance = new_ms
     new_mg = None
@@ -243,7 +273,8 @@ def _abs_square_scale(
     g = grad.astype(dtype)
     rho_r, weight_r = decay_and_complement(rho, real, rule.rho_complement)
     target = (jnp.conj(g) * g).real  # optax.abs_sq
-    new_ms = update_moment(jnp.real(ms).astype(real), target, rho_r, rule.ms_form, weight_r)
+    form = "ema" if rule.ms_form == "addcmul" else rule.ms_form  # the target is |g|**2 itself
+    new_ms = update_moment(jnp.real(ms).astype(real), target, rho_r, form, weight_r)
     variance = new_ms
     new_mg = None
     if mg is not None:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ._sharding import gather_sharding, scatter_sharding, unsplit_rows
-from ._sparse_rows import SparseRows, is_sparse
+from ._sparse_rows import SparseRows, is_sparse_or_none
 
 __all__ = ["SparseMode", "deduplicate", "gather", "map_rows", "scatter", "update_leaf"]
 
@@ -100,8 +100,11 @@ def update_leaf(
 ) -> tuple[Any, Any]:
     """``step`` on one param (see `map_rows`); ``where`` is ``(stage, path)`` for the warning.
 
-    ``accumulators`` is a tuple (a NamedTuple is rebuilt as one); None entries stay None.
+    ``accumulators`` is a tuple (a NamedTuple is rebuilt as one); None entries stay None. A None
+    gradient (no gradient this step) gives a None update and leaves the accumulators as they are.
     """
+    if grad is None:
+        return None, accumulators
     if not isinstance(grad, SparseRows):
         return step(grad, accumulators)
 
@@ -149,7 +152,7 @@ def map_rows(
       ``(updates, accumulators)``: the outputs (a `SparseRows` with unique indices for a lazy or
       keras-mode `SparseRows` gradient) and the new accumulator trees in the same order.
     """
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse_or_none)
     flat = [treedef.flatten_up_to(tree) for tree in accumulators]
     outs: list[Any] = []
     new: list[list[jax.Array]] = [[] for _ in accumulators]

@@ -8,7 +8,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import ComplexSquare, MomentForm, RhoComplement, RmsNumerics, rms_scale
+from ._numerics import (
+    ComplexSquare,
+    MomentForm,
+    RhoComplement,
+    RmsNumerics,
+    rms_scale,
+    slot_dtype,
+)
 from ._rows import SparseMode, map_rows
 from ._sharding import filled_like
 from ._tree import check_matching_tree
@@ -37,14 +44,21 @@ class ScaleByCenteredRmsState(NamedTuple):
 
 
 def init_accumulator(
-    params: optax.Params, value: jax.typing.ArrayLike, dtype: jnp.dtype | None
+    params: optax.Params,
+    value: jax.typing.ArrayLike,
+    dtype: jnp.dtype | None,
+    holds_complex: bool = True,
 ) -> optax.Updates:
     """A tree of arrays shaped like ``params``, filled with ``value``, in ``dtype`` or the param's.
+
+    ``dtype`` sets the precision; see `rmsprop_jax._numerics.slot_dtype` for complex params.
 
     Accepts ``jax.ShapeDtypeStruct`` leaves, so ``init`` can run on abstract params. Each array
     is sharded like its param (see `rmsprop_jax._sharding`).
     """
-    return jax.tree.map(lambda p: filled_like(p, value, dtype or p.dtype), params)
+    return jax.tree.map(
+        lambda p: filled_like(p, value, slot_dtype(p.dtype, dtype, holds_complex)), params
+    )
 
 
 def _rms_transformation(
@@ -63,11 +77,11 @@ def _rms_transformation(
     check_range("eps", epsilon, low=0.0, hint="A small positive number such as 1e-8.")
     check_range("initial_scale", initial_scale, low=0.0)
     check_choice("sparse_mode", sparse_mode, ["lazy", "dense", "keras"])
-    dtype = check_float_dtype("state_dtype", state_dtype)
+    dtype = check_float_dtype("state_dtype", state_dtype, complex_ok=True)
     stage = "scale_by_centered_rms" if centered else "scale_by_rms"
 
     def init_fn(params: optax.Params) -> Any:
-        ms = init_accumulator(params, initial_scale, dtype)
+        ms = init_accumulator(params, initial_scale, dtype, rule.complex_square != "abs")
         if centered:
             return ScaleByCenteredRmsState(ms, init_accumulator(params, 0.0, dtype))
         return ScaleByRmsState(ms)
@@ -123,7 +137,7 @@ def scale_by_rms(
       eps_in_sqrt: epsilon inside the root (Optax, TF kernels, Keras 3) or outside (tf.keras
         without momentum, PyTorch).
       ms_form: the order of operations of the update (`MomentForm`: ``"ema"``,
-        ``"interpolate"`` for TF kernels, ``"lerp"``).
+        ``"interpolate"`` for TF kernels, ``"lerp"``, ``"addcmul"`` for PyTorch).
       rho_complement: ``"exact"`` (``fl(1 - rho)``: Optax, PyTorch, Keras 3) or ``"rounded"``
         (``fl(1 - fl(rho))``: TF, tf.keras).
       complex_square: a complex gradient's mean square: ``"abs"`` (Optax), ``"square"`` (TF) or

@@ -13,7 +13,7 @@ from jax.experimental import checkify
 from ._sharding import scatter_sharding
 from ._validation import is_tracer
 
-__all__ = ["SparseRows", "check_indices", "is_sparse"]
+__all__ = ["SparseRows", "check_indices", "is_sparse", "is_sparse_or_none"]
 
 
 _TREE_MAPPED_INDICES = (
@@ -356,6 +356,11 @@ def _check_range_on_host(indices: jax.Array, num_rows: int) -> None:
 def is_sparse(leaf: Any) -> bool:
     """Whether a pytree leaf is a `SparseRows` (use as ``is_leaf`` in ``jax.tree`` calls)."""
     return isinstance(leaf, SparseRows)
+
+
+def is_sparse_or_none(leaf: Any) -> bool:
+    """A `SparseRows` or None: the leaves of a gradient tree (None: no gradient this step)."""
+    return leaf is None or isinstance(leaf, SparseRows)
 
 
 def check_indices(tree: Any) -> None:

@@ -28,13 +28,14 @@ from ._numerics import (
     momentum_step,
     rms_scale,
     scale_values,
+    slot_dtype,
 )
 from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
 from ._sharding import filled_like, refill, replicated_like, rows_like, scatter_sharding
-from ._sparse_rows import SparseRows, is_sparse
+from ._sparse_rows import SparseRows, is_sparse_or_none
 from ._tree import check_matching_tree, marked_leaves
 from ._validation import is_static
-from ._weight_decay import check_decay_inputs, decoupled_decay
+from ._weight_decay import check_decay_inputs, decay_mask, decoupled_decay
 
 __all__ = ["Hyperparameters", "SparseTablesState", "TableRule", "materialize", "sparse_tables"]
 
@@ -86,6 +87,7 @@ class TableRule:
     state_dtype: Any
     mode: SparseMode  # "dense" or "keras": what a table without bookkeeping gets
     tables: Any  # pytree of bools (a prefix of the params), or a function of the params
+    weight_decay_mask: Any = None  # which params decay (optax's mask), None for all
 
 
 class Hyperparameters(NamedTuple):
@@ -233,7 +235,8 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
                 [make(p) if w else None for p, w in zip(flat, which, strict=True)]
             )
 
-        zeros = lambda p: filled_like(p, 0.0, dtype or p.dtype)  # noqa: E731
+        zeros = lambda p: filled_like(p, 0.0, slot_dtype(p.dtype, dtype, True))  # noqa: E731
+        complex_ms = rule.numerics.complex_square != "abs"
         every = [True] * len(flat)
         can_change = not all(is_static(v) for v in _varying(rule, hyper))
         lr0 = learning_rate_at(
@@ -242,7 +245,10 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         return SparseTablesState(
             count=replicated_like(params, 0, jnp.int32),
             row_steps=per_param(lambda p: rows_like(p, 0, jnp.int32), flags),
-            ms=per_param(lambda p: filled_like(p, rule.initial_ms, dtype or p.dtype), every),
+            ms=per_param(
+                lambda p: filled_like(p, rule.initial_ms, slot_dtype(p.dtype, dtype, complex_ms)),
+                every,
+            ),
             mg=per_param(zeros, every) if rule.centered else None,
             mom=per_param(zeros, every) if rule.has_momentum else None,
             owed=per_param(zeros, flags)
@@ -264,11 +270,6 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
     ) -> tuple[optax.Updates, SparseTablesState]:
         del extra_args
         check_matching_tree(updates, state.ms, stage="rmsprop")
-        if hyper.weight_decay is not None:
-            check_decay_inputs(updates, params, "rmsprop")
-        flat_params = (
-            [None] * len(jax.tree.leaves(state.ms)) if params is None else jax.tree.leaves(params)
-        )
         count = state.count
         lr_f32 = learning_rate_at(hyper.learning_rate, hyper.decay, count, jnp.float32)
         now = (hyper.rho, hyper.momentum, _drift(rule, hyper, lr_f32))
@@ -278,12 +279,30 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
                 jnp.stack([jnp.asarray(n != d) for n, d in zip(now, state.deferred, strict=True)])
             )
             state = jax.lax.cond(changed, _bring_up_to_date, lambda s: s, state)
-        with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse)
+        with_paths, treedef = jax.tree_util.tree_flatten_with_path(
+            updates, is_leaf=is_sparse_or_none
+        )
+        decays = [False] * treedef.num_leaves
+        if hyper.weight_decay is not None:
+            if params is not None:
+                decays = treedef.flatten_up_to(decay_mask(params, rule.weight_decay_mask))
+                grads = [g if d else None for (_, g), d in zip(with_paths, decays, strict=True)]
+                updates = treedef.unflatten(grads)  # the decayed params' gradients, checked
+            check_decay_inputs(updates, params, "rmsprop")
         outs, rows = [], []
         columns = _columns(state, treedef)
-        for (path, grad), param, *fields in zip(with_paths, flat_params, *columns, strict=True):
+        flat_params = (
+            [None] * treedef.num_leaves if params is None else treedef.flatten_up_to(params)
+        )
+        for (path, grad), param, decay, *fields in zip(
+            with_paths, flat_params, decays, *columns, strict=True
+        ):
             steps, ms, mg, mom, owed = fields
             s = _Slots(ms, mg, mom)
+            if grad is None:  # no gradient this step: nothing moves, no row misses the step
+                outs.append(None)
+                rows.append((None if steps is None else steps + 1, *s, owed))
+                continue
             lr = learning_rate_at(
                 hyper.learning_rate, hyper.decay, count, compute_dtype(grad.dtype)
             )
@@ -294,7 +313,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
                 out, s = update_leaf(
                     grad, s, lambda g, s, lr=lr: _step(rule, hyper, lr, g, s), rule.mode, where
                 )
-            if hyper.weight_decay is not None:
+            if decay:
                 out = decoupled_decay(out, param, hyper.weight_decay, lr)  # type: ignore[arg-type]
             outs.append(out)
             rows.append((steps, *s, owed))

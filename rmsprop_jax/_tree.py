@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import optax
 
-from ._sparse_rows import SparseRows, is_sparse
+from ._sparse_rows import SparseRows, is_sparse, is_sparse_or_none
 
 __all__ = ["check_matching_tree", "leaves", "map_values", "marked_leaves", "stateless"]
 
@@ -19,26 +19,32 @@ def leaves(tree: Any) -> list[Any]:
 
 
 def _structure(tree: Any) -> Any:
-    return jax.tree_util.tree_structure(tree, is_leaf=is_sparse)
+    return jax.tree_util.tree_structure(tree, is_leaf=is_sparse_or_none)
 
 
 def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
     Runs at trace time (free under ``jax.jit``). A `SparseRows` leaf matches a state leaf of its
-    table's shape.
+    table's shape; a None gradient (a param without gradient this step, as PyTorch's
+    ``p.grad is None``) matches any state leaf.
 
     Args:
       updates: the gradient (or update) tree passed to ``update``.
       state_tree: a per-parameter tree of the stage's state, built by ``init`` from the params.
       stage: the stage's name, for the message.
     """
-    with_paths = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse)
-    if _structure(updates) != _structure(state_tree):
+    with_paths = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse_or_none)
+    given = jax.tree_util.tree_structure(updates, is_leaf=is_sparse_or_none)
+    if given != jax.tree_util.tree_structure(
+        jax.tree.map(lambda _: 0, state_tree, is_leaf=is_sparse_or_none), is_leaf=is_sparse_or_none
+    ):
         got = [jax.tree_util.keystr(path) for path, _ in with_paths]
         want = [
             jax.tree_util.keystr(path)
-            for path, _ in jax.tree_util.tree_leaves_with_path(state_tree, is_leaf=is_sparse)
+            for path, _ in jax.tree_util.tree_leaves_with_path(
+                state_tree, is_leaf=is_sparse_or_none
+            )
         ]
         raise ValueError(
             f"{stage}: the gradient tree does not match the params given to init(). "
@@ -48,7 +54,15 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
             f"params structure: {_structure(state_tree)}. "
             "Pass gradients with exactly the structure of the params."
         )
-    for (path, update), state_leaf in zip(with_paths, leaves(state_tree), strict=True):
+    state_leaves = jax.tree_util.tree_leaves(state_tree, is_leaf=is_sparse_or_none)
+    for (path, update), state_leaf in zip(with_paths, state_leaves, strict=True):
+        if update is None:
+            continue
+        if state_leaf is None:
+            raise ValueError(
+                f"{stage}: the param at {jax.tree_util.keystr(path) or 'the root'} is None, but "
+                "its gradient is an array. Give None as its gradient, or a param to init()."
+            )
         if tuple(update.shape) != tuple(state_leaf.shape):
             kind = "SparseRows gradient" if is_sparse(update) else "gradient"
             raise ValueError(
@@ -78,10 +92,11 @@ def stateless(fn: Callable[[Any, Any], optax.Updates]) -> optax.GradientTransfor
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
-def marked_leaves(params: Any, marks: Any, name: str) -> list[bool]:
+def marked_leaves(params: Any, marks: Any, name: str, *, rows: bool = True) -> list[bool]:
     """One flag per param leaf from ``marks``: bools on a prefix of the params' tree, or a function.
 
     Matched by path; flags for params absent here (optax's ``multi_transform``) are ignored.
+    ``rows``: the marked params are tables, so a marked scalar is an error.
     """
     mask = marks(params) if callable(marks) else marks
     marked = dict(jax.tree_util.tree_leaves_with_path(mask))
@@ -101,7 +116,7 @@ def marked_leaves(params: Any, marks: Any, name: str) -> list[bool]:
             raise TypeError(
                 f"`{name}` leaves must be True or False. Received: {found!r} at {where}."
             )
-        if found and len(param.shape) == 0:
+        if rows and found and len(param.shape) == 0:
             raise ValueError(f"`{name}` marks the scalar param at {where}; tables have rows.")
         flags.append(found)
     return flags

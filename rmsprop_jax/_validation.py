@@ -101,8 +101,11 @@ def check_choice(name: str, value: Any, allowed: Callable[[], list[str]] | list[
         raise ValueError(f"`{name}` must be one of {listed}. Received: {name}={value!r}.")
 
 
-def check_float_dtype(name: str, value: Any) -> jnp.dtype | None:
-    """Checks an optional dtype argument and returns it as a floating ``jnp.dtype`` (or None)."""
+def check_float_dtype(name: str, value: Any, *, complex_ok: bool = False) -> jnp.dtype | None:
+    """Checks an optional dtype argument and returns it as a floating ``jnp.dtype`` (or None).
+
+    ``complex_ok`` also accepts a complex dtype (a state dtype for complex params).
+    """
     if value is None:
         return None
     try:
@@ -111,9 +114,10 @@ def check_float_dtype(name: str, value: Any) -> jnp.dtype | None:
         raise TypeError(
             f"`{name}` must be a floating dtype or None. Received: {name}={value!r}."
         ) from error
-    if not jnp.issubdtype(dtype, jnp.floating):
+    if not jnp.issubdtype(dtype, jnp.inexact if complex_ok else jnp.floating):
+        kinds = "a floating or complex dtype" if complex_ok else "a floating dtype"
         raise ValueError(
-            f"`{name}` must be a floating dtype such as jnp.float32 or None (the param dtype). "
+            f"`{name}` must be {kinds} such as jnp.float32 or None (the param dtype). "
             f"Received: {name}={dtype}."
         )
     return dtype

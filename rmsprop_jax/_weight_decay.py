@@ -12,7 +12,7 @@ from ._learning_rate import LearningRate, check_learning_rate
 from ._numerics import as_compute, compute_dtype, learning_rate_at
 from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
-from ._tree import check_matching_tree, leaves, stateless
+from ._tree import check_matching_tree, leaves, marked_leaves, stateless
 from ._validation import check_range
 
 __all__ = [
@@ -20,8 +20,25 @@ __all__ = [
     "add_decoupled_weight_decay",
     "add_l2_gradient",
     "check_decay_inputs",
+    "decay_mask",
     "decoupled_decay",
 ]
+
+
+def decay_mask(params: Any, mask: Any) -> Any:
+    """``mask`` as a tree of bools with the params' structure (all True when ``mask`` is None).
+
+    ``mask`` is optax's: a pytree of bools with the params' structure (or a prefix of it), or a
+    function of the params returning one; True marks the params that decay.
+    """
+    if mask is None:
+        return jax.tree.map(lambda _: True, params)
+    flags = iter(marked_leaves(params, mask, "weight_decay_mask", rows=False))
+    return jax.tree.map(lambda _: next(flags), params)
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
 
 
 def check_decay_inputs(updates: optax.Updates, params: optax.Params | None, stage: str) -> None:
@@ -63,7 +80,9 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
 
     def add(updates: optax.Updates, params: Any) -> optax.Updates:
         check_decay_inputs(updates, params, "add_l2_gradient")
-        return jax.tree.map(leaf, updates, params)
+        return jax.tree.map(
+            lambda g, p: None if g is None else leaf(g, p), updates, params, is_leaf=_is_none
+        )
 
     return stateless(add)
 
@@ -125,7 +144,9 @@ def add_decoupled_weight_decay(
             lr = learning_rate_at(learning_rate, decay, state.count, compute_dtype(update.dtype))
             return decoupled_decay(update, param, weight_decay, lr)
 
-        updates = jax.tree.map(leaf, updates, params)
+        updates = jax.tree.map(
+            lambda u, p: None if u is None else leaf(u, p), updates, params, is_leaf=_is_none
+        )
         return updates, DecoupledWeightDecayState(jnp.asarray(optax.safe_increment(state.count)))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

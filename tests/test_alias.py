@@ -24,16 +24,22 @@ SETTINGS = {
     "clipped_decayed": {
         "clipvalue": 1.0,
         "global_clipnorm": 5.0,
-        "decay": 1e-3,
+        "inverse_time_decay": 1e-3,
         "weight_decay": 1e-4,
     },
 }
 CONFIGS = [
-    # Under convention="optax", `decay=` is refused (optax's `decay` means rho; see
-    # test_optax_decay_keyword_is_refused_with_the_explanation).
+    # keras, tf1 and optax have no weight decay of their own: the coupling is spelled out.
     pytest.param(
         convention,
-        {k: v for k, v in setting.items() if not (convention == "optax" and k == "decay")},
+        {
+            **setting,
+            **(
+                {"decoupled_weight_decay": True}
+                if "weight_decay" in setting and convention in ("keras", "tf1", "optax")
+                else {}
+            ),
+        },
         id=f"{convention}-{name}",
     )
     for convention in CONVENTIONS
@@ -267,7 +273,11 @@ def test_maximize_climbs() -> None:
         ({"clipnorm": -1.0}, ValueError, r"`clipnorm` must be >= 0. Received: clipnorm=-1.0"),
         ({"clipvalue": -1.0}, ValueError, r"`clipvalue` must be >= 0. Received: clipvalue=-1.0"),
         ({"global_clipnorm": -2.0}, ValueError, r"`global_clipnorm` must be >= 0"),
-        ({"decay": -0.1}, ValueError, r"`decay` must be >= 0. Received: decay=-0.1"),
+        (
+            {"inverse_time_decay": -0.1},
+            ValueError,
+            r"`inverse_time_decay` must be >= 0. Received: inverse_time_decay=-0.1",
+        ),
         ({"weight_decay": -0.1}, ValueError, r"`weight_decay` must be >= 0"),
         (
             {"learning_rate": float("nan")},
@@ -382,8 +392,13 @@ def test_other_frameworks_keywords_say_what_to_write(keyword: str, advice: str) 
         rj.inject_hyperparams(rj.rmsprop)(**{keyword: 0.9})
 
 
-def test_optax_decay_keyword_is_refused_with_the_explanation() -> None:
-    with pytest.raises(ValueError, match=r"optax's `decay` is the mean square's decay.*rho="):
-        rj.rmsprop(0.1, decay=0.9, convention="optax")
-    rj.rmsprop(0.1, decay=0.9)  # Keras's inverse-time decay under the keras convention
-    rj.rmsprop(0.1, rho=0.9, convention="optax")
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_decay_keyword_is_refused_under_every_convention_with_both_meanings(
+    convention: str,
+) -> None:
+    # optax's `decay` is rho; tf.keras's is the inverse-time learning-rate decay: never guessed.
+    both = r"optax.rmsprop's `decay` is the mean square's decay.*rho=.*inverse_time_decay="
+    with pytest.raises(TypeError, match=both):
+        rj.rmsprop(0.1, decay=0.9, convention=convention)
+    rj.rmsprop(0.1, rho=0.9, convention=convention)
+    rj.rmsprop(0.1, inverse_time_decay=0.9, convention=convention)

@@ -55,14 +55,16 @@ def test_clip_by_norm_at_the_boundary(maybe_jit):
 def test_clip_by_global_norm_hand_numbers(maybe_jit):
     # Global norm of a = (1, 2), b = [[2]]: sqrt(1 + 4 + 4) = 3 > 1.5, so everything halves.
     updates = {"a": jnp.array([1.0, 2.0]), "b": jnp.array([[2.0]])}
-    out = clip(rj.clip_by_global_norm(1.5), updates, maybe_jit)
+    out = clip(rj.clip_by_global_norm(1.5, formula="tf"), updates, maybe_jit)
     np.testing.assert_allclose(out["a"], [0.5, 1.0], rtol=1e-6)
     np.testing.assert_allclose(out["b"], [[1.0]], rtol=1e-6)
 
 
 def test_clip_by_global_norm_docstring_example(maybe_jit):
     out = clip(
-        rj.clip_by_global_norm(1.0), {"a": jnp.array([3.0]), "b": jnp.array([4.0])}, maybe_jit
+        rj.clip_by_global_norm(1.0, formula="tf"),
+        {"a": jnp.array([3.0]), "b": jnp.array([4.0])},
+        maybe_jit,
     )
     np.testing.assert_allclose(out["a"], [0.6], rtol=1e-6)
     np.testing.assert_allclose(out["b"], [0.8], rtol=1e-6)
@@ -71,13 +73,17 @@ def test_clip_by_global_norm_docstring_example(maybe_jit):
 def test_clip_by_global_norm_leaves_a_short_tree_alone(maybe_jit):
     # n = 0.5 < 10: scale = 10 * min(1/0.5, 1/10) = 1 (up to float32 rounding of 10 * 0.1).
     updates = {"a": jnp.array([0.3]), "b": jnp.array([0.4])}
-    out = clip(rj.clip_by_global_norm(10.0), updates, maybe_jit)
+    out = clip(rj.clip_by_global_norm(10.0, formula="tf"), updates, maybe_jit)
     np.testing.assert_allclose(out["a"], [0.3], rtol=1e-7)
     np.testing.assert_allclose(out["b"], [0.4], rtol=1e-7)
 
 
 def test_clip_by_global_norm_zero_tree_stays_zero(maybe_jit):
-    out = clip(rj.clip_by_global_norm(1.0), {"a": jnp.zeros(2), "b": jnp.zeros(())}, maybe_jit)
+    out = clip(
+        rj.clip_by_global_norm(1.0, formula="tf"),
+        {"a": jnp.zeros(2), "b": jnp.zeros(())},
+        maybe_jit,
+    )
     np.testing.assert_array_equal(out["a"], [0.0, 0.0])
     assert float(out["b"]) == 0.0
 
@@ -86,7 +92,7 @@ def test_clip_by_global_norm_zero_tree_stays_zero(maybe_jit):
 def test_clip_by_global_norm_non_finite_norm_gives_nan_everywhere(maybe_jit, bad):
     # TF's rule: a non-finite global norm makes every update NaN, finite leaves included.
     updates = {"a": jnp.array([1.0, bad]), "b": jnp.array([0.5])}
-    out = clip(rj.clip_by_global_norm(1.0), updates, maybe_jit)
+    out = clip(rj.clip_by_global_norm(1.0, formula="tf"), updates, maybe_jit)
     assert np.all(np.isnan(out["a"]))
     assert np.all(np.isnan(out["b"]))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import os
 import pathlib
 import re
@@ -77,32 +78,69 @@ def test_pytorch_page_resumes_a_recorded_pytorch_run(name: str) -> None:
     namespace = run_page("pytorch.md")
     (case,) = [c for c in recorded.cases("torch") if c["name"] == name]
     config, resume_at = case["config"], 4
-    tx = rj.rmsprop(
-        case["learning_rate"],
-        rho=config["rho"],
-        momentum=config["momentum"],
-        epsilon=config["epsilon"],
-        centered=config["centered"],
-        weight_decay=config["weight_decay"],
-        convention="torch",
-    )
-    params = {
-        k: jnp.asarray(v) for k, v in recorded.as_arrays(case["params"][resume_at - 1]).items()
-    }
+    named = recorded.as_arrays(case["params"][resume_at - 1])
     slots = case["slots"][resume_at - 1]
     torch_names = {"ms": "square_avg", "mg": "grad_avg", "mom": "momentum_buffer"}
-    torch_state = {
-        name: {"step": resume_at}
-        | {torch_names[s]: np.float32(slots[s][name]) for s in slots if slots[s] is not None}
-        for name in params
+    group = {
+        "lr": case["learning_rate"],
+        "alpha": config["rho"],
+        "eps": config["epsilon"],
+        "weight_decay": config["weight_decay"] or 0,
+        "momentum": config["momentum"],
+        "centered": config["centered"],
+        "maximize": False,
+        "params": list(range(len(named))),
     }
-    state = namespace["state_from_torch"](tx.init(params), torch_state)
+    torch_state = {
+        "state": {
+            i: {"step": np.float32(resume_at)}
+            | {torch_names[s]: np.float32(slots[s][n]) for s in slots if slots[s] is not None}
+            for i, n in enumerate(named)
+        },
+        "param_groups": [group],
+    }
+    tx, state, params, _ = namespace["resume_from_torch"](torch_state, named)
     for step in range(resume_at, len(case["params"])):
         grads = {k: jnp.asarray(v) for k, v in recorded.as_arrays(case["grads"][step]).items()}
         updates, state = tx.update(grads, state, params)
         params = rj.apply_updates(params, updates)
         for k, want in recorded.as_arrays(case["params"][step]).items():
             np.testing.assert_allclose(params[k], want, rtol=1e-5, atol=1e-6)
+
+
+def test_pytorch_page_groups_and_masks_run() -> None:
+    namespace = run_page("pytorch.md")
+    params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    grads = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    groups, no_bias_decay = namespace["groups"], namespace["no_bias_decay"]
+    updates, _ = groups.update(grads, groups.init(params), params)
+    # one step of torch's RMSprop from zero state: -lr * g / (sqrt(0.01 g^2) + eps) = -10 lr
+    np.testing.assert_allclose(updates["w"], -0.1, rtol=1e-6)
+    np.testing.assert_allclose(updates["b"], -1.0, rtol=1e-6)
+    updates, _ = no_bias_decay.update(grads, no_bias_decay.init(params), params)
+    clipped = 1.0 / (np.sqrt(6.0) + 1e-6)  # clip_grad_norm_ of six ones to norm 1
+    w_grad = clipped + 1e-4  # then the coupled decay of the weight (1.0), not of the bias
+    np.testing.assert_allclose(updates["b"], -0.01 * clipped / (0.1 * clipped + 1e-8), rtol=1e-5)
+    np.testing.assert_allclose(updates["w"], -0.01 * w_grad / (0.1 * w_grad + 1e-8), rtol=1e-5)
+
+
+RECIPES = json.loads((ROOT / "tests" / "reference" / "recipes.json").read_text())["recipes"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES["runs"]))
+def test_recipes_page_gives_the_recorded_framework_runs(name: str) -> None:
+    tx = run_page("recipes.md")[name]
+    params = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in RECIPES["params0"].items()}
+    state = tx.init(params)
+    for step, (g, want) in enumerate(zip(RECIPES["grads"], RECIPES["runs"][name], strict=True)):
+        grads = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in g.items()}
+        with jax.numpy_dtype_promotion("standard"):  # the page's schedules mix Python floats
+            updates, state = tx.update(grads, state, params)
+        params = rj.apply_updates(params, updates)
+        for k, value in want.items():
+            np.testing.assert_allclose(
+                params[k], value, rtol=2e-6, atol=1e-7, err_msg=f"{name}: {k} at step {step}"
+            )
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ def _schedule_or_rate(case: dict[str, Any]) -> Any:
 def _optimizer(case: dict[str, Any]) -> rk.RMSprop:
     config = case["config"]
     kwargs = {k: config[k] for k in ("clipnorm", "clipvalue", "global_clipnorm") if config[k]}
-    if config["decay"]:
-        kwargs["decay"] = config["decay"]
+    if config["inverse_time_decay"]:  # tf.keras's `decay`
+        kwargs["decay"] = config["inverse_time_decay"]
     return rk.RMSprop(
         _schedule_or_rate(case),
         rho=config["rho"],

@@ -83,11 +83,14 @@ def rmsprop_configs(draw: st.DrawFn) -> dict[str, Any]:
             "clipvalue": clipvalue,
             "clipnorm": clipnorm,
             "global_clipnorm": global_clipnorm,
-            # convention="optax" refuses `decay` (optax's decay means rho): no inverse-time decay
-            "decay": 0.0
-            if convention == "optax"
-            else draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5).map(f32))),
+            "inverse_time_decay": draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5).map(f32))),
             "weight_decay": draw(st.one_of(st.none(), st.just(0.0), log_uniform(1e-4, 1e-1))),
+            # torch and keras3 have a coupling of their own (None); the others need a choice
+            "decoupled_weight_decay": draw(
+                st.sampled_from([None, True, False])
+                if convention in ("torch", "keras3")
+                else st.booleans()
+            ),
             "maximize": draw(st.booleans()),
         },
         "learning_rate": learning_rate,
@@ -299,6 +302,7 @@ def test_updates_keep_the_gradient_dtype(convention: str, state_dtype: Any, dtyp
         momentum=0.9,
         centered=True,
         weight_decay=0.01,
+        decoupled_weight_decay=convention != "torch",
         clipnorm=1.0,
         state_dtype=state_dtype,
         convention=convention,

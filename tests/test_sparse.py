@@ -340,7 +340,7 @@ def test_sparse_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match=r"`sparse_mode` must be one of 'keras', 'lazy', 'dense'"):
         rj.rmsprop(sparse_mode="eager")
     with pytest.raises(ValueError, match=r"weight decay changes every row"):
-        tx = rj.rmsprop(0.1, weight_decay=0.1, momentum=0.9)
+        tx = rj.rmsprop(0.1, weight_decay=0.1, decoupled_weight_decay=True, momentum=0.9)
         params = {"emb": jnp.zeros(SHAPE)}
         tx.update(grads, tx.init(params), params)
 

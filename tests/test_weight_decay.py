@@ -80,7 +80,7 @@ def test_rmsprop_torch_weight_decay_is_coupled(maybe_jit):
         (rj.add_l2_gradient(0.1), "add_l2_gradient"),
         (rj.add_decoupled_weight_decay(0.1, 0.01), "add_decoupled_weight_decay"),
         (rj.rmsprop(weight_decay=0.1, convention="torch"), "add_l2_gradient"),
-        (rj.rmsprop(weight_decay=0.1), "add_decoupled_weight_decay"),
+        (rj.rmsprop(weight_decay=0.1, decoupled_weight_decay=True), "add_decoupled_weight_decay"),
     ],
 )
 def test_missing_params_is_a_clear_error(tx, stage):

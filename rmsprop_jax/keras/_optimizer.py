@@ -130,7 +130,7 @@ class RMSprop:
         if norm is not None:  # over the call's gradients, after clipvalue (Keras's order)
             if clipvalue is not None:
                 grads, _ = clip_by_value(clipvalue).update(grads, optax.EmptyState())
-            grads, _ = clip_by_global_norm(norm).update(grads, optax.EmptyState())
+            grads, _ = clip_by_global_norm(norm, formula="tf").update(grads, optax.EmptyState())
         new = [], []
         for value, state, grad, table in zip(values, states, grads, tables, strict=True):  # type: ignore[arg-type]
             tx = self._core({**h, "learning_rate": lr}, value.dtype, table)
@@ -154,7 +154,7 @@ class RMSprop:
     def _face(self) -> optax.GradientTransformation:
         h, schedule = self._hyper.step_values(), self._hyper.schedule()
         rate = {**h, "learning_rate": schedule or h["learning_rate"]}
-        tx = self._core(rate, decay=h.get("decay", 0.0), **self._static)
+        tx = self._core(rate, inverse_time_decay=h.get("decay", 0.0), **self._static)
         return skip_nonfinite(tx) if self._modern["skip_nonfinite"] else tx
 
     def __getattr__(self, name: str) -> Any:  # for names not found otherwise

@@ -170,7 +170,7 @@ def test_tf1_dense_and_sparse_against_its_numpy_reference(
 def test_tf_keras_inverse_time_decay() -> None:
     """testDenseWithLearningRateDecay: float64 vars, lr = 0.01 / (1 + 0.5 t)."""
     with jax.enable_x64(True):
-        tx = rj.rmsprop(0.01, rho=0.9, epsilon=1e-7, decay=0.5)
+        tx = rj.rmsprop(0.01, rho=0.9, epsilon=1e-7, inverse_time_decay=0.5)
         params = [jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0])]
         grads = [jnp.array([0.1, 0.2]), jnp.array([0.01, 0.2])]
         ref = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]

@@ -7,17 +7,19 @@ in float64 the frameworks' different rounding orders agree far below float32 rou
 
 Per step ``t`` (the number of updates before this one, from 0):
 
-1. clip by value, then each tensor by its L2 norm, then the whole tree by its global L2 norm;
-2. ``maximize`` negates the gradient; ``torch`` adds ``weight_decay * w`` to it (coupled);
+1. clip by value, then each tensor by its L2 norm, then the whole tree by its global L2 norm
+   (``torch``: PyTorch's ``clip_grad_norm_``, which scales by ``c / (norm + 1e-6)`` capped at 1);
+2. ``maximize`` negates the gradient; coupled weight decay (``torch``, or
+   ``decoupled_weight_decay=False``) adds ``weight_decay * w`` to it;
 3. ``ms = rho*ms + (1-rho)*g**2`` (``ms`` starts at 1 for ``tf1``, else 0); when centered,
    ``mg = rho*mg + (1-rho)*g`` and ``v = max(ms - mg**2, 0)``, else ``v = ms``;
-4. ``eta = lr(t) / (1 + decay*t)``; ``den = sqrt(v) + eps`` (epsilon outside) or
+4. ``eta = lr(t) / (1 + inverse_time_decay*t)``; ``den = sqrt(v) + eps`` (epsilon outside) or
    ``sqrt(v + eps)`` (inside) by convention;
 5. without momentum ``w -= eta*g/den``; with momentum, ``torch`` keeps ``m = mu*m + g/den`` and
    steps ``eta*m`` (Nesterov: ``eta*(g/den + mu*m)``), the others keep ``m = mu*m + eta*g/den``
    and step ``m`` (Nesterov: ``eta*g/den + mu*m``);
-6. every convention but ``torch`` also shrinks ``w -= eta*weight_decay*w`` (decoupled, with the
-   ``w`` from before the step).
+6. decoupled weight decay (``keras3``, or ``decoupled_weight_decay=True``) also shrinks
+   ``w -= eta*weight_decay*w`` (with the ``w`` from before the step).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def _clip(
     clipvalue: float | None,
     clipnorm: float | None,
     global_clipnorm: float | None,
+    torch: bool = False,
 ) -> Tree:
     out = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
     if clipvalue is not None:
@@ -67,11 +70,16 @@ def _clip(
         clipped = {}
         for k, v in out.items():
             norm = np.sqrt(np.sum(v * v))
-            clipped[k] = v if norm == 0 else v * clipnorm / max(norm, clipnorm)
+            if torch:
+                clipped[k] = v * min(clipnorm / (norm + 1e-6), 1.0)
+            else:
+                clipped[k] = v if norm == 0 else v * clipnorm / max(norm, clipnorm)
         out = clipped
     if global_clipnorm is not None:
         norm = np.sqrt(sum(np.sum(v * v) for v in out.values()))
-        if not np.isfinite(norm):
+        if torch:
+            scale = min(global_clipnorm / (norm + 1e-6), 1.0)
+        elif not np.isfinite(norm):
             scale = np.nan
         elif norm <= global_clipnorm:
             scale = 1.0
@@ -94,8 +102,9 @@ def reference_trajectory(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    decay: float = 0.0,
+    inverse_time_decay: float = 0.0,
     weight_decay: float | None = None,
+    decoupled_weight_decay: bool | None = None,
     maximize: bool = False,
     convention: str = "keras",
 ) -> tuple[list[Tree], list[dict[str, Tree]]]:
@@ -113,8 +122,9 @@ def reference_trajectory(
       clipnorm: per-tensor L2 clipping, or None.
       clipvalue: elementwise clipping, or None.
       global_clipnorm: global L2 clipping, or None.
-      decay: Keras's inverse-time decay.
-      weight_decay: coupled (``torch``) or decoupled (other conventions) weight decay, or None.
+      inverse_time_decay: Keras's inverse-time decay.
+      weight_decay: the weight decay coefficient, or None.
+      decoupled_weight_decay: its coupling; None: coupled for ``torch``, else decoupled.
       maximize: ascend instead of descend.
       convention: ``"keras"``, ``"keras3"``, ``"tf1"``, ``"torch"`` or ``"optax"``.
 
@@ -131,6 +141,9 @@ def reference_trajectory(
         raise ValueError("nesterov needs momentum > 0")
     inside = eps_inside(convention, momentum)
     wd = 0.0 if weight_decay is None else float(weight_decay)
+    coupled = (
+        convention == "torch" if decoupled_weight_decay is None else not decoupled_weight_decay
+    )
 
     w = {k: np.array(v, dtype=np.float64) for k, v in params0.items()}
     ms = {k: np.full(v.shape, 1.0 if convention == "tf1" else 0.0) for k, v in w.items()}
@@ -142,14 +155,14 @@ def reference_trajectory(
     for t, grad_tree in enumerate(grads):
         if set(grad_tree) != set(w):
             raise ValueError(f"step {t}: gradient keys {sorted(grad_tree)} != {sorted(w)}")
-        g_tree = _clip(grad_tree, clipvalue, clipnorm, global_clipnorm)
-        eta = _learning_rate_at(learning_rate, t) / (1.0 + decay * t)
+        g_tree = _clip(grad_tree, clipvalue, clipnorm, global_clipnorm, convention == "torch")
+        eta = _learning_rate_at(learning_rate, t) / (1.0 + inverse_time_decay * t)
         new_w = {}
         for k, w_k in w.items():
             g = g_tree[k]
             if maximize:
                 g = -g
-            if convention == "torch" and wd:
+            if coupled and wd:
                 g = g + wd * w_k
             ms[k] = rho * ms[k] + (1.0 - rho) * g * g
             if centered:
@@ -168,7 +181,7 @@ def reference_trajectory(
                 mom[k] = momentum * mom[k] + eta * scaled
                 step = eta * scaled + momentum * mom[k] if nesterov else mom[k]
             updated = w_k - step
-            if convention != "torch" and wd:
+            if not coupled and wd:
                 updated = updated - eta * wd * w_k
             new_w[k] = updated
         w = new_w

@@ -143,7 +143,7 @@ def make_config(
         "clipnorm": clipnorm,
         "clipvalue": clipvalue,
         "global_clipnorm": global_clipnorm,
-        "decay": decay,
+        "inverse_time_decay": decay,
         "weight_decay": weight_decay,
         "maximize": maximize,
     }
@@ -2330,6 +2330,287 @@ def check_generations_file(framework="keras_generations"):
     return data
 
 
+def _timm_rmsprop_tf():
+    """timm's ``RMSpropTF`` without timm's package import (which needs torchvision)."""
+    import importlib
+    import importlib.util
+    import types
+
+    root = Path(importlib.util.find_spec("timm").origin).parent
+    for name, path in (("timm", root), ("timm.optim", root / "optim")):
+        module = types.ModuleType(name)
+        module.__path__ = [str(path)]
+        sys.modules[name] = module
+    return importlib.import_module("timm.optim.rmsprop_tf").RMSpropTF
+
+
+def _record_recipe_runs(rng, rms_prop_tf):
+    """Eight steps of five recipes on a (4, 3) weight and a (3,) bias, recorded gradients."""
+    import numpy as np
+    import tensorflow as tf
+    import torch
+
+    shapes = {"w": (4, 3), "b": (3,)}
+    params0 = {k: rng.normal(size=v).astype(np.float32) for k, v in shapes.items()}
+    grads = [
+        {k: (rng.normal(size=v) * 30).astype(np.float32) for k, v in shapes.items()}
+        for _ in range(STEPS)
+    ]
+
+    def torch_run(make, clip=None, value_clip=None):
+        w = torch.nn.Parameter(torch.tensor(params0["w"]))
+        b = torch.nn.Parameter(torch.tensor(params0["b"]))
+        opt, scheduler = make(w, b)
+        out = []
+        for g in grads:
+            w.grad, b.grad = torch.tensor(g["w"]), torch.tensor(g["b"])
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_([w, b], clip)
+            if value_clip is not None:
+                for q in (w, b):
+                    q.grad.data.clamp_(-value_clip, value_clip)
+            opt.step()
+            if scheduler is not None:
+                scheduler.step()
+            out.append({"w": w.detach().numpy().tolist(), "b": b.detach().numpy().tolist()})
+        return out
+
+    def timm_efficientnet(w, b):
+        # timm's EfficientNet-B0 recipe scaled down: rmsproptf, eps 1e-3, momentum 0.9, decay
+        # 1e-5 off the 1-d params, warm-up from 1e-6 over 3 steps, then 0.97 every 2 steps.
+        opt = rms_prop_tf(
+            [{"params": [w], "weight_decay": 1e-5}, {"params": [b], "weight_decay": 0.0}],
+            lr=0.016,
+            alpha=0.9,
+            eps=1e-3,
+            momentum=0.9,
+        )
+
+        def factor(t):
+            if t < 3:
+                return (1e-6 + t * (0.016 - 1e-6) / 3) / 0.016
+            return 0.97 ** (t // 2)
+
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+    def impala(w, b):
+        # torchbeast monobeast: RMSprop(lr=4.8e-4, momentum=0, eps=0.01, alpha=0.99), a linear
+        # LambdaLR to 0 over total_steps / (T * B) = 10 updates, clip_grad_norm_(40).
+        opt = torch.optim.RMSprop([w, b], lr=4.8e-4, momentum=0.0, eps=0.01, alpha=0.99)
+        return opt, torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda epoch: 1 - min(epoch * 640, 6400) / 6400
+        )
+
+    def dqn_torch(w, b):
+        # A PyTorch DQN port: RMSprop(lr=2.5e-4, alpha=0.95, eps=0.01), grads clamped to [-1, 1].
+        return torch.optim.RMSprop([w, b], lr=2.5e-4, alpha=0.95, eps=0.01), None
+
+    def timm_lr_outside(w, b):
+        # RMSpropTF(lr_in_momentum=False): the learning rate multiplies the buffer afterwards.
+        opt = rms_prop_tf(
+            [{"params": [w], "weight_decay": 1e-5}, {"params": [b], "weight_decay": 0.0}],
+            lr=0.016,
+            alpha=0.9,
+            eps=1e-3,
+            momentum=0.9,
+            lr_in_momentum=False,
+        )
+        return opt, None
+
+    recipes = {
+        "timm_efficientnet": torch_run(timm_efficientnet),
+        "timm_lr_outside_momentum": torch_run(timm_lr_outside),
+        "torchbeast_impala": torch_run(impala, clip=40.0),
+        "pytorch_dqn": torch_run(dqn_torch, value_clip=1.0),
+    }
+
+    # Dopamine's DQN: tf.compat.v1.train.RMSPropOptimizer(2.5e-4, decay=0.95, momentum=0.0,
+    # epsilon=1e-5, centered=True).
+    tf_vars = {k: tf.Variable(v) for k, v in params0.items()}
+    opt = tf.compat.v1.train.RMSPropOptimizer(
+        2.5e-4, decay=0.95, momentum=0.0, epsilon=1e-5, centered=True
+    )
+    out = []
+    for g in grads:
+        opt.apply_gradients([(tf.constant(g[k]), tf_vars[k]) for k in ("w", "b")])
+        out.append({k: v.numpy().tolist() for k, v in tf_vars.items()})
+    recipes["dopamine_dqn"] = out
+
+    # The Keras MNIST MLP example: model.compile(optimizer=RMSprop()) in tf.keras >= 2.11
+    # (Keras 3): the defaults lr 1e-3, rho 0.9, epsilon 1e-7.
+    import keras
+
+    k_vars = {k: keras.Variable(v) for k, v in params0.items()}
+    opt = keras.optimizers.RMSprop()
+    out = []
+    for g in grads:
+        opt.apply_gradients([(tf.constant(g[k]), k_vars[k]) for k in ("w", "b")])
+        out.append({k: np.asarray(v.numpy()).tolist() for k, v in k_vars.items()})
+    recipes["keras_mnist_mlp"] = out
+    return {
+        "params0": {k: v.tolist() for k, v in params0.items()},
+        "grads": [{k: v.tolist() for k, v in g.items()} for g in grads],
+        "runs": recipes,
+    }
+
+
+def record_recipes():
+    """PyTorch's clip_grad_norm_, timm's RMSpropTF with masked decay, torch at |g| = 1e20."""
+    import importlib.metadata
+
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(21)
+    unit = {"a": rng.normal(size=(3,)), "b": rng.normal(size=(2, 2))}
+    unit_norm = np.sqrt(sum(np.sum(v * v) for v in unit.values()))
+    clip = []
+    for max_norm in (40.0, 0.01, 1e-4):  # a gradient of norm 1.5 * max_norm: clipped
+        tree = {k: (v * 1.5 * max_norm / unit_norm).astype(np.float32) for k, v in unit.items()}
+        tensors = {k: torch.nn.Parameter(torch.zeros(v.shape)) for k, v in tree.items()}
+        for k, t in tensors.items():
+            t.grad = torch.tensor(tree[k])
+        total = torch.nn.utils.clip_grad_norm_(list(tensors.values()), max_norm)
+        per_tensor = {}
+        for k, v in tree.items():
+            t = torch.nn.Parameter(torch.zeros(v.shape))
+            t.grad = torch.tensor(v)
+            torch.nn.utils.clip_grad_norm_([t], max_norm)
+            per_tensor[k] = t.grad.numpy().tolist()
+        clip.append(
+            {
+                "grads": {k: v.tolist() for k, v in tree.items()},
+                "max_norm": max_norm,
+                "total_norm": float(total),
+                "clipped": {k: t.grad.numpy().tolist() for k, t in tensors.items()},
+                "per_tensor": per_tensor,
+            }
+        )
+
+    rms_prop_tf = _timm_rmsprop_tf()
+    w0 = rng.normal(size=(4, 3)).astype(np.float32)
+    b0 = rng.normal(size=(3,)).astype(np.float32)
+    grads = [
+        {
+            "w": rng.normal(size=(4, 3)).astype(np.float32),
+            "b": rng.normal(size=(3,)).astype(np.float32),
+        }
+        for _ in range(STEPS)
+    ]
+    timm_cases = []
+    for decoupled in (False, True):
+        w, b = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
+        opt = rms_prop_tf(
+            [{"params": [w], "weight_decay": 0.05}, {"params": [b], "weight_decay": 0.0}],
+            lr=0.01,
+            alpha=0.9,
+            eps=1e-3,
+            momentum=0.9,
+            decoupled_decay=decoupled,
+        )
+        params = []
+        for g in grads:
+            w.grad, b.grad = torch.tensor(g["w"]), torch.tensor(g["b"])
+            opt.step()
+            params.append({"w": w.detach().numpy().tolist(), "b": b.detach().numpy().tolist()})
+        timm_cases.append({"decoupled_decay": decoupled, "params": params})
+
+    overflow = []
+    for g0 in (1e20, -1e20):
+        for centered in (False, True):
+            p = torch.nn.Parameter(torch.tensor([1.0]))
+            opt = torch.optim.RMSprop([p], lr=0.1, alpha=0.99, eps=1e-8, centered=centered)
+            for _ in range(2):
+                p.grad = torch.tensor([g0])
+                opt.step()
+            overflow.append(
+                {
+                    "grad": g0,
+                    "centered": centered,
+                    "param": p.item(),
+                    "square_avg": opt.state[p]["square_avg"].item(),
+                }
+            )
+
+    def plain_state(state_dict):
+        """A state dict as JSON: tensors as lists, param indices as strings."""
+        state = {
+            str(i): {k: np.asarray(v).tolist() for k, v in entry.items()}
+            for i, entry in state_dict["state"].items()
+        }
+        return {"state": state, "param_groups": state_dict["param_groups"]}
+
+    w_init = rng.normal(size=(3, 4)).astype(np.float32)
+    b_init = rng.normal(size=(3,)).astype(np.float32)
+    resume_grads = [
+        [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3,)).astype(np.float32)]
+        for _ in range(STEPS)
+    ]
+    settings = {
+        "plain": [{"lr": 0.01}],
+        "momentum": [{"lr": 0.01, "momentum": 0.9}],
+        "centered": [{"lr": 0.01, "centered": True, "alpha": 0.9}],
+        "weight_decay": [{"lr": 0.01, "weight_decay": 0.1, "eps": 1e-6}],
+        "two_groups": [
+            {"lr": 0.01, "weight_decay": 0.05, "momentum": 0.5},
+            {"lr": 0.1, "weight_decay": 0.0, "centered": True},
+        ],
+    }
+    resume = []
+    for name, groups in settings.items():
+        w = torch.nn.Parameter(torch.tensor(w_init))
+        b = torch.nn.Parameter(torch.tensor(b_init))
+        if len(groups) == 1:
+            opt = torch.optim.RMSprop([w, b], **groups[0])
+        else:
+            opt = torch.optim.RMSprop([{"params": [w], **groups[0]}, {"params": [b], **groups[1]}])
+        params, snapshots = [], {}
+        for step, (gw, gb) in enumerate(resume_grads, start=1):
+            w.grad, b.grad = torch.tensor(gw), torch.tensor(gb)
+            opt.step()
+            params.append([w.detach().numpy().tolist(), b.detach().numpy().tolist()])
+            if step in (4, STEPS):
+                snapshots[step] = plain_state(opt.state_dict())
+        resume.append(
+            {
+                "name": name,
+                "params": params,
+                "state_at_4": snapshots[4],
+                "state_at_end": snapshots[STEPS],
+            }
+        )
+    recipes = _record_recipe_runs(rng, rms_prop_tf)
+    data = {
+        "recipes": recipes,
+        "versions": {
+            "torch": torch.__version__,
+            "timm": importlib.metadata.version("timm"),
+            "tensorflow": importlib.metadata.version("tensorflow-cpu"),
+            "keras": importlib.metadata.version("keras"),
+        },
+        "torch_resume": {
+            "params0": [w_init.tolist(), b_init.tolist()],
+            "grads": [[g.tolist() for g in pair] for pair in resume_grads],
+            "cases": resume,
+        },
+        "clip_grad_norm": {"cases": clip},
+        "timm_rmsprop_tf": {
+            "settings": {
+                "lr": 0.01,
+                "alpha": 0.9,
+                "eps": 1e-3,
+                "momentum": 0.9,
+                "weight_decay": {"w": 0.05, "b": 0.0},
+            },
+            "params0": {"w": w0.tolist(), "b": b0.tolist()},
+            "grads": [{k: v.tolist() for k, v in g.items()} for g in grads],
+            "cases": timm_cases,
+        },
+        "torch_overflow": overflow,
+    }
+    (HERE / "recipes.json").write_text(json.dumps(data, separators=(",", ":")) + "\n")
+
+
 def check_any(framework):
     if framework == "keras_sparse":
         return check_sparse_file(framework)
@@ -2339,6 +2620,8 @@ def check_any(framework):
         return check_long_file(framework)
     if framework == "keras_generations":
         return check_generations_file(framework)
+    if framework == "recipes":
+        return None  # read by tests/test_recipe_defects.py, which checks its shape as it goes
     return check_file(framework)
 
 
@@ -2354,6 +2637,7 @@ def main(argv):
         "torch_long": record_torch_long,
         "tf_long": record_tf_long,
         "keras_generations": record_keras_generations,
+        "recipes": record_recipes,
     }
     if which == "keras_generations_part":  # one generation, in a subprocess of keras_generations
         record_keras_generations_part(argv[2], argv[3])

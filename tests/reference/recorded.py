@@ -15,8 +15,17 @@ FRAMEWORKS = ("keras", "keras3", "tf1", "torch")
 
 @functools.cache
 def load(framework: str) -> dict[str, Any]:
-    """The parsed JSON file of one framework's recording."""
-    return json.loads((HERE / f"{framework}.json").read_text())
+    """The parsed JSON file of one framework's recording.
+
+    The ``rj.rmsprop`` arguments of each case (``config``) are read with today's names:
+    recordings made before ``decay`` became ``inverse_time_decay`` name it ``decay``.
+    """
+    data = json.loads((HERE / f"{framework}.json").read_text())
+    for case in data.get("cases", []) if isinstance(data, dict) else []:
+        config = case.get("config") if isinstance(case, dict) else None
+        if isinstance(config, dict) and "convention" in config and "decay" in config:
+            config["inverse_time_decay"] = config.pop("decay")
+    return data
 
 
 def cases(framework: str) -> list[dict[str, Any]]:
