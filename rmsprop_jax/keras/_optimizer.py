@@ -20,11 +20,9 @@ from .._sparse_tables import materialize
 from .._updates import apply_updates
 from .._validation import check_bool
 from ._arguments import gradient_pairs, gradients, loss_gradients, variable_list
-from ._config import arguments_from_config, checked_kwargs, checked_weights, config_of
-from ._hyperparams import Hyperparameters, momentum_enabled
+from ._config import Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
 from ._schedules import LearningRateSchedule
-from ._slots import Record, new_slot, slot_names
-from ._variable import StateView, Variable
+from ._variable import Record, StateView, Variable, momentum_enabled, new_slot, slot_names
 
 __all__ = ["RMSprop"]
 
@@ -160,10 +158,10 @@ class RMSprop:
     def __getattr__(self, name: str) -> Any:  # for names not found otherwise
         if name in _HYPER and "_hyper" in self.__dict__:
             name = "learning_rate" if name == "lr" else name
-            if name not in self._hyper._settings:
+            if name not in self._hyper.settings:
                 raise AttributeError(f"The {self.generation} generation has no `{name}`.")
-            if isinstance(self._hyper.setting(name), LearningRateSchedule):
-                return self._hyper.setting(name)
+            if isinstance(self._hyper.settings[name], LearningRateSchedule):
+                return self._hyper.settings[name]
             if name not in self._views:
                 read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
                 self._views[name] = StateView(name, read, write)
@@ -217,7 +215,7 @@ class RMSprop:
         self._records.update({id(r.var): r for r in self._batches[-1]} if new else {})
         records = [self._records[id(var)] for var in variables]
         # The state's structure, not its numbers, depends on these (callables are not called).
-        h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper._settings.items()}
+        h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper.settings.items()}
         for record, table in zip(records, tables, strict=True):
             if record.state is None or (table and not record.table):
                 old, record.table = record.state, record.table or table
@@ -278,7 +276,7 @@ class RMSprop:
         if g == "legacy":
             slots = [view(r, n) for batch in self._batches for n in names for r in batch]
             return _Listed([self.iterations, *slots, *self._extra])
-        lr = [] if callable(self._hyper.setting("learning_rate")) else [self.learning_rate]
+        lr = [] if callable(self._hyper.settings["learning_rate"]) else [self.learning_rate]
         slots = [view(r, n) for n in names for r in self._records.values()]
         return _Listed([self.iterations, *lr, *slots, *self._extra])
 
@@ -297,8 +295,7 @@ class RMSprop:
 
     def get_config(self) -> dict[str, Any]:
         """The config the generation's tf.keras returns, its keys in that order."""
-        fixed = {**self._static, **self._modern}
-        return config_of(self.generation, self.name, fixed["skip_nonfinite"], self._hyper, fixed)
+        return self._hyper.config(self.generation, self.name, {**self._static, **self._modern})
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RMSprop:
