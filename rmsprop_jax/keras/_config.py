@@ -168,28 +168,24 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     given = "the weight given for it has"
     if value.shape != target.shape:
         raise ValueError(f"{where} has shape {target.shape}; {given} shape {value.shape}.")
+    got = f"{given} dtype {value.dtype}"
     integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
-    if jnp.issubdtype(dtype, jnp.integer) and not integer:
-        raise TypeError(
-            f"{where} is an integer count ({dtype}); {given} dtype {value.dtype}. Pass integers."
-        )
     if jnp.issubdtype(dtype, jnp.integer):
+        if not integer:
+            raise TypeError(f"{where} is an integer count ({dtype}); {got}. Pass integers.")
         top = np.iinfo(dtype).max
         if value.size and (value.min() < 0 or value.max() > top):
             bad = value.min() if value.min() < 0 else value.max()
             raise ValueError(f"{where} must be in [0, {top}]. Received: {bad}.")
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
-        raise TypeError(
-            f"{where} holds {dtype} numbers; {given} dtype {value.dtype}. "
-            "Pass a real floating array."
-        )
+        raise TypeError(f"{where} holds {dtype} numbers; {got}. Pass a real floating array.")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
         bad = int(np.sum(~np.isfinite(value.astype(dtype))))
     if bad:
         raise ValueError(
-            f"{where} must be finite in {dtype}; the weight given for it has {bad} NaN or Inf "
-            f"values (after rounding to {dtype}). Restore an earlier checkpoint."
+            f"{where} must be finite in {dtype}; {given} {bad} NaN or Inf values (after rounding "
+            f"to {dtype}). Restore an earlier checkpoint."
         )
     return value
 
@@ -209,10 +205,7 @@ def _config_value(key: str, value: Any) -> Any:
 
 
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The `RMSprop` arguments of a config, with the generation its keys name.
-
-    Any key of the modern optimizer (``use_ema``, ``weight_decay``, ...) means "keras3".
-    """
+    """The `RMSprop` arguments of a config; a key of the modern optimizer means "keras3"."""
     if not isinstance(config, dict):
         raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
     legacy = {"is_legacy_optimizer": True}

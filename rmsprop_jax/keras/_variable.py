@@ -189,10 +189,6 @@ class StateView(Variable):
     def _value(self, new: jax.Array) -> None:
         self._write(new)
 
-    def _store(self, new: jax.Array) -> Variable:
-        self._write(new.astype(self._value.dtype))
-        return self
-
     def owns_buffer(self) -> bool:
         """A view never owns a buffer."""
         return False
@@ -253,10 +249,8 @@ class Record:
         """A new state (its own buffers: steps donate it), with ``old``'s slots if any."""
         self.state = jax.tree.map(jnp.copy, state)
         if old is not None:
-            fields = {f: optax.tree.get(old, f) for f in SLOTS["legacy"].values()}
-            self.state = optax.tree.set(
-                self.state, **{f: v for f, v in fields.items() if v is not None}
-            )
+            slots = [(f, optax.tree.get(old, f)) for f in SLOTS["legacy"].values()]
+            self.state = optax.tree.set(self.state, **{f: v for f, v in slots if v is not None})
 
     def view(self, generation: str, name: str, catch_up: Callable[..., Any]) -> StateView:
         """Slot ``name`` as a Variable: read brought up to date, written into the state."""
