@@ -13,10 +13,9 @@ from ._variable import StateView, Variable, track_reads
 
 def describe(value: Any) -> str:
     """A short description of a received value, for error messages."""
-    kind = {jax.Array: "a jax.Array", np.ndarray: "a NumPy array"}
-    for cls, name in kind.items():
-        if isinstance(value, cls):
-            return f"{name} of shape {tuple(value.shape)}"
+    if isinstance(value, jax.Array | np.ndarray):
+        kind = "a jax.Array" if isinstance(value, jax.Array) else "a NumPy array"
+        return f"{kind} of shape {tuple(value.shape)}"
     return f"{value!r} of type {type(value).__name__}"
 
 
@@ -27,10 +26,10 @@ _NOT_A_VARIABLE = (
 _PAIRS = "`grads_and_vars` must be (gradient, Variable) pairs, e.g. `{example}`. Received: {what}."
 
 
-def _variable(var: Any, where: str, seen: set[int], twice: str) -> None:
+def _variable(var: Any, where: str, seen: set[int], twice: str, hint: str = "") -> None:
     """Checks ``var`` is a Variable (not a view) met once; ``twice`` is the repeat's message."""
     if not isinstance(var, Variable) or isinstance(var, StateView):
-        raise TypeError(_NOT_A_VARIABLE.format(where=where, what=describe(var)))
+        raise TypeError(_NOT_A_VARIABLE.format(where=where, what=describe(var)) + hint)
     if id(var) in seen:
         raise ValueError(twice)
     seen.add(id(var))
@@ -66,14 +65,9 @@ def gradient_pairs(grads_and_vars: Any) -> list[tuple[Any, Variable]]:
             )
         grad, var = item
         hint = " The pairs are (gradient, variable), in that order." * isinstance(grad, Variable)
-        try:
-            name = getattr(var, "name", None)
-            twice = (
-                f"`grads_and_vars` has two gradients for variable {name!r} (pair {i}); sum them."
-            )
-            _variable(var, f"The variable of pair {i} of `grads_and_vars`", seen, twice)
-        except TypeError as error:
-            raise TypeError(f"{error}{hint}") from None
+        name = getattr(var, "name", None)
+        twice = f"`grads_and_vars` has two gradients for variable {name!r} (pair {i}); sum them."
+        _variable(var, f"The variable of pair {i} of `grads_and_vars`", seen, twice, hint)
         shape = None if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
         if shape is not None and shape != var.shape:
             raise ValueError(
@@ -117,15 +111,3 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
         )
     (grads,) = pullback(cotangent)
     return [(g if id(v) in read else None, v) for g, v in zip(grads, variables, strict=True)]
-
-
-def gradients(loss: Any, params: Any) -> list[jax.Array]:
-    """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
-    pairs = loss_gradients(loss, params)
-    for grad, var in pairs:
-        if grad is None:
-            raise ValueError(
-                f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
-                "Leave it out of `params`, or use it in the loss."
-            )
-    return [grad for grad, _ in pairs]

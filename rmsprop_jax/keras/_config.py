@@ -1,13 +1,16 @@
-"""tf.keras and Keras 3 configs and weights, read as data: checked, never called or imported."""
+"""tf.keras's hyperparameters, checked; its configs and weights, read as data: never called."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._schedules import LearningRateSchedule, deserialize, serialize
+from .._validation import check_range
+from ._schedules import LearningRateSchedule, _plain, deserialize, serialize
 from ._variable import Variable
 
 GENERATIONS = ("legacy", "keras3")
@@ -29,6 +32,93 @@ KERAS3_KEYS = ("learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "
 KERAS3_KEYS += tuple(MODERN)[:5]
 NUMERICS = ("rho", "momentum", "epsilon", "centered")
 CONFIG_KEYS = ("name", *LEGACY_KEYS, *NUMERICS, "skip_nonfinite", "weight_decay", *MODERN)
+# name -> check_range's arguments for a number (each is >= 0).
+_RANGES: dict[str, dict[str, Any]] = {
+    "learning_rate": {},
+    "rho": {"high": 1.0, "hint": "It is the decay of the mean square, e.g. 0.9."},
+    "momentum": {"high": 1.0, "hint": "Use 0.0 to switch momentum off."},
+    "epsilon": {"hint": "A small positive number such as 1e-7."},
+    "decay": {"hint": "Use 0.0 for a learning rate without inverse-time decay."},
+}
+_NUMBER = int | float | np.number | np.ndarray | jax.Array
+
+
+def check(name: str, value: Any) -> None:
+    """Raises a TypeError or ValueError naming ``name`` if ``value`` is not a valid setting."""
+    if isinstance(value, LearningRateSchedule) and name != "learning_rate":
+        raise TypeError(f"`{name}` cannot be a schedule (only `learning_rate`). Received: {value}.")
+    if isinstance(value, LearningRateSchedule):
+        return
+    if callable(value) and not isinstance(value, jax.Array):
+        try:  # tf.keras calls it as name() at every step: refuse one that needs arguments
+            parameters = inspect.signature(value).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature: trust it
+            return
+        needs = [p.name for p in parameters if p.default is p.empty and p.kind <= 1]  # positional
+        if needs:
+            hint = " For a schedule of the step count, use rj.keras.schedules." * (name[0] == "l")
+            raise TypeError(
+                f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
+                f"every step). Received a callable that needs {needs}.{hint}"
+            )
+        return  # its values are not range-checked (as traced values)
+    if name == "learning_rate" and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
+        raise TypeError(
+            "`learning_rate` must be a number, a schedule from rj.keras.schedules (e.g. "
+            "rj.keras.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.9)) or a "
+            f"zero-argument callable. Received: learning_rate={value!r} of type "
+            f"{type(value).__name__}."
+        )
+    check_range(name, value, **_RANGES[name])
+
+
+class Hyperparameters:
+    """The ``settings`` (numbers, zero-argument callables, a schedule), and the arrays a step takes.
+
+    Float32 arrays (tf.keras holds hyperparameters in float32 variables), except the names in
+    ``wide``, which Keras keeps as Python floats: the widest float JAX allows, so that a float64
+    variable sees them exactly.
+    """
+
+    def __init__(self, values: dict[str, Any], wide: tuple[str, ...] = ()) -> None:
+        for name, value in values.items():
+            check(name, value)
+        self.settings, self._wide = dict(values), wide
+
+    def set(self, name: str, value: Any) -> None:
+        """Replaces a setting (validated first: a bad value changes nothing)."""
+        check(name, value)
+        self.settings[name] = value
+
+    def value(self, name: str, wide: bool = False) -> jax.Array:
+        """The value a step would use now (callables are called), float32 unless ``wide``."""
+        setting = self.settings[name]
+        value = setting() if callable(setting) else setting
+        return jnp.asarray(value, jax.dtypes.canonicalize_dtype(float) if wide else jnp.float32)
+
+    def step_values(self) -> dict[str, jax.Array]:
+        """The values of the next step (a schedule is evaluated inside the step)."""
+        skip = "learning_rate" if self.schedule() else None
+        return {n: self.value(n, n in self._wide) for n in self.settings if n != skip}
+
+    def schedule(self) -> LearningRateSchedule | None:
+        """The learning-rate schedule, or None when the rate is a number or a callable."""
+        lr = self.settings["learning_rate"]
+        return lr if isinstance(lr, LearningRateSchedule) else None
+
+    def config(self, generation: str, name: str, fixed: dict[str, Any]) -> dict[str, Any]:
+        """The generation's tf.keras config, keys in its order (``fixed``: the other arguments)."""
+        config: dict[str, Any] = {"name": name}
+        config.update({"skip_nonfinite": True} if fixed["skip_nonfinite"] else {})
+        for key in (LEGACY_KEYS if generation == "legacy" else KERAS3_KEYS) + NUMERICS:
+            value = self.settings.get(key, fixed.get(key))
+            if isinstance(value, LearningRateSchedule):
+                config[key] = serialize(value)
+            elif key in self.settings:
+                config[key] = float(np.asarray(value())) if callable(value) else value
+            elif generation != "legacy" or value is not None or key == "centered":
+                config[key] = value
+        return config
 
 
 def checked_kwargs(generation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -59,18 +149,13 @@ def checked_kwargs(generation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
                 f"Allowed kwargs are {list(allowed)}."
             )
         only = MODERN.get(key, (None, None))[1]
-        if only is not None and _number(value) not in only:
+        if only is not None and _plain(value) not in only:
             raise ValueError(
                 f"{key}={value!r} asks for a feature rj.keras.RMSprop does not have; it is "
                 f"accepted only as {only[0]!r}."
             )
     defaults = {} if generation == "legacy" else {k: d for k, (d, _) in MODERN.items()}
     return {**defaults, "weight_decay": None, **kwargs} if defaults else dict(kwargs)
-
-
-def _number(value: Any) -> Any:
-    """A config number as a plain Python value (tf.keras configs may hold NumPy scalars)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def checked_weight(target: Variable, weight: Any) -> np.ndarray:
@@ -83,35 +168,31 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     given = "the weight given for it has"
     if value.shape != target.shape:
         raise ValueError(f"{where} has shape {target.shape}; {given} shape {value.shape}.")
+    got = f"{given} dtype {value.dtype}"
     integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
-    if jnp.issubdtype(dtype, jnp.integer) and not integer:
-        raise TypeError(
-            f"{where} is an integer count ({dtype}); {given} dtype {value.dtype}. Pass integers."
-        )
     if jnp.issubdtype(dtype, jnp.integer):
+        if not integer:
+            raise TypeError(f"{where} is an integer count ({dtype}); {got}. Pass integers.")
         top = np.iinfo(dtype).max
         if value.size and (value.min() < 0 or value.max() > top):
             bad = value.min() if value.min() < 0 else value.max()
             raise ValueError(f"{where} must be in [0, {top}]. Received: {bad}.")
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
-        raise TypeError(
-            f"{where} holds {dtype} numbers; {given} dtype {value.dtype}. "
-            "Pass a real floating array."
-        )
+        raise TypeError(f"{where} holds {dtype} numbers; {got}. Pass a real floating array.")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
         bad = int(np.sum(~np.isfinite(value.astype(dtype))))
     if bad:
         raise ValueError(
-            f"{where} must be finite in {dtype}; the weight given for it has {bad} NaN or Inf "
-            f"values (after rounding to {dtype}). Restore an earlier checkpoint."
+            f"{where} must be finite in {dtype}; {given} {bad} NaN or Inf values (after rounding "
+            f"to {dtype}). Restore an earlier checkpoint."
         )
     return value
 
 
 def _config_value(key: str, value: Any) -> Any:
     """A config value checked to be plain data (a config is never called or imported)."""
-    value = _number(value)
+    value = _plain(value)
     if key == "learning_rate" and isinstance(value, dict):
         return deserialize(value)
     if value is None or isinstance(value, bool | int | float | str):
@@ -124,10 +205,7 @@ def _config_value(key: str, value: Any) -> Any:
 
 
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The `RMSprop` arguments of a config, with the generation its keys name.
-
-    Any key of the modern optimizer (``use_ema``, ``weight_decay``, ...) means "keras3".
-    """
+    """The `RMSprop` arguments of a config; a key of the modern optimizer means "keras3"."""
     if not isinstance(config, dict):
         raise TypeError(f"`config` must be a dict. Received: {type(config).__name__}.")
     legacy = {"is_legacy_optimizer": True}
@@ -159,15 +237,3 @@ def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) 
             "step first so that the slots exist."
         )
     return [(t, checked_weight(t, w)) for t, w in zip(targets, weights, strict=True)]
-
-
-def config_of(generation: str, name: str, skip: bool, hyper: Any, fixed: dict[str, Any]) -> Any:
-    """The config the generation's tf.keras returns, its keys in that order."""
-    config: dict[str, Any] = {"name": name, **({"skip_nonfinite": True} if skip else {})}
-    for key in (LEGACY_KEYS if generation == "legacy" else KERAS3_KEYS) + NUMERICS:
-        if key in hyper._settings:
-            value = hyper.config_value(key)
-            config[key] = serialize(value) if isinstance(value, LearningRateSchedule) else value
-        elif generation != "legacy" or fixed[key] is not None or key == "centered":
-            config[key] = fixed[key]
-    return config

@@ -19,12 +19,10 @@ from .._sparse_rows import is_sparse
 from .._sparse_tables import materialize
 from .._updates import apply_updates
 from .._validation import check_bool
-from ._arguments import gradient_pairs, gradients, loss_gradients, variable_list
-from ._config import arguments_from_config, checked_kwargs, checked_weights, config_of
-from ._hyperparams import Hyperparameters, momentum_enabled
+from ._arguments import gradient_pairs, loss_gradients, variable_list
+from ._config import Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
 from ._schedules import LearningRateSchedule
-from ._slots import Record, new_slot, slot_names
-from ._variable import StateView, Variable
+from ._variable import Record, StateView, Variable, momentum_enabled, new_slot, slot_names
 
 __all__ = ["RMSprop"]
 
@@ -87,11 +85,9 @@ class RMSprop:
         values = dict(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon)
         if legacy:
             values["decay"] = kwargs.pop("decay", 0.0)
-        # tf.keras holds hyperparameters in float32, except those Keras keeps as Python floats.
-        wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")
+        wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")  # Keras's Python floats
         self._hyper = Hyperparameters(values, wide)
-        self.name, self.generation = name, generation
-        self.has_momentum = momentum_enabled(momentum)
+        self.name, self.generation, self.has_momentum = name, generation, momentum_enabled(momentum)
         stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
         self._static = {"centered": centered, **{k: kwargs.pop(k, None) for k in stages}}
         # keras3's other arguments (at values that switch them off), and skip_nonfinite.
@@ -104,14 +100,13 @@ class RMSprop:
         self._records: dict[int, Record] = {}  # id(variable) -> its slots, in creation order
         self._batches: list[list[Record]] = []  # the records each call created
         self._count = self._skipped = jnp.zeros((), jnp.int32)  # `iterations`, skipped steps
-        self._extra: list[Variable] = []
-        self._views: dict[str, Any] = {}
+        # Weights of add_weight, hyperparameter views, separate slots of add_slot (by variable).
+        self._extra, self._views, self._custom = [], {}, {}
         jit = functools.partial(jax.jit, donate_argnums=(0, 1))  # the optimizer's own buffers
         self._step = jit(self._update, static_argnames=("tables", "schedule"))
         self._catch_up = jit(materialize)
-        count = "iter" if legacy else "iteration"
         write = lambda value: setattr(self, "_count", jnp.array(value, jnp.int32))  # noqa: E731
-        self.iterations = StateView(count, lambda: self._count, write)  # int32, assignable
+        self.iterations = StateView("iter" if legacy else "iteration", lambda: self._count, write)
 
     def _core(self, h: dict[str, Any], dtype: Any = None, table: bool = False, **over: Any) -> Any:
         """`rmsprop_jax.rmsprop` of one variable, Python floats held in ``dtype`` if float64."""
@@ -160,10 +155,10 @@ class RMSprop:
     def __getattr__(self, name: str) -> Any:  # for names not found otherwise
         if name in _HYPER and "_hyper" in self.__dict__:
             name = "learning_rate" if name == "lr" else name
-            if name not in self._hyper._settings:
+            if name not in self._hyper.settings:
                 raise AttributeError(f"The {self.generation} generation has no `{name}`.")
-            if isinstance(self._hyper.setting(name), LearningRateSchedule):
-                return self._hyper.setting(name)
+            if isinstance(self._hyper.settings[name], LearningRateSchedule):
+                return self._hyper.settings[name]
             if name not in self._views:
                 read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
                 self._views[name] = StateView(name, read, write)
@@ -217,7 +212,7 @@ class RMSprop:
         self._records.update({id(r.var): r for r in self._batches[-1]} if new else {})
         records = [self._records[id(var)] for var in variables]
         # The state's structure, not its numbers, depends on these (callables are not called).
-        h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper._settings.items()}
+        h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper.settings.items()}
         for record, table in zip(records, tables, strict=True):
             if record.state is None or (table and not record.table):
                 old, record.table = record.state, record.table or table
@@ -237,7 +232,7 @@ class RMSprop:
         if slot_name in self.get_slot_names():
             self.build([var])
             return self.get_slot(var, slot_name)
-        custom = self.__dict__.setdefault("_custom", {}).setdefault(id(var), {})
+        custom = self._custom.setdefault(id(var), {})
         if slot_name not in custom:
             name = f"{var.name}/{slot_name}"
             custom[slot_name] = new_slot(name, var.shape, var.dtype, initializer)
@@ -248,7 +243,7 @@ class RMSprop:
         (var,) = variable_list([var], "var")
         record = self._records.get(id(var))
         names = self.get_slot_names() if record else []
-        custom = self.__dict__.get("_custom", {}).get(id(var), {})
+        custom = self._custom.get(id(var), {})
         if slot_name in names:
             return record.view(self.generation, slot_name, self._catch_up)  # type: ignore[union-attr]
         if slot_name in custom:
@@ -278,7 +273,7 @@ class RMSprop:
         if g == "legacy":
             slots = [view(r, n) for batch in self._batches for n in names for r in batch]
             return _Listed([self.iterations, *slots, *self._extra])
-        lr = [] if callable(self._hyper.setting("learning_rate")) else [self.learning_rate]
+        lr = [] if callable(self._hyper.settings["learning_rate"]) else [self.learning_rate]
         slots = [view(r, n) for n in names for r in self._records.values()]
         return _Listed([self.iterations, *lr, *slots, *self._extra])
 
@@ -297,8 +292,7 @@ class RMSprop:
 
     def get_config(self) -> dict[str, Any]:
         """The config the generation's tf.keras returns, its keys in that order."""
-        fixed = {**self._static, **self._modern}
-        return config_of(self.generation, self.name, fixed["skip_nonfinite"], self._hyper, fixed)
+        return self._hyper.config(self.generation, self.name, {**self._static, **self._modern})
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RMSprop:
@@ -307,7 +301,14 @@ class RMSprop:
 
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
         """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
-        return gradients(loss, params)
+        pairs = loss_gradients(loss, params)
+        for grad, var in pairs:
+            if grad is None:
+                raise ValueError(
+                    f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
+                    "Leave it out of `params`, or use it in the loss."
+                )
+        return [grad for grad, _ in pairs]
 
     def get_updates(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[Variable]:
         """tf.keras's graph-mode ``get_updates``, run eagerly: takes the step now."""

@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_F32 = jnp.float32
-_f = lambda value: jnp.asarray(value, _F32)  # noqa: E731
+_f = lambda value: jnp.asarray(value, jnp.float32)  # noqa: E731
 
 
 class LearningRateSchedule:
@@ -41,8 +40,7 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         p = _f(step) / _f(self.decay_steps)
-        if self.staircase:
-            p = jnp.floor(p)
+        p = jnp.floor(p) if self.staircase else p
         return _f(self.initial_learning_rate) * jnp.power(_f(self.decay_rate), p)
 
 
@@ -64,9 +62,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             )
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        x = _f(step)
-        index = jnp.sum(x > jnp.asarray(self.boundaries, _F32))  # boundaries strictly passed
-        return jnp.asarray(self.values, _F32)[index]
+        index = jnp.sum(_f(step) > _f(self.boundaries))  # the boundaries strictly passed
+        return _f(self.values)[index]
 
     def get_config(self) -> dict[str, Any]:
         """The schedule's Keras config."""
@@ -87,13 +84,11 @@ class PolynomialDecay(LearningRateSchedule):
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         x, steps = _f(step), _f(self.decay_steps)
         if self.cycle:
-            multiplier = jnp.where(x == 0, _f(1.0), jnp.ceil(x / steps))
-            steps = steps * multiplier
+            steps = steps * jnp.where(x == 0, _f(1.0), jnp.ceil(x / steps))
         else:
             x = jnp.minimum(x, steps)
-        p = x / steps
         initial, end = _f(self.initial_learning_rate), _f(self.end_learning_rate)
-        return (initial - end) * jnp.power(1 - p, _f(self.power)) + end
+        return (initial - end) * jnp.power(1 - x / steps, _f(self.power)) + end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +103,7 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
         p = _f(step) / _f(self.decay_steps)
-        if self.staircase:
-            p = jnp.floor(p)
+        p = jnp.floor(p) if self.staircase else p
         return _f(self.initial_learning_rate) / (1 + _f(self.decay_rate) * p)
 
 
@@ -164,43 +158,38 @@ class CosineDecayRestarts(LearningRateSchedule):
         return _f(self.initial_learning_rate) * ((1 - alpha) * cosine + alpha)
 
 
-_ALL = (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay)
-SCHEDULES = {cls.__name__: cls for cls in (*_ALL, CosineDecayRestarts)}
+SCHEDULES = {cls.__name__: cls for cls in LearningRateSchedule.__subclasses__()}
 
 _SERIALIZED_KEYS = {"class_name", "config", "module", "registered_name"}
-_number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+_num = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
 # What each field annotation of the schedules accepts from a config, and how to say it.
 _FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "float": (_number, "a number"),
+    "float": (_num, "a number"),
     "bool": (lambda v: isinstance(v, bool), "True or False"),
     "str | None": (lambda v: v is None or isinstance(v, str), "a string or None"),
-    "float | None": (lambda v: v is None or _number(v), "a number or None"),
-    "tuple[float, ...]": (
-        lambda v: isinstance(v, list) and all(map(_number, v)),
-        "a list of numbers",
-    ),
+    "float | None": (lambda v: v is None or _num(v), "a number or None"),
+    "tuple[float, ...]": (lambda v: isinstance(v, list) and all(map(_num, v)), "a list of numbers"),
 }
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain Python data (tf.keras configs may hold NumPy scalars)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """The schedule as tf.keras serializes it: ``{"class_name": ..., "config": {...}}`` and more."""
-    config = schedule.get_config()
     return {
         "module": "keras.optimizers.schedules",
         "class_name": type(schedule).__name__,
-        "config": config,
+        "config": schedule.get_config(),
         "registered_name": None,
     }
 
 
 def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
     """A config value (plain data: NumPy scalars become numbers) checked against its field."""
-    value = value.item() if isinstance(value, np.generic) else value
-    value = (
-        [v.item() if isinstance(v, np.generic) else v for v in value]
-        if isinstance(value, list | tuple)
-        else value
-    )
+    value = [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
     accepts, kind = _FIELD_KINDS[str(field.type)]
     if not accepts(value):
         raise TypeError(

@@ -1,8 +1,9 @@
-"""`Variable`: a mutable box that owns a JAX array, for Keras-style stateful code."""
+"""`Variable`: a mutable box that owns a JAX array, for Keras-style stateful code; slot records."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import operator
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 # While `RMSprop.minimize` evaluates a loss, the ids of the Variables it reads (tf.GradientTape
 # "watches" what the loss touches: a variable the loss never reads gets a None gradient).
@@ -146,11 +148,8 @@ class Variable:
 
 for _name in ("shape", "dtype", "ndim", "size"):
     setattr(Variable, _name, property(lambda self, n=_name: getattr(self._value, n)))
-for _name, _fn in {"float": float, "int": int, "index": operator.index, "bool": bool}.items():
-    setattr(Variable, f"__{_name}__", lambda self, f=_fn: f(self.value))
-for _name, _fn in {"len": len, "iter": iter, "neg": operator.neg, "pos": operator.pos}.items():
-    setattr(Variable, f"__{_name}__", lambda self, f=_fn: f(self.value))
-Variable.__abs__ = lambda self: abs(self.value)  # type: ignore[attr-defined]
+for _fn in (float, int, bool, len, iter, abs, operator.index, operator.neg, operator.pos):
+    setattr(Variable, f"__{_fn.__name__}__", lambda self, f=_fn: f(self.value))
 Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
 Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
 
@@ -163,14 +162,11 @@ def _binary(op: Callable[[Any, Any], Any], reflected: bool) -> Callable[[Variabl
     return method
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "pow", "matmul", "mod", "and", "or"):
-    _op = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
+for _name in "add sub mul truediv floordiv pow matmul mod and or xor lt le gt ge eq ne".split():
+    _op = getattr(operator, f"__{_name}__")
     setattr(Variable, f"__{_name}__", _binary(_op, reflected=False))
-    setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
-setattr(Variable, "__xor__", _binary(operator.xor, reflected=False))  # noqa: B010
-setattr(Variable, "__rxor__", _binary(operator.xor, reflected=True))  # noqa: B010
-for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(Variable, f"__{_name}__", _binary(getattr(operator, _name), reflected=False))
+    if _name not in ("lt", "le", "gt", "ge", "eq", "ne"):  # comparisons are not reflected
+        setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -193,10 +189,6 @@ class StateView(Variable):
     def _value(self, new: jax.Array) -> None:
         self._write(new)
 
-    def _store(self, new: jax.Array) -> Variable:
-        self._write(new.astype(self._value.dtype))
-        return self
-
     def owns_buffer(self) -> bool:
         """A view never owns a buffer."""
         return False
@@ -205,3 +197,93 @@ class StateView(Variable):
     def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
         """Pytree protocol: a plain Variable (a view is not rebuilt from leaves)."""
         return Variable.tree_unflatten(aux, children)
+
+
+_INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
+
+# Keras slot name -> core state field, in the order each generation lists its slots.
+SLOTS = {
+    "legacy": {"rms": "ms", "momentum": "mom", "mg": "mg"},
+    "keras3": {"velocity": "ms", "momentum": "mom", "average_gradient": "mg"},
+}
+_ROWS = "row_steps"  # the per-row bookkeeping of a sparse table (int32 per row)
+
+
+def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
+    """The slots a variable has, in the generation's order."""
+    kept = {"ms": True, "mom": momentum, "mg": centered}
+    return [name for name, field in SLOTS[generation].items() if kept[field]]
+
+
+def momentum_enabled(momentum: Any) -> bool:
+    """Whether the momentum slot exists, by tf.keras's rule: a callable, an array, a number > 0."""
+    if callable(momentum) or isinstance(momentum, jax.Array):
+        return True
+    number = isinstance(momentum, int | float | np.number | np.ndarray)
+    return number and float(np.asarray(momentum)) > 0
+
+
+def new_slot(name: str, shape: tuple[int, ...], dtype: Any, initializer: Any) -> Variable:
+    """A separate slot or weight from "zeros", "ones", a number, an array or a callable."""
+    if isinstance(initializer, str):
+        if initializer not in _INITIALIZERS:
+            raise ValueError(
+                f"Unknown initializer {initializer!r}; supported: {sorted(_INITIALIZERS)}, a "
+                "number, an array or a callable (shape, dtype) -> array."
+            )
+        initializer = _INITIALIZERS[initializer]
+    value = initializer(shape, dtype) if callable(initializer) else initializer
+    return Variable(jnp.broadcast_to(jnp.asarray(value, dtype), shape), name, trainable=False)
+
+
+@dataclasses.dataclass(eq=False)
+class Record:
+    """One variable's slots: the core state of ``rmsprop(...).init(var)``, and their views."""
+
+    var: Variable
+    state: Any
+    table: bool = False  # whether the state keeps per-row bookkeeping (sparse gradients)
+    views: dict[str, StateView] = dataclasses.field(default_factory=dict)
+
+    def renew(self, state: Any, old: Any) -> None:
+        """A new state (its own buffers: steps donate it), with ``old``'s slots if any."""
+        self.state = jax.tree.map(jnp.copy, state)
+        if old is not None:
+            slots = [(f, optax.tree.get(old, f)) for f in SLOTS["legacy"].values()]
+            self.state = optax.tree.set(self.state, **{f: v for f, v in slots if v is not None})
+
+    def view(self, generation: str, name: str, catch_up: Callable[..., Any]) -> StateView:
+        """Slot ``name`` as a Variable: read brought up to date, written into the state."""
+        field = SLOTS[generation][name]
+
+        def read() -> jax.Array:
+            self.bring_up_to_date(catch_up)
+            return optax.tree.get(self.state, field)
+
+        def write(value: Any) -> None:
+            self.bring_up_to_date(catch_up)
+            dtype = optax.tree.get(self.state, field).dtype
+            self.state = optax.tree.set(self.state, **{field: jnp.array(value, dtype)})  # a copy
+
+        if name not in self.views:
+            sep = "/" if generation == "legacy" else "_"
+            self.views[name] = StateView(f"{self.var.name}{sep}{name}", read, write)
+        return self.views[name]
+
+    def rows(self) -> jax.Array | None:
+        """The per-row bookkeeping of a table (None for a dense variable)."""
+        try:
+            return optax.tree.get(self.state, _ROWS) if self.table else None
+        except (KeyError, ValueError):  # a table whose rows never defer work (momentum)
+            return None
+
+    def donatable(self) -> jax.Array:
+        """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
+        return self.var._value if self.var.owns_buffer() else self.var._value.copy()
+
+    def bring_up_to_date(self, catch_up: Callable[..., Any]) -> None:
+        """Applies the work sparse steps deferred on the rows (``catch_up``: `materialize`)."""
+        rows = self.rows()
+        if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
+            value, self.state = catch_up(self.donatable(), self.state)
+            self.var._own(value)
