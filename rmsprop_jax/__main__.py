@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -52,12 +53,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
         parser.error(f"there is no `bench` command. {EPILOG}")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from ._demo import check_arguments, run_demo
+        for name, low in (("steps", 2), ("vocab", 1), ("dim", 1), ("batch", 1)):
+            if getattr(args, name) < low:
+                demo.error(f"--{name} must be at least {low}. Received: {getattr(args, name)}")
+        if not 0 < args.learning_rate < math.inf:
+            demo.error(f"--learning-rate must be a positive number. Received: {args.learning_rate}")
+        from ._demo import run_demo  # imports JAX: only once the arguments are known to be good
 
-        try:
-            check_arguments(steps=args.steps, vocab=args.vocab, dim=args.dim, batch=args.batch)
-        except ValueError as error:
-            demo.error(str(error))
         run_demo(
             steps=args.steps,
             learning_rate=args.learning_rate,
