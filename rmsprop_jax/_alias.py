@@ -76,7 +76,7 @@ def _is_off(value: jax.typing.ArrayLike | None) -> bool:
     return value is None or static_value(value) == 0.0
 
 
-def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | None:
+def _complex_rule(conv: Convention, convention: str) -> str | None:
     """None if complex params are accepted, else the sentence saying why not and what works."""
     supported = ", ".join(repr(name) for name in complex_conventions())
     if conv.complex_square is None:
@@ -85,7 +85,6 @@ def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | 
             f"params are refused rather than losing their imaginary part. The conventions that "
             f"support complex params are {supported}."
         )
-    del state_dtype  # it sets the precision; complex slots stay complex (see slot_dtype)
     return None
 
 
@@ -198,7 +197,8 @@ def rmsprop(
         one; None decays every param.
       maximize: climb the objective instead of descending it (PyTorch's ``maximize``).
       state_dtype: dtype of every accumulator (e.g. ``jnp.float32`` for bfloat16 params); None
-        keeps each param's dtype.
+        keeps each param's dtype. For complex params it sets the precision: the slots that hold
+        complex numbers take the complex dtype of that precision.
       convention: ``"keras"``, ``"keras3"``, ``"tf1"``, ``"torch"`` or ``"optax"``.
       sparse_mode: what `SparseRows` gradients do to the rows they do not touch: ``"keras"``,
         ``"lazy"`` or ``"dense"`` (see docs/sparse.md); None picks the convention's.
@@ -351,7 +351,7 @@ def rmsprop(
     return _check_dtypes(
         optax.chain(*stages),
         stage=f"rmsprop(convention={convention!r})",
-        complex_rule=_complex_rule(conv, convention, state_dtype),
+        complex_rule=_complex_rule(conv, convention),
     )
 
 

@@ -88,15 +88,14 @@ def table_copies(
             f"it). Received: {type(step).__name__}."
         )
     leaves = jax.tree.leaves((args, kwargs))
-    if table_bytes is None:
-        sizes = [math.prod(x.shape) * x.dtype.itemsize for x in leaves if hasattr(x, "dtype")]
-        table_bytes = max(sizes, default=0)
+    sizes = [math.prod(x.shape) * x.dtype.itemsize for x in leaves if hasattr(x, "dtype")]
+    threshold = max(sizes, default=0) if table_bytes is None else table_bytes
     compiled = step.lower(*args, **kwargs).compile()
     copies = []
     for dtype, dims in _COPY.findall(compiled.as_text()):
         shape = [int(d) for d in dims.split(",") if d]
-        if math.prod(shape) * _BYTES.get(dtype, 4) >= table_bytes > 0:
+        if math.prod(shape) * _BYTES.get(dtype, 4) >= threshold > 0:
             copies.append(f"{dtype}[{dims}]")
     analysis = compiled.memory_analysis()
     temp = int(getattr(analysis, "temp_size_in_bytes", 0)) if analysis is not None else 0
-    return TableCopies(copies, temp, table_bytes)
+    return TableCopies(copies, temp, threshold)

@@ -150,7 +150,7 @@ def from_torch_state_dict(
         {f"group{g}": _group_optimizer(group) for g, group in enumerate(groups)},
         tree.unflatten(labels),
     )
-    state = tx.init(params)
+    state: Any = tx.init(params)
     inner = dict(state.inner_states)
     for g, group in enumerate(groups):
         count = max((steps[i] for i in group["params"]), default=0)
@@ -180,7 +180,7 @@ def _fill(state: Any, tree: Any, slots: dict[str, dict[int, np.ndarray]], count:
 
 
 def to_torch_state_dict(
-    state: optax.OptState,
+    state: Any,
     params: optax.Params,
     param_groups: Sequence[Mapping[str, Any]],
     *,

@@ -97,7 +97,12 @@ BAD_ARGUMENTS = [
         TypeError,
         r"`eps_in_sqrt` must be True or False. Received: eps_in_sqrt=None",
     ),
-    (rj.scale_by_rms, {"ms_form": "tf"}, ValueError, rf"`ms_form` {MS_FORMS}. Received: ms_form='tf'"),
+    (
+        rj.scale_by_rms,
+        {"ms_form": "tf"},
+        ValueError,
+        rf"`ms_form` {MS_FORMS}. Received: ms_form='tf'",
+    ),
     (rj.scale_by_rms, {"ms_form": 0}, ValueError, rf"`ms_form` {MS_FORMS}. Received: ms_form=0"),
     (
         rj.scale_by_rms,
