@@ -16,11 +16,15 @@ from ._conventions import (
     complex_conventions,
     get_convention,
 )
-from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
+from ._learning_rate import (
+    LearningRate,
+    check_learning_rate,
+    negate_updates,
+    scale_by_learning_rate,
+)
 from ._momentum import trace_momentum
 from ._rows import deduplicate
 from ._scaling import scale_by_centered_rms, scale_by_rms
-from ._sign import negate_updates
 from ._sparse_rows import is_sparse
 from ._sparse_tables import Hyperparameters, TableRule
 from ._sparse_tables import sparse_tables as sparse_tables_driver
@@ -364,13 +368,5 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
 
 def _sum_duplicate_rows() -> optax.GradientTransformation:
     """`SparseRows` gradients with duplicate rows summed: what the densified gradient holds."""
-
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        del params
-        return jax.tree.map(
-            lambda g: deduplicate(g) if is_sparse(g) else g, updates, is_leaf=is_sparse
-        ), state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    dedup = lambda g: deduplicate(g) if is_sparse(g) else g  # noqa: E731
+    return optax.stateless(lambda updates, _: jax.tree.map(dedup, updates, is_leaf=is_sparse))
