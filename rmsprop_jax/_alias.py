@@ -9,13 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from ._conventions import (
-    Convention,
-    ConventionName,
-    SparseModeName,
-    complex_conventions,
-    get_convention,
-)
+from ._conventions import CONVENTIONS, Convention, ConventionName, SparseModeName
 from ._learning_rate import (
     LearningRate,
     check_learning_rate,
@@ -32,7 +26,6 @@ from ._validation import (
     check_bool,
     check_choice,
     check_float_dtype,
-    check_leaf_dtypes,
     check_range,
     static_value,
     suggest_keywords,
@@ -73,14 +66,14 @@ def _is_off(value: jax.typing.ArrayLike | None) -> bool:
     return value is None or static_value(value) == 0.0
 
 
-def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | None:
+def _complex_rule(conv: Convention, state_dtype: Any) -> str | None:
     """None if complex params are accepted, else the sentence saying why not and what works."""
-    supported = ", ".join(repr(name) for name in complex_conventions())
     if conv.complex_square is None:
+        supported = [name for name, c in CONVENTIONS.items() if c.complex_square is not None]
         return (
-            f"convention={convention!r} ({conv.reference}) has no complex RMSprop, so complex "
+            f"convention={conv.name!r} ({conv.reference}) has no complex RMSprop, so complex "
             f"params are refused rather than losing their imaginary part. The conventions that "
-            f"support complex params are {supported}."
+            f"support complex params are {', '.join(map(repr, supported))}."
         )
     if state_dtype is not None:
         return (
@@ -93,27 +86,34 @@ def _complex_rule(conv: Convention, convention: str, state_dtype: Any) -> str | 
 def _check_dtypes(
     tx: optax.GradientTransformation, *, stage: str, complex_rule: str | None
 ) -> optax.GradientTransformationExtraArgs:
-    """``tx`` with its params and gradients checked when ``init`` runs and a step is traced.
+    """``tx`` (its state unchanged) checking the dtypes of params and gradients.
 
-    Integer params or gradients (and complex ones where ``complex_rule`` refuses them) are a
-    TypeError naming the leaf and its dtype, raised before anything is computed. The state is
-    ``tx``'s own, unchanged.
+    When ``init`` runs or a step is traced, an integer param or gradient (or a complex one where
+    ``complex_rule`` refuses it) is a TypeError naming the leaf, before anything is computed.
     """
 
     def check(tree: Any, what: str) -> None:
-        check_leaf_dtypes(
-            tree, what=what, stage=stage, complex_support=complex_rule, is_leaf=is_sparse
-        )
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_sparse)[0]:
+            if leaf is None or not hasattr(leaf, "dtype"):
+                continue
+            dtype = jnp.dtype(leaf.dtype)
+            where = f"{stage}: the {what} at {jax.tree_util.keystr(path) or '(the root)'}"
+            if not jnp.issubdtype(dtype, jnp.inexact):
+                raise TypeError(
+                    f"{where} has dtype {dtype}; RMSprop needs floating params and gradients "
+                    "(float16, bfloat16, float32, float64). Cast it, e.g. jax.tree.map(lambda p: "
+                    "p.astype(jnp.float32), params), and differentiate with respect to floating "
+                    "params."
+                )
+            if complex_rule is not None and jnp.issubdtype(dtype, jnp.complexfloating):
+                raise TypeError(f"{where} has dtype {dtype}. {complex_rule}")
 
     def init_fn(params: optax.Params) -> optax.OptState:
         check(params, "param")
         return tx.init(params)
 
     def update_fn(
-        updates: optax.Updates,
-        state: optax.OptState,
-        params: optax.Params | None = None,
-        **extra_args: Any,
+        updates: optax.Updates, state: optax.OptState, params: Any = None, **extra_args: Any
     ) -> tuple[optax.Updates, optax.OptState]:
         check(updates, "gradient")
         if params is not None:
@@ -225,7 +225,8 @@ def rmsprop(
       Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012);
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (centered).
     """
-    conv = get_convention(convention)
+    check_choice("convention", convention, list(CONVENTIONS))
+    conv = CONVENTIONS[convention]
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
     if momentum is not None:
@@ -325,7 +326,7 @@ def rmsprop(
     return _check_dtypes(
         optax.chain(*stages),
         stage=f"rmsprop(convention={convention!r})",
-        complex_rule=_complex_rule(conv, convention, state_dtype),
+        complex_rule=_complex_rule(conv, state_dtype),
     )
 
 

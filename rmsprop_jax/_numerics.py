@@ -94,11 +94,6 @@ def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     return jnp.dtype(jnp.float64 if wide else jnp.float32)
 
 
-def real_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """The real dtype of a complex dtype's parts (the dtype itself when it is real)."""
-    return jnp.dtype(jnp.finfo(dtype).dtype)
-
-
 def decay_and_complement(
     rho: jax.typing.ArrayLike, dtype: jnp.dtype, complement: RhoComplement
 ) -> tuple[jax.Array, jax.Array]:
@@ -121,15 +116,9 @@ def as_compute(value: jax.typing.ArrayLike, dtype: jnp.dtype) -> jax.Array:
 
 
 def update_moment(
-    moment: jax.Array,
-    target: jax.Array,
-    rho: jax.Array,
-    form: MomentForm,
-    weight: jax.Array | None = None,
+    moment: jax.Array, target: jax.Array, rho: jax.Array, form: MomentForm, weight: jax.Array
 ) -> jax.Array:
     """``rho * m + weight * target`` in the order of ``form`` (``weight``: ``1 - rho``)."""
-    if weight is None:
-        weight = 1 - rho
     if form == "ema":
         return rho * moment + weight * target
     if form == "interpolate":
@@ -142,7 +131,7 @@ def update_moment(
 
 
 def rms_denominator(
-    variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool, clamp: bool = True
+    variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool, clamp: bool
 ) -> jax.Array:
     """``sqrt(v + eps)`` or ``sqrt(v) + eps``; ``clamp`` first clamps a centered variance at 0."""
     if clamp:
@@ -239,7 +228,7 @@ def _abs_square_scale(
     The mean gradient (centered) is complex and ``mg**2`` is read as ``|mg|**2``, so the variance
     ``ms - |mg|**2`` stays real. Both parts of ``g`` are divided by the same denominator.
     """
-    real = real_dtype(dtype)
+    real = jnp.dtype(jnp.finfo(dtype).dtype)  # the dtype of the complex dtype's parts
     g = grad.astype(dtype)
     rho_r, weight_r = decay_and_complement(rho, real, rule.rho_complement)
     target = (jnp.conj(g) * g).real  # optax.abs_sq

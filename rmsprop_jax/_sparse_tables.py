@@ -30,7 +30,7 @@ from ._numerics import (
     scale_values,
 )
 from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
-from ._sharding import filled_like, refill, replicated_like, rows_like, scatter_sharding
+from ._sharding import filled_like, refill, replicated_like, scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse
 from ._tree import check_matching_tree, marked_leaves
 from ._validation import is_static
@@ -241,7 +241,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         )
         return SparseTablesState(
             count=replicated_like(params, 0, jnp.int32),
-            row_steps=per_param(lambda p: rows_like(p, 0, jnp.int32), flags),
+            row_steps=per_param(lambda p: filled_like(p, 0, jnp.int32, rows=True), flags),
             ms=per_param(lambda p: filled_like(p, rule.initial_ms, dtype or p.dtype), every),
             mg=per_param(zeros, every) if rule.centered else None,
             mom=per_param(zeros, every) if rule.has_momentum else None,
