@@ -159,17 +159,15 @@ def rmsprop(
     with momentum :math:`\mu`, a buffer :math:`m = \mu m + \eta_t g_t/\operatorname{den}`
     (PyTorch: :math:`m = \mu m + g_t/\operatorname{den}`, :math:`w \mathrel{-}= \eta_t m`).
     Gradients are clipped first (by value, then tensor norm, then global norm, Keras's order).
-    Where epsilon sits, how ``1 - rho`` rounds, where ``ms`` starts, how weight decay couples,
-    what complex params do and what a `SparseRows` gradient does to untouched rows are the
-    convention's, each listed in docs/conventions.md.
 
     Warning:
-      ``optax.rmsprop`` puts epsilon inside the root (``convention="optax"``), PyTorch outside
-      and scales its buffer by the learning rate afterwards (``"torch"``), TF1 starts ``ms`` at
-      ones (``"tf1"``) and tf.keras moves epsilon with momentum (``"keras"``): pick the
-      convention of the code you port. ``decay`` is Keras's inverse-time decay, not Optax's
-      ``decay`` (``rho`` here); other frameworks' spellings (``alpha``, ``eps``, ``lr``) are
-      refused with the name to write.
+      Epsilon's place, the rounding of ``1 - rho``, the start of ``ms``, weight decay's coupling,
+      complex params and what a `SparseRows` does to untouched rows are the convention's
+      (docs/conventions.md): ``optax.rmsprop`` puts epsilon inside the root (``"optax"``),
+      PyTorch outside and scales its buffer by the learning rate afterwards (``"torch"``), TF1
+      starts ``ms`` at ones (``"tf1"``), tf.keras moves epsilon with momentum (``"keras"``). Pick
+      the convention of the code you port. ``decay`` is Keras's inverse-time decay, not Optax's
+      ``decay`` (``rho`` here); ``alpha``, ``eps``, ``lr`` are refused with the name to write.
 
     Args:
       learning_rate: a non-negative number or an optax schedule of the step count.
@@ -192,10 +190,9 @@ def rmsprop(
       sparse_mode: what `SparseRows` gradients do to the rows they do not touch: ``"keras"``,
         ``"lazy"`` or ``"dense"`` (see docs/sparse.md); None picks the convention's.
       sparse_tables: the tables whose untouched rows defer their work (``"dense"``, and
-        ``"keras"`` without momentum), as a pytree of bools with the params' structure (or a
-        prefix of it, or a function of the params returning one). A named table keeps one int32
-        per row and a step costs the touched rows; an unnamed table that gets a `SparseRows`
-        takes the dense step on the densified gradient (a pass over the table, with a warning).
+        ``"keras"`` without momentum): bools on (a prefix of) the params' tree, or a function of
+        the params returning them. A named table keeps one int32 per row and a step costs the
+        touched rows; another table that gets a `SparseRows` takes a dense step, with a warning.
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages, or of
@@ -212,7 +209,7 @@ def rmsprop(
         complex params where the convention or ``state_dtype`` cannot hold them.
 
     Example:
-      The tf.keras documentation's example: one step on ``loss = var**2 / 2`` from ``var = 10``.
+      tf.keras's documented example, one step on ``loss = var**2 / 2`` from ``var = 10``:
 
       >>> import jax, jax.numpy as jnp, rmsprop_jax as rj
       >>> tx = rj.rmsprop(learning_rate=0.1)

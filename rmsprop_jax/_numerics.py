@@ -71,13 +71,6 @@ class RmsNumerics:
         check_choice("complex_square", self.complex_square, ["abs", "square", "split"])
 
 
-_NOT_INEXACT = (
-    "RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: an integer "
-    "or boolean array would round every step to garbage. Cast the params and gradients to a "
-    "floating dtype, e.g. jax.tree.map(lambda p: p.astype(jnp.float32), params)."
-)
-
-
 def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     """The dtype the maths runs in: float64 (complex128) if any input is 64-bit, else float32.
 
@@ -87,7 +80,12 @@ def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     kinds = [jnp.dtype(dtype) for dtype in dtypes]
     for dtype in kinds:
         if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(_NOT_INEXACT.format(dtype=dtype))
+            raise TypeError(
+                f"RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: "
+                "an integer or boolean array would round every step to garbage. Cast the params "
+                "and gradients to a floating dtype, e.g. "
+                "jax.tree.map(lambda p: p.astype(jnp.float32), params)."
+            )
     wide = any(dtype in (jnp.float64, jnp.complex128) for dtype in kinds)
     if any(jnp.issubdtype(dtype, jnp.complexfloating) for dtype in kinds):
         return jnp.dtype(jnp.complex128 if wide else jnp.complex64)

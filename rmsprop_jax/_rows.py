@@ -1,11 +1,10 @@
-"""Rows of a table: deduplicate a `SparseRows`, gather and scatter rows, and the lazy row map.
+"""Rows of a table: deduplicate a `SparseRows`, gather and scatter rows, and the row-wise stages.
 
-A stage describes its maths once, as a function of a gradient and its accumulators, and
-`accumulator_stage` runs it on the whole array (a dense gradient) or on the gathered rows of a
-deduplicated `SparseRows` gradient, then scatters the rows back: the cost follows the rows
-touched. Tables whose untouched rows must change too (``sparse_mode="dense"`` or ``"keras"``) are
-the sparse driver's (`rmsprop_jax._sparse_tables`); a stage given such a gradient for a table
-the driver does not keep takes the dense step on the densified gradient.
+A stage writes its maths once, as a function of a gradient and its accumulators;
+`accumulator_stage` runs it on a dense gradient whole, or on the gathered rows of a deduplicated
+`SparseRows` and scatters them back, so the cost follows the rows touched. Untouched rows that
+must change too (``sparse_mode="dense"`` or ``"keras"``) are the sparse driver's work
+(`rmsprop_jax._sparse_tables`); without it a stage takes the dense step on every row.
 """
 
 from __future__ import annotations
@@ -54,9 +53,8 @@ _EVERY_ROW = (
 def deduplicate(rows: SparseRows) -> SparseRows:
     """Sums the values of duplicate indices (a segment-sum over the unique rows).
 
-    The result has sorted unique indices, padded to the input's length with ``num_rows`` (an
-    out-of-range row that scatters drop); out-of-range input indices are mapped there too, so
-    they never wrap around or touch another row. Sizes stay static, so this jits.
+    The result has sorted unique indices, padded to the input's length with ``num_rows`` (a row
+    that scatters drop), where out-of-range indices go too. Sizes stay static, so this jits.
     """
     size = rows.indices.shape[0]
     indices, values = unsplit_rows(rows.indices), unsplit_rows(rows.values)
@@ -92,10 +90,7 @@ def gather(array: jax.Array, rows: SparseRows) -> jax.Array:
 
 
 def scatter(array: jax.Array, rows: SparseRows, new: jax.Array) -> jax.Array:
-    """``array`` with the rows named by deduplicated ``rows`` set to ``new`` (in place if donated).
-
-    Padding rows are dropped.
-    """
+    """``array``, deduplicated ``rows`` set to ``new`` (in place if donated; padding dropped)."""
     return array.at[rows.indices].set(
         new.astype(array.dtype),
         mode="drop",

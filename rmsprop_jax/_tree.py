@@ -26,13 +26,8 @@ def _structure(tree: Any) -> Any:
 def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
-    Runs at trace time (free under ``jax.jit``). A `SparseRows` leaf matches a state leaf of its
-    table's shape.
-
-    Args:
-      updates: the gradient (or update) tree passed to ``update``.
-      state_tree: a per-parameter tree of the stage's state, built by ``init`` from the params.
-      stage: the stage's name, for the message.
+    ``state_tree`` is a per-param tree that ``init`` built from the params; a `SparseRows` leaf
+    matches a leaf of its table's shape. It runs at trace time (free under ``jax.jit``).
     """
     with_paths = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse)
     if _structure(updates) != _structure(state_tree):
