@@ -134,7 +134,7 @@ def update_leaf(
 
 def accumulator_stage(
     state_type: Callable[..., Any],
-    initial: Sequence[float],
+    initial: Sequence[jax.typing.ArrayLike],
     dtype: jnp.dtype | None,
     step: StepFn,
     *,
