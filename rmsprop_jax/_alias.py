@@ -311,15 +311,12 @@ def rmsprop(
     )
     decoupled = decays_weights and conv.weight_decay == "decoupled"
     if defers and sparse_tables is not None:  # the driver shrinks the weights itself
-        stages.append(
-            sparse_tables_driver(
-                rule, hyper._replace(weight_decay=weight_decay if decoupled else None)
-            )
-        )
+        hyper = hyper._replace(weight_decay=weight_decay if decoupled else None)
+        stages.append(sparse_tables_driver(rule, hyper))
     else:
         stages += _rms_stages(rule, hyper)
-    if decoupled and not (defers and sparse_tables is not None):
-        stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+        if decoupled:
+            stages.append(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
     return _check_dtypes(
         optax.chain(*stages),
         stage=f"rmsprop(convention={convention!r})",
