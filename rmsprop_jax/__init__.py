@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._embedding import value_and_sparse_grad as value_and_sparse_grad
     from ._inject import inject_hyperparams as inject_hyperparams
     from ._learning_rate import ScaleByLearningRateState as ScaleByLearningRateState
+    from ._learning_rate import negate_updates as negate_updates
     from ._learning_rate import scale_by_learning_rate as scale_by_learning_rate
     from ._momentum import TraceMomentumState as TraceMomentumState
     from ._momentum import trace_momentum as trace_momentum
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from ._scaling import ScaleByRmsState as ScaleByRmsState
     from ._scaling import scale_by_centered_rms as scale_by_centered_rms
     from ._scaling import scale_by_rms as scale_by_rms
-    from ._sign import negate_updates as negate_updates
     from ._skip_nonfinite import SkipNonfiniteState as SkipNonfiniteState
     from ._skip_nonfinite import all_finite as all_finite
     from ._skip_nonfinite import skip_nonfinite as skip_nonfinite
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ._sparse_tables import materialize as materialize
     from ._torch_state import from_torch_state_dict as from_torch_state_dict
     from ._torch_state import to_torch_state_dict as to_torch_state_dict
-    from ._updates import apply_updates as apply_updates
+    from ._tree import apply_updates as apply_updates
     from ._weight_decay import DecoupledWeightDecayState as DecoupledWeightDecayState
     from ._weight_decay import add_decoupled_weight_decay as add_decoupled_weight_decay
     from ._weight_decay import add_l2_gradient as add_l2_gradient
@@ -66,7 +66,7 @@ _LAZY = {
     "ScaleByRmsState": "._scaling",
     "scale_by_centered_rms": "._scaling",
     "scale_by_rms": "._scaling",
-    "negate_updates": "._sign",
+    "negate_updates": "._learning_rate",
     "SkipNonfiniteState": "._skip_nonfinite",
     "all_finite": "._skip_nonfinite",
     "skip_nonfinite": "._skip_nonfinite",
@@ -76,7 +76,7 @@ _LAZY = {
     "materialize": "._sparse_tables",
     "from_torch_state_dict": "._torch_state",
     "to_torch_state_dict": "._torch_state",
-    "apply_updates": "._updates",
+    "apply_updates": "._tree",
     "DecoupledWeightDecayState": "._weight_decay",
     "add_decoupled_weight_decay": "._weight_decay",
     "add_l2_gradient": "._weight_decay",

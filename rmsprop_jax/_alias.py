@@ -10,18 +10,16 @@ import jax.numpy as jnp
 import optax
 
 from ._clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from ._conventions import (
-    Convention,
-    ConventionName,
-    SparseModeName,
-    complex_conventions,
-    get_convention,
+from ._conventions import CONVENTIONS, Convention, ConventionName, SparseModeName
+from ._learning_rate import (
+    LearningRate,
+    check_learning_rate,
+    negate_updates,
+    scale_by_learning_rate,
 )
-from ._learning_rate import LearningRate, check_learning_rate, scale_by_learning_rate
 from ._momentum import trace_momentum
 from ._rows import deduplicate
 from ._scaling import scale_by_centered_rms, scale_by_rms
-from ._sign import negate_updates
 from ._sparse_rows import is_sparse
 from ._sparse_tables import Hyperparameters, TableRule
 from ._sparse_tables import sparse_tables as sparse_tables_driver
@@ -29,7 +27,6 @@ from ._validation import (
     check_bool,
     check_choice,
     check_float_dtype,
-    check_leaf_dtypes,
     check_range,
     static_value,
     suggest_keywords,
@@ -76,14 +73,14 @@ def _is_off(value: jax.typing.ArrayLike | None) -> bool:
     return value is None or static_value(value) == 0.0
 
 
-def _complex_rule(conv: Convention, convention: str) -> str | None:
+def _complex_rule(conv: Convention) -> str | None:
     """None if complex params are accepted, else the sentence saying why not and what works."""
-    supported = ", ".join(repr(name) for name in complex_conventions())
     if conv.complex_square is None:
+        supported = [name for name, c in CONVENTIONS.items() if c.complex_square is not None]
         return (
-            f"convention={convention!r} ({conv.reference}) has no complex RMSprop, so complex "
+            f"convention={conv.name!r} ({conv.reference}) has no complex RMSprop, so complex "
             f"params are refused rather than losing their imaginary part. The conventions that "
-            f"support complex params are {supported}."
+            f"support complex params are {', '.join(map(repr, supported))}."
         )
     return None
 
@@ -91,27 +88,34 @@ def _complex_rule(conv: Convention, convention: str) -> str | None:
 def _check_dtypes(
     tx: optax.GradientTransformation, *, stage: str, complex_rule: str | None
 ) -> optax.GradientTransformationExtraArgs:
-    """``tx`` with its params and gradients checked when ``init`` runs and a step is traced.
+    """``tx`` (its state unchanged) checking the dtypes of params and gradients.
 
-    Integer params or gradients (and complex ones where ``complex_rule`` refuses them) are a
-    TypeError naming the leaf and its dtype, raised before anything is computed. The state is
-    ``tx``'s own, unchanged.
+    When ``init`` runs or a step is traced, an integer param or gradient (or a complex one where
+    ``complex_rule`` refuses it) is a TypeError naming the leaf, before anything is computed.
     """
 
     def check(tree: Any, what: str) -> None:
-        check_leaf_dtypes(
-            tree, what=what, stage=stage, complex_support=complex_rule, is_leaf=is_sparse
-        )
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_sparse)[0]:
+            if leaf is None or not hasattr(leaf, "dtype"):
+                continue
+            dtype = jnp.dtype(leaf.dtype)
+            where = f"{stage}: the {what} at {jax.tree_util.keystr(path) or '(the root)'}"
+            if not jnp.issubdtype(dtype, jnp.inexact):
+                raise TypeError(
+                    f"{where} has dtype {dtype}; RMSprop needs floating params and gradients "
+                    "(float16, bfloat16, float32, float64). Cast it, e.g. jax.tree.map(lambda p: "
+                    "p.astype(jnp.float32), params), and differentiate with respect to floating "
+                    "params."
+                )
+            if complex_rule is not None and jnp.issubdtype(dtype, jnp.complexfloating):
+                raise TypeError(f"{where} has dtype {dtype}. {complex_rule}")
 
     def init_fn(params: optax.Params) -> optax.OptState:
         check(params, "param")
         return tx.init(params)
 
     def update_fn(
-        updates: optax.Updates,
-        state: optax.OptState,
-        params: optax.Params | None = None,
-        **extra_args: Any,
+        updates: optax.Updates, state: optax.OptState, params: Any = None, **extra_args: Any
     ) -> tuple[optax.Updates, optax.OptState]:
         check(updates, "gradient")
         if params is not None:
@@ -203,10 +207,9 @@ def rmsprop(
       sparse_mode: what `SparseRows` gradients do to the rows they do not touch: ``"keras"``,
         ``"lazy"`` or ``"dense"`` (see docs/sparse.md); None picks the convention's.
       sparse_tables: the tables whose untouched rows defer their work (``"dense"``, and
-        ``"keras"`` without momentum), as a pytree of bools with the params' structure (or a
-        prefix of it, or a function of the params returning one). A named table keeps one int32
-        per row and a step costs the touched rows; an unnamed table that gets a `SparseRows`
-        takes the dense step on the densified gradient (a pass over the table, with a warning).
+        ``"keras"`` without momentum): bools on (a prefix of) the params' tree, or a function of
+        the params returning them. A named table keeps one int32 per row and a step costs the
+        touched rows; another table that gets a `SparseRows` takes a dense step, with a warning.
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages, or of
@@ -224,7 +227,7 @@ def rmsprop(
         complex params where the convention or ``state_dtype`` cannot hold them.
 
     Example:
-      The tf.keras documentation's example: one step on ``loss = var**2 / 2`` from ``var = 10``.
+      tf.keras's documented example, one step on ``loss = var**2 / 2`` from ``var = 10``:
 
       >>> import jax, jax.numpy as jnp, rmsprop_jax as rj
       >>> tx = rj.rmsprop(learning_rate=0.1)
@@ -237,7 +240,8 @@ def rmsprop(
       Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012);
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (centered).
     """
-    conv = get_convention(convention)
+    check_choice("convention", convention, list(CONVENTIONS))
+    conv = CONVENTIONS[convention]
     for name, flag in (("centered", centered), ("nesterov", nesterov), ("maximize", maximize)):
         check_bool(name, flag)
     if momentum is not None:
@@ -337,21 +341,18 @@ def rmsprop(
     )
     decoupled = decays_weights and coupling == "decoupled"
     if defers and sparse_tables is not None:  # the driver shrinks the weights itself
-        stages.append(
-            sparse_tables_driver(
-                rule, hyper._replace(weight_decay=weight_decay if decoupled else None)
-            )
-        )
+        hyper = hyper._replace(weight_decay=weight_decay if decoupled else None)
+        stages.append(sparse_tables_driver(rule, hyper))
     else:
         stages += _rms_stages(rule, hyper)
-    if decoupled and not (defers and sparse_tables is not None):
-        stages.append(
-            masked(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
-        )
+        if decoupled:
+            stages.append(
+                masked(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
+            )
     return _check_dtypes(
         optax.chain(*stages),
         stage=f"rmsprop(convention={convention!r})",
-        complex_rule=_complex_rule(conv, convention),
+        complex_rule=_complex_rule(conv),
     )
 
 
@@ -401,13 +402,5 @@ def _masked(mask: Any, tx: optax.GradientTransformation) -> optax.GradientTransf
 
 def _sum_duplicate_rows() -> optax.GradientTransformation:
     """`SparseRows` gradients with duplicate rows summed: what the densified gradient holds."""
-
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        del params
-        return jax.tree.map(
-            lambda g: deduplicate(g) if is_sparse(g) else g, updates, is_leaf=is_sparse
-        ), state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    dedup = lambda g: deduplicate(g) if is_sparse(g) else g  # noqa: E731
+    return optax.stateless(lambda updates, _: jax.tree.map(dedup, updates, is_leaf=is_sparse))

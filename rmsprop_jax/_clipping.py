@@ -14,7 +14,7 @@ import optax
 
 from ._numerics import as_compute, compute_dtype
 from ._sparse_rows import is_sparse
-from ._tree import leaves, map_values, stateless
+from ._tree import leaves, map_values
 from ._validation import check_choice, check_range
 
 __all__ = ["ClipFormula", "clip_by_global_norm", "clip_by_norm", "clip_by_value"]
@@ -56,7 +56,7 @@ def clip_by_value(clipvalue: jax.typing.ArrayLike) -> optax.GradientTransformati
         bound = as_compute(clipvalue, compute_dtype(grad.dtype))
         return jnp.clip(grad.astype(bound.dtype), -bound, bound).astype(grad.dtype)
 
-    return stateless(lambda updates, _: map_values(leaf, updates))
+    return optax.stateless(lambda updates, _: map_values(leaf, updates))
 
 
 def clip_by_norm(
@@ -101,7 +101,7 @@ def clip_by_norm(
         l2norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, l2sum, 1)), l2sum)
         return (g * bound / jnp.maximum(l2norm, bound)).astype(grad.dtype)
 
-    return stateless(lambda updates, _: map_values(leaf, updates))
+    return optax.stateless(lambda updates, _: map_values(leaf, updates))
 
 
 def clip_by_global_norm(
@@ -155,7 +155,7 @@ def clip_by_global_norm(
         scale = _scale(norm, bound, formula)
         return map_values(lambda g: (g.astype(dtype) * scale).astype(g.dtype), updates)
 
-    return stateless(clip)
+    return optax.stateless(clip)
 
 
 def _optax_clip(values: list[jax.Array], max_norm: jax.typing.ArrayLike) -> list[jax.Array]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._clipping import ClipFormula
 from ._numerics import ComplexSquare, RhoComplement, RmsNumerics
-from ._validation import check_choice, is_static
+from ._validation import is_static
 
 __all__ = [
     "CONVENTIONS",
@@ -21,8 +21,6 @@ __all__ = [
     "ConventionName",
     "RmsNumerics",
     "SparseModeName",
-    "complex_conventions",
-    "get_convention",
 ]
 
 ConventionName = Literal["keras", "keras3", "tf1", "torch", "optax"]
@@ -110,14 +108,3 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
         complex_square="abs", sparse_mode="dense", float32_hyperparameters=()),
 )}
 # fmt: on
-
-
-def complex_conventions() -> list[str]:
-    """The names of the conventions whose framework supports complex params."""
-    return [name for name, conv in CONVENTIONS.items() if conv.complex_square is not None]
-
-
-def get_convention(name: str) -> Convention:
-    """Looks a convention up by name; an unknown name is a ValueError listing the known ones."""
-    check_choice("convention", name, list(CONVENTIONS))
-    return CONVENTIONS[name]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._alias import rmsprop
 from ._embedding import value_and_sparse_grad
-from ._updates import apply_updates
+from ._tree import apply_updates
 
 __all__ = ["DemoResult", "check_arguments", "run_demo"]
 

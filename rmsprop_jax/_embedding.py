@@ -14,17 +14,6 @@ from ._sparse_rows import SparseRows
 __all__ = ["value_and_sparse_grad"]
 
 
-def _integer_indices(indices: Any, *, name: str = "indices") -> jax.Array:
-    """``indices`` as an array, or a TypeError if they are not integers (floats, bools)."""
-    array = jnp.asarray(indices)
-    if not jnp.issubdtype(array.dtype, jnp.integer):
-        raise TypeError(
-            f"`{name}` must be integer row numbers (int32 or int64). Received: {name} of dtype "
-            f"{array.dtype}. Cast them, e.g. {name}.astype(jnp.int32), if they are whole numbers."
-        )
-    return array
-
-
 def value_and_sparse_grad(
     fn: Callable[..., Any],
     table: jax.Array,
@@ -74,7 +63,13 @@ def value_and_sparse_grad(
              [ 0.,  0.],
              [12., 14.]], dtype=float32)
     """
-    indices = _integer_indices(indices)
+    indices = jnp.asarray(indices)
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(
+            "`indices` must be integer row numbers (int32 or int64). Received: indices of dtype "
+            f"{indices.dtype}. Cast them, e.g. indices.astype(jnp.int32), if they are whole "
+            "numbers."
+        )
 
     def is_int(n: Any) -> bool:
         return isinstance(n, int) and not isinstance(n, bool)

@@ -1,4 +1,4 @@
-"""The learning-rate stage: a constant, an optax schedule of the step count, and Keras's `decay`."""
+"""The learning-rate stage (a constant, an optax schedule, Keras's `decay`) and the sign stage."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "LearningRate",
     "ScaleByLearningRateState",
     "check_learning_rate",
+    "negate_updates",
     "scale_by_learning_rate",
 ]
 
@@ -91,3 +92,20 @@ def scale_by_learning_rate(
         return updates, ScaleByLearningRateState(jnp.asarray(optax.safe_increment(state.count)))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+
+
+def negate_updates() -> optax.GradientTransformation:
+    r"""Negates every update: :math:`\text{out} = -u`.
+
+    `rmsprop_jax.rmsprop` puts it last where the learning rate sits inside the momentum buffer,
+    and first with ``maximize=True``.
+
+    Returns:
+      A stateless ``optax.GradientTransformation``.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> rj.negate_updates().update(jnp.array([1.0, -2.0]), None)[0]
+      Array([-1.,  2.], dtype=float32)
+    """
+    return optax.stateless(lambda updates, _: map_values(lambda u: -u, updates))

@@ -9,9 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._numerics import momentum_step
-from ._rows import SparseMode, map_rows
-from ._scaling import init_accumulator
-from ._tree import check_matching_tree
+from ._rows import SparseMode, accumulator_stage
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
 __all__ = ["TraceMomentumState", "trace_momentum"]
@@ -63,20 +61,10 @@ def trace_momentum(
     check_choice("sparse_mode", sparse_mode, ["lazy", "dense"])
     dtype = check_float_dtype("state_dtype", state_dtype, complex_ok=True)
 
-    def init_fn(params: optax.Params) -> TraceMomentumState:
-        return TraceMomentumState(mom=init_accumulator(params, 0.0, dtype))
-
     def step(update: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         out, mom = momentum_step(update, accumulators[0], momentum, nesterov)
         return out, (mom,)
 
-    def update_fn(
-        updates: optax.Updates, state: TraceMomentumState, params: Any = None, **extra: Any
-    ) -> tuple[optax.Updates, TraceMomentumState]:
-        check_matching_tree(updates, state.mom, stage="trace_momentum")
-        updates, (mom,) = map_rows(
-            updates, [state.mom], step, mode=sparse_mode, stage="trace_momentum"
-        )
-        return updates, TraceMomentumState(mom=mom)
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+    return accumulator_stage(
+        TraceMomentumState, [0.0], dtype, step, mode=sparse_mode, stage="trace_momentum"
+    )

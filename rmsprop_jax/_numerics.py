@@ -73,13 +73,6 @@ class RmsNumerics:
         check_choice("complex_square", self.complex_square, ["abs", "square", "split"])
 
 
-_NOT_INEXACT = (
-    "RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: an integer "
-    "or boolean array would round every step to garbage. Cast the params and gradients to a "
-    "floating dtype, e.g. jax.tree.map(lambda p: p.astype(jnp.float32), params)."
-)
-
-
 def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     """The dtype the maths runs in: float64 (complex128) if any input is 64-bit, else float32.
 
@@ -89,7 +82,12 @@ def compute_dtype(*dtypes: jnp.dtype) -> jnp.dtype:
     kinds = [jnp.dtype(dtype) for dtype in dtypes]
     for dtype in kinds:
         if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(_NOT_INEXACT.format(dtype=dtype))
+            raise TypeError(
+                f"RMSprop needs floating (or complex) arrays, but received one of dtype {dtype}: "
+                "an integer or boolean array would round every step to garbage. Cast the params "
+                "and gradients to a floating dtype, e.g. "
+                "jax.tree.map(lambda p: p.astype(jnp.float32), params)."
+            )
     wide = any(dtype in (jnp.float64, jnp.complex128) for dtype in kinds)
     if any(jnp.issubdtype(dtype, jnp.complexfloating) for dtype in kinds):
         return jnp.dtype(jnp.complex128 if wide else jnp.complex64)
@@ -118,11 +116,6 @@ def slot_dtype(param_dtype: jnp.dtype, state_dtype: jnp.dtype | None, holds_comp
     return state_dtype
 
 
-def real_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """The real dtype of a complex dtype's parts (the dtype itself when it is real)."""
-    return jnp.dtype(jnp.finfo(dtype).dtype)
-
-
 def decay_and_complement(
     rho: jax.typing.ArrayLike, dtype: jnp.dtype, complement: RhoComplement
 ) -> tuple[jax.Array, jax.Array]:
@@ -145,18 +138,12 @@ def as_compute(value: jax.typing.ArrayLike, dtype: jnp.dtype) -> jax.Array:
 
 
 def update_moment(
-    moment: jax.Array,
-    target: jax.Array,
-    rho: jax.Array,
-    form: MomentForm,
-    weight: jax.Array | None = None,
+    moment: jax.Array, target: jax.Array, rho: jax.Array, form: MomentForm, weight: jax.Array
 ) -> jax.Array:
     """``rho * m + weight * target`` in the order of ``form`` (``weight``: ``1 - rho``).
 
     For ``"addcmul"`` ``target`` is ``g`` and the result ``rho * m + (weight * g) * g``.
     """
-    if weight is None:
-        weight = 1 - rho
     if form == "ema":
         return rho * moment + weight * target
     if form == "addcmul":
@@ -171,7 +158,7 @@ def update_moment(
 
 
 def rms_denominator(
-    variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool, clamp: bool = True
+    variance: jax.Array, epsilon: jax.Array, *, eps_in_sqrt: bool, clamp: bool
 ) -> jax.Array:
     """``sqrt(v + eps)`` or ``sqrt(v) + eps``; ``clamp`` first clamps a centered variance at 0."""
     if clamp:
@@ -269,7 +256,7 @@ def _abs_square_scale(
     The mean gradient (centered) is complex and ``mg**2`` is read as ``|mg|**2``, so the variance
     ``ms - |mg|**2`` stays real. Both parts of ``g`` are divided by the same denominator.
     """
-    real = real_dtype(dtype)
+    real = jnp.dtype(jnp.finfo(dtype).dtype)  # the dtype of the complex dtype's parts
     g = grad.astype(dtype)
     rho_r, weight_r = decay_and_complement(rho, real, rule.rho_complement)
     target = (jnp.conj(g) * g).real  # optax.abs_sq

@@ -1,11 +1,10 @@
-"""Rows of a table: deduplicate a `SparseRows`, gather and scatter rows, and the lazy row map.
+"""Rows of a table: deduplicate a `SparseRows`, gather and scatter rows, and the row-wise stages.
 
-A stage describes its maths once, as a function of a gradient and its accumulators, and
-`map_rows` runs it on the whole array (a dense gradient) or on the gathered rows of a
-deduplicated `SparseRows` gradient, then scatters the rows back: the cost follows the rows
-touched. Tables whose untouched rows must change too (``sparse_mode="dense"`` or ``"keras"``) are
-the sparse driver's (`rmsprop_jax._sparse_tables`); a stage given such a gradient for a table
-the driver does not keep takes the dense step on the densified gradient.
+A stage writes its maths once, as a function of a gradient and its accumulators;
+`accumulator_stage` runs it on a dense gradient whole, or on the gathered rows of a deduplicated
+`SparseRows` and scatters them back, so the cost follows the rows touched. Untouched rows that
+must change too (``sparse_mode="dense"`` or ``"keras"``) are the sparse driver's work
+(`rmsprop_jax._sparse_tables`); without it a stage takes the dense step on every row.
 """
 
 from __future__ import annotations
@@ -16,11 +15,22 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import optax
+from jax.tree_util import keystr
 
-from ._sharding import gather_sharding, scatter_sharding, unsplit_rows
+from ._numerics import slot_dtype
+from ._sharding import filled_like, gather_sharding, scatter_sharding, unsplit_rows
 from ._sparse_rows import SparseRows, is_sparse_or_none
+from ._tree import check_matching_tree
 
-__all__ = ["SparseMode", "deduplicate", "gather", "map_rows", "scatter", "update_leaf"]
+__all__ = [
+    "SparseMode",
+    "accumulator_stage",
+    "deduplicate",
+    "gather",
+    "scatter",
+    "update_leaf",
+]
 
 SparseMode = Literal["lazy", "dense", "keras"]
 """What a `SparseRows` gradient does to the rows it does not touch.
@@ -44,9 +54,8 @@ _EVERY_ROW = (
 def deduplicate(rows: SparseRows) -> SparseRows:
     """Sums the values of duplicate indices (a segment-sum over the unique rows).
 
-    The result has sorted unique indices, padded to the input's length with ``num_rows`` (an
-    out-of-range row that scatters drop); out-of-range input indices are mapped there too, so
-    they never wrap around or touch another row. Sizes stay static, so this jits.
+    The result has sorted unique indices, padded to the input's length with ``num_rows`` (a row
+    that scatters drop), where out-of-range indices go too. Sizes stay static, so this jits.
     """
     size = rows.indices.shape[0]
     indices, values = unsplit_rows(rows.indices), unsplit_rows(rows.values)
@@ -82,10 +91,7 @@ def gather(array: jax.Array, rows: SparseRows) -> jax.Array:
 
 
 def scatter(array: jax.Array, rows: SparseRows, new: jax.Array) -> jax.Array:
-    """``array`` with the rows named by deduplicated ``rows`` set to ``new`` (in place if donated).
-
-    Padding rows are dropped.
-    """
+    """``array``, deduplicated ``rows`` set to ``new`` (in place if donated; padding dropped)."""
     return array.at[rows.indices].set(
         new.astype(array.dtype),
         mode="drop",
@@ -98,7 +104,7 @@ def scatter(array: jax.Array, rows: SparseRows, new: jax.Array) -> jax.Array:
 def update_leaf(
     grad: Any, accumulators: Any, step: StepFn, mode: SparseMode, where: tuple[str, str]
 ) -> tuple[Any, Any]:
-    """``step`` on one param (see `map_rows`); ``where`` is ``(stage, path)`` for the warning.
+    """``step`` on one param; ``where`` is ``(stage, path)`` for the warning.
 
     ``accumulators`` is a tuple (a NamedTuple is rebuilt as one); None entries stay None. A None
     gradient (no gradient this step) gives a None update and leaves the accumulators as they are.
@@ -130,36 +136,50 @@ def update_leaf(
     return scatter(out_all, rows, out), accumulators
 
 
-def map_rows(
-    updates: Any,
-    accumulators: Sequence[Any],
+def accumulator_stage(
+    state_type: Callable[..., Any],
+    initial: Sequence[jax.typing.ArrayLike],
+    dtype: jnp.dtype | None,
     step: StepFn,
     *,
     mode: SparseMode,
     stage: str,
-) -> tuple[Any, list[Any]]:
-    """``step`` on every param: dense gradients whole, `SparseRows` on their touched rows.
+    complex_slots: Sequence[bool] | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """A stage whose state holds per-param accumulators, moved by ``step`` on the touched rows.
 
-    Args:
-      updates: the gradient tree (arrays and `SparseRows`).
-      accumulators: one per-param tree per accumulator (e.g. ``[ms, mg]``).
-      step: ``(g, accumulators) -> (out, accumulators)``, the per-element maths.
-      mode: what a `SparseRows` does to untouched rows (`SparseMode`). ``"lazy"`` costs the
-        touched rows; the others take the dense step on the densified gradient, with a warning.
-      stage: the stage's name, for the warning.
-
-    Returns:
-      ``(updates, accumulators)``: the outputs (a `SparseRows` with unique indices for a lazy or
-      keras-mode `SparseRows` gradient) and the new accumulator trees in the same order.
+    ``state_type`` is a NamedTuple of per-param trees (e.g. ``ms, mg``), each starting at its
+    ``initial`` value in ``dtype`` (None: the param's; for complex params, see
+    `rmsprop_jax._numerics.slot_dtype`: ``complex_slots`` says which hold complex numbers,
+    all by default); ``step`` is ``(g, accumulators) -> (out,
+    accumulators)``, the per-element maths. A `SparseRows` gradient in ``mode="lazy"`` costs
+    its touched rows; the other modes take the dense step on every row, with a warning.
     """
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_sparse_or_none)
-    flat = [treedef.flatten_up_to(tree) for tree in accumulators]
-    outs: list[Any] = []
-    new: list[list[jax.Array]] = [[] for _ in accumulators]
-    for i, (path, grad) in enumerate(with_paths):
-        where = (stage, jax.tree_util.keystr(path) or "the root")
-        out, accs = update_leaf(grad, tuple(acc[i] for acc in flat), step, mode, where)
-        outs.append(out)
-        for store, acc in zip(new, accs, strict=True):
-            store.append(acc)
-    return treedef.unflatten(outs), [treedef.unflatten(store) for store in new]
+
+    def init_fn(params: optax.Params) -> Any:
+        holds = [True] * len(initial) if complex_slots is None else complex_slots
+        return state_type(
+            *(
+                jax.tree.map(
+                    lambda p, v=v, c=c: filled_like(p, v, slot_dtype(p.dtype, dtype, c)), params
+                )
+                for v, c in zip(initial, holds, strict=True)
+            )
+        )
+
+    def update_fn(
+        updates: optax.Updates, state: Any, params: optax.Params | None = None, **extra: Any
+    ) -> tuple[optax.Updates, Any]:
+        check_matching_tree(updates, state[0], stage=stage)
+        with_paths, treedef = jax.tree_util.tree_flatten_with_path(
+            updates, is_leaf=is_sparse_or_none
+        )
+        columns = [treedef.flatten_up_to(tree) for tree in state]
+        results = [
+            update_leaf(grad, tuple(accs), step, mode, (stage, keystr(path) or "the root"))
+            for (path, grad), *accs in zip(with_paths, *columns, strict=True)
+        ]
+        new = [treedef.unflatten([r[1][i] for r in results]) for i in range(len(state))]
+        return treedef.unflatten([r[0] for r in results]), state_type(*new)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

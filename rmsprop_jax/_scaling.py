@@ -8,23 +8,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._numerics import (
-    ComplexSquare,
-    MomentForm,
-    RhoComplement,
-    RmsNumerics,
-    rms_scale,
-    slot_dtype,
-)
-from ._rows import SparseMode, map_rows
-from ._sharding import filled_like
-from ._tree import check_matching_tree
+from ._numerics import ComplexSquare, MomentForm, RhoComplement, RmsNumerics, rms_scale
+from ._rows import SparseMode, accumulator_stage
 from ._validation import check_choice, check_float_dtype, check_range
 
 __all__ = [
     "ScaleByCenteredRmsState",
     "ScaleByRmsState",
-    "init_accumulator",
     "scale_by_centered_rms",
     "scale_by_rms",
 ]
@@ -41,24 +31,6 @@ class ScaleByCenteredRmsState(NamedTuple):
 
     ms: optax.Updates  # per param: running mean of g**2; state_dtype or the param's dtype and shape
     mg: optax.Updates  # per param: running mean of g; state_dtype or the param's dtype and shape
-
-
-def init_accumulator(
-    params: optax.Params,
-    value: jax.typing.ArrayLike,
-    dtype: jnp.dtype | None,
-    holds_complex: bool = True,
-) -> optax.Updates:
-    """A tree of arrays shaped like ``params``, filled with ``value``, in ``dtype`` or the param's.
-
-    ``dtype`` sets the precision; see `rmsprop_jax._numerics.slot_dtype` for complex params.
-
-    Accepts ``jax.ShapeDtypeStruct`` leaves, so ``init`` can run on abstract params. Each array
-    is sharded like its param (see `rmsprop_jax._sharding`).
-    """
-    return jax.tree.map(
-        lambda p: filled_like(p, value, slot_dtype(p.dtype, dtype, holds_complex)), params
-    )
 
 
 def _rms_transformation(
@@ -78,31 +50,27 @@ def _rms_transformation(
     check_range("initial_scale", initial_scale, low=0.0)
     check_choice("sparse_mode", sparse_mode, ["lazy", "dense", "keras"])
     dtype = check_float_dtype("state_dtype", state_dtype, complex_ok=True)
-    stage = "scale_by_centered_rms" if centered else "scale_by_rms"
-
-    def init_fn(params: optax.Params) -> Any:
-        ms = init_accumulator(params, initial_scale, dtype, rule.complex_square != "abs")
-        if centered:
-            return ScaleByCenteredRmsState(ms, init_accumulator(params, 0.0, dtype))
-        return ScaleByRmsState(ms)
 
     def step(grad: jax.Array, accumulators: tuple[jax.Array, ...]) -> Any:
         ms, mg = accumulators if centered else (accumulators[0], None)
         update, new_ms, new_mg = rms_scale(grad, ms, mg, rho, epsilon, rule)
         return update, (new_ms, new_mg) if centered else (new_ms,)
 
-    def update_fn(
-        updates: optax.Updates,
-        state: Any,
-        params: optax.Params | None = None,
-        **extra_args: Any,
-    ) -> tuple[optax.Updates, Any]:
-        del params, extra_args
-        check_matching_tree(updates, state.ms, stage=stage)
-        updates, accumulators = map_rows(updates, list(state), step, mode=sparse_mode, stage=stage)
-        return updates, type(state)(*accumulators)
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+    if centered:
+        state, initial = ScaleByCenteredRmsState, [initial_scale, 0.0]
+    else:
+        state, initial = ScaleByRmsState, [initial_scale]
+    stage = "scale_by_centered_rms" if centered else "scale_by_rms"
+    complex_slots = [rule.complex_square != "abs", True]  # Optax's |g|**2 is real
+    return accumulator_stage(
+        state,
+        initial,
+        dtype,
+        step,
+        mode=sparse_mode,
+        stage=stage,
+        complex_slots=complex_slots[: len(initial)],
+    )
 
 
 def scale_by_rms(

@@ -24,7 +24,6 @@ __all__ = [
     "refill",
     "replicated_like",
     "replicated_on_mesh",
-    "rows_like",
     "scatter_sharding",
     "typed_sharding",
     "unsplit_rows",
@@ -32,9 +31,8 @@ __all__ = [
 
 
 def _explicit(sharding: Any) -> NamedSharding | None:
-    if isinstance(sharding, NamedSharding) and not sharding.mesh.empty:
-        return sharding if sharding.mesh.are_all_axes_explicit else None
-    return None
+    named = isinstance(sharding, NamedSharding) and not sharding.mesh.empty
+    return sharding if named and sharding.mesh.are_all_axes_explicit else None
 
 
 def typed_sharding(x: Any) -> NamedSharding | None:
@@ -48,36 +46,37 @@ def _concrete_sharding(x: Any) -> NamedSharding | None:  # of an array on severa
     return sharding if several else None
 
 
-def _first(shardings: Any) -> NamedSharding | None:
-    return next((s for s in shardings if s is not None), None)
-
-
 def _rows(sharding: NamedSharding) -> NamedSharding:
     spec = sharding.spec
     return NamedSharding(sharding.mesh, PartitionSpec(spec[0] if len(spec) else None))
 
 
-def filled_like(param: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
-    """``jnp.full(param.shape, value, dtype)`` sharded like ``param`` (or its ShapeDtypeStruct)."""
-    if not is_tracer(param):
-        return jnp.full(param.shape, value, dtype, device=_concrete_sharding(param))
-    typed = typed_sharding(param)
-    if typed is not None:
-        return jnp.full(param.shape, value, dtype, out_sharding=typed)
-    return shard_alike(param, jnp.full(param.shape, value, dtype))[1]
+def filled_like(
+    param: Any, value: jax.typing.ArrayLike, dtype: Any, *, rows: bool = False
+) -> jax.Array:
+    """``jnp.full(param.shape, value, dtype)`` sharded like ``param`` (or its ShapeDtypeStruct).
 
-
-def rows_like(param: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
-    """One ``value`` per row of ``param``, in ``dtype``, sharded like its rows."""
-    shape = tuple(param.shape[:1])
+    With ``rows``, one ``value`` per row of ``param``, sharded like its rows.
+    """
+    shape = tuple(param.shape[:1]) if rows else param.shape
+    fit = _rows if rows else lambda sharding: sharding
     if not is_tracer(param):
         sharding = _concrete_sharding(param)
-        return jnp.full(shape, value, dtype, device=None if sharding is None else _rows(sharding))
+        return jnp.full(shape, value, dtype, device=None if sharding is None else fit(sharding))
     typed = typed_sharding(param)
     if typed is not None:
-        return jnp.full(shape, value, dtype, out_sharding=_rows(typed))
-    column = param[(slice(None),) + (0,) * (param.ndim - 1)]
-    return shard_alike(column, jnp.full(shape, value, dtype))[1]
+        return jnp.full(shape, value, dtype, out_sharding=fit(typed))
+    like = param[(slice(None),) + (0,) * (param.ndim - 1)] if rows else param
+    return shard_alike(like, jnp.full(shape, value, dtype))[1]
+
+
+def _replicated(params: Any) -> tuple[NamedSharding | None, bool]:
+    """The replicated sharding on the mesh of ``params`` (or None), and whether they are traced."""
+    found = jax.tree.leaves(params)
+    traced = any(is_tracer(leaf) for leaf in found)
+    found_shardings = map(typed_sharding if traced else _concrete_sharding, found)
+    sharding = next((s for s in found_shardings if s is not None), None)
+    return None if sharding is None else NamedSharding(sharding.mesh, PartitionSpec()), traced
 
 
 def replicated_like(params: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
@@ -85,26 +84,19 @@ def replicated_like(params: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax
 
     Outside jit it is a global array on that mesh (Orbax saves no process-local array).
     """
-    found = jax.tree.leaves(params)
-    if any(is_tracer(leaf) for leaf in found):
-        typed = _first(map(typed_sharding, found))
-        if typed is None:
-            return jnp.full((), value, dtype)
-        return jnp.full((), value, dtype, out_sharding=NamedSharding(typed.mesh, PartitionSpec()))
-    concrete = _first(map(_concrete_sharding, found))
-    if concrete is None:
+    replicated, traced = _replicated(params)
+    if replicated is None:
         return jnp.full((), value, dtype)
-    return jnp.full((), value, dtype, device=NamedSharding(concrete.mesh, PartitionSpec()))
+    if traced:
+        return jnp.full((), value, dtype, out_sharding=replicated)
+    return jnp.full((), value, dtype, device=replicated)
 
 
 def replicated_on_mesh(params: Any, tree: Any) -> Any:
     """``tree`` (built by optax) with its single-device arrays replicated over ``params``' mesh."""
-    found = jax.tree.leaves(params)
-    traced = any(is_tracer(leaf) for leaf in found)
-    concrete = None if traced else _first(map(_concrete_sharding, found))
-    if concrete is None:
+    replicated, traced = _replicated(params)
+    if replicated is None or traced:
         return tree
-    replicated = NamedSharding(concrete.mesh, PartitionSpec())
 
     def place(leaf: Any) -> Any:
         if not isinstance(leaf, jax.Array) or is_tracer(leaf) or len(leaf.sharding.device_set) > 1:

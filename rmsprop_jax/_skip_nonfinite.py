@@ -26,7 +26,7 @@ class SkipNonfiniteState(NamedTuple):
 def all_finite(tree: Any) -> jax.Array:
     """A bool scalar: whether every floating value in ``tree`` is finite (no NaN, no Inf).
 
-    `SparseRows` leaves are judged by all their ``values``; integer leaves and None are ignored.
+    `SparseRows` leaves are judged by their ``values``; integer leaves and None are ignored.
     """
     checks = []
     for leaf in leaves(tree):
@@ -63,10 +63,10 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
         (-0,\; s_{t-1}) & \text{otherwise}
       \end{cases}
 
-    A skipped step returns the wrapped state bit for bit (so the schedule sees the same step
-    again) and ``-0.0`` updates (`SparseRows`: no row), which leave every param exactly as it
-    was. Only the gradients are checked (see `all_finite`), not the params or the updates. Under
-    ``jax.jit`` the choice is a ``jax.lax.cond``, so donated buffers are written in place.
+    A skipped step returns the wrapped state bit for bit (the schedule sees the same step again)
+    and ``-0.0`` updates (`SparseRows`: no row), which leave every param exactly as it was. Only
+    the gradients are checked (`all_finite`). Under ``jax.jit`` the choice is a
+    ``jax.lax.cond``, so donated buffers are written in place.
 
     Args:
       tx: the transformation to guard, e.g. `rmsprop_jax.rmsprop`.

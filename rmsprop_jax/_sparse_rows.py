@@ -43,11 +43,10 @@ _ROWS = jax.extend.random.define_prng_impl(
 
 
 def _encode(indices: jax.Array) -> jax.Array:
-    """Row numbers as a typed key array: the same bits, in a dtype that refuses arithmetic.
+    """Row numbers as a key array: the same bits, in a dtype that refuses arithmetic.
 
-    Every function that JAX would apply to an integer leaf (``-x``, ``c * x``, ``jnp.clip``, a
-    cast, ``lax.psum``) raises a TypeError on a key array, also under ``jax.jit`` at trace time,
-    so no map over a gradient tree's leaves can silently move other rows.
+    ``-x``, ``c * x``, a cast or ``lax.psum`` raise a TypeError (also at trace time), so no tree
+    map over a gradient's leaves moves other rows.
     """
     words = jax.lax.bitcast_convert_type(indices, jnp.uint32)
     if words.ndim == indices.ndim:  # 32-bit row numbers: one word, a zero beside it
@@ -66,22 +65,13 @@ def _decode(keys: jax.Array, dtype: jnp.dtype) -> jax.Array:
 def _check_stored_rows(keys: Any) -> None:
     """A TypeError when a tree map replaced the stored row numbers by a numeric array.
 
-    Children without a dtype (pytree utilities pass ``object()``, None, optax's ``MaskedNode``)
-    and ``float0`` tangents (what ``jax.grad`` gives non-differentiable leaves) pass.
+    Placeholders without a dtype (``object()``, None, ``MaskedNode``) and ``float0`` tangents pass.
     """
     dtype = getattr(keys, "dtype", None)
     if dtype is None or jnp.issubdtype(dtype, jax.dtypes.prng_key):
         return
     if dtype != jax.dtypes.float0:
         raise TypeError(_TREE_MAPPED_INDICES.format(dtype=dtype))
-
-
-def _shapes_match(a: SparseRows, b: SparseRows) -> None:
-    if a.shape != b.shape:
-        raise ValueError(
-            "Two SparseRows add up only for the same table. "
-            f"Received: shapes {list(a.shape)} and {list(b.shape)}."
-        )
 
 
 @jax.tree_util.register_pytree_node_class
@@ -157,13 +147,9 @@ class SparseRows:
         _check_range_on_host(indices, shape[0])
         if indices.dtype.itemsize not in (4, 8):
             indices = indices.astype(jnp.int32)
-        self._set(
-            _encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype
-        )
-
-    def _set(self, rows, values, shape, unique, ordered, dtype) -> None:
-        self.rows, self.values, self.shape = rows, values, shape
-        self.unique_indices, self.indices_are_sorted, self.index_dtype = unique, ordered, dtype
+        self.rows, self.values = _encode(indices), values
+        self.shape, self.index_dtype = shape, indices.dtype
+        self.unique_indices, self.indices_are_sorted = unique_indices, indices_are_sorted
 
     @classmethod
     def from_parts(
@@ -176,11 +162,8 @@ class SparseRows:
         indices_are_sorted: bool = False,
     ) -> SparseRows:
         """Internal constructor without checks (no host round trip; traced arrays welcome)."""
-        rows = object.__new__(cls)
-        rows._set(
-            _encode(indices), values, shape, unique_indices, indices_are_sorted, indices.dtype
-        )
-        return rows
+        aux = (shape, unique_indices, indices_are_sorted, indices.dtype)
+        return cls.tree_unflatten(aux, (_encode(indices), values))
 
     @property
     def indices(self) -> jax.Array:
@@ -196,16 +179,15 @@ class SparseRows:
         indices_are_sorted: bool | None = None,
     ) -> SparseRows:
         """The same table with other rows and values, unchecked; flags left None are kept."""
-        rows = object.__new__(SparseRows)
-        rows._set(
-            _encode(indices.astype(self.index_dtype)),
+        return SparseRows.from_parts(
+            indices.astype(self.index_dtype),
             values,
             self.shape,
-            self.unique_indices if unique_indices is None else unique_indices,
-            self.indices_are_sorted if indices_are_sorted is None else indices_are_sorted,
-            self.index_dtype,
+            unique_indices=self.unique_indices if unique_indices is None else unique_indices,
+            indices_are_sorted=(
+                self.indices_are_sorted if indices_are_sorted is None else indices_are_sorted
+            ),
         )
-        return rows
 
     def with_values(self, values: jax.Array) -> SparseRows:
         """The same rows (indices, shape and flags) carrying new ``values``."""
@@ -222,22 +204,15 @@ class SparseRows:
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: tuple[Any, Any]) -> SparseRows:
-        """Rebuilds without range checks (pytree utilities pass placeholders as children).
-
-        Numeric row numbers are refused: they mean a tree function mapped over them.
-        """
-        stored, values = children
-        _check_stored_rows(stored)
+        """Rebuilds without range checks; numeric row numbers mean a tree map reached them."""
+        _check_stored_rows(children[0])
         rows = object.__new__(cls)
-        shape, unique, ordered, dtype = aux
-        rows._set(stored, values, shape, unique, ordered, dtype)
+        rows.rows, rows.values = children
+        rows.shape, rows.unique_indices, rows.indices_are_sorted, rows.index_dtype = aux
         return rows
 
     def psum(self, axis_name: Any) -> SparseRows:
-        """The sum over a mapped axis (``lax.psum`` for data parallelism): every device's rows.
-
-        The rows and values of all devices, concatenated (``k * devices`` rows).
-        """
+        """``lax.psum`` over a mapped axis: every device's rows and values, concatenated."""
         return self.replace(
             jax.lax.all_gather(self.indices, axis_name, tiled=True),
             jax.lax.all_gather(self.values, axis_name, tiled=True),
@@ -265,10 +240,7 @@ class SparseRows:
         return jnp.zeros(self.shape, self.dtype).at[rows].add(self.values, mode="drop")
 
     def scatter_add_into(self, table: jax.typing.ArrayLike) -> jax.Array:
-        """``table`` with ``values`` added at ``indices``, in ``table``'s dtype.
-
-        Only the named rows change; out-of-range rows are dropped. This is ``table + self``.
-        """
+        """``table + self``: ``values`` added at ``indices``, in ``table``'s dtype (others kept)."""
         table = jnp.asarray(table)
         if tuple(table.shape) != self.shape:
             raise ValueError(
@@ -290,7 +262,11 @@ class SparseRows:
     def __add__(self, other: Any) -> Any:
         """``g1 + g2``: the rows of both, concatenated; ``param + g``: `scatter_add_into`."""
         if isinstance(other, SparseRows):
-            _shapes_match(self, other)
+            if self.shape != other.shape:
+                raise ValueError(
+                    "Two SparseRows add up only for the same table. "
+                    f"Received: shapes {list(self.shape)} and {list(other.shape)}."
+                )
             return self.replace(
                 jnp.concatenate([self.indices, other.indices.astype(self.index_dtype)]),
                 jnp.concatenate([self.values, other.values.astype(self.values.dtype)]),
@@ -301,9 +277,7 @@ class SparseRows:
             return self.scatter_add_into(other)
         return NotImplemented
 
-    def __radd__(self, other: Any) -> Any:
-        """``param + update``: see `__add__`."""
-        return self.__add__(other)
+    __radd__ = __add__  # param + update
 
     def __neg__(self) -> SparseRows:
         """The negated gradient (negated values, same rows)."""
@@ -316,14 +290,12 @@ class SparseRows:
         return NotImplemented
 
     def __mul__(self, scale: Any) -> Any:
-        """``g * c`` for a scalar ``c``: the values scaled, the rows kept (e.g. a mean of grads)."""
+        """``g * c`` or ``c * g`` for a scalar ``c``: the values scaled, the rows kept."""
         if isinstance(scale, SparseRows) or jnp.ndim(scale) != 0:
             return NotImplemented
         return self.with_values(self.values * jnp.asarray(scale).astype(self.values.dtype))
 
-    def __rmul__(self, scale: Any) -> Any:
-        """``c * g``: see `__mul__`."""
-        return self.__mul__(scale)
+    __rmul__ = __mul__
 
     def __truediv__(self, scale: Any) -> Any:
         """``g / c`` for a scalar ``c``."""
@@ -336,10 +308,9 @@ class SparseRows:
 
 
 def _check_range_on_host(indices: jax.Array, num_rows: int) -> None:
-    """Outside jit, raises a ValueError naming the first index outside ``[0, num_rows)``.
+    """Outside jit, a ValueError naming the first index outside ``[0, num_rows)``.
 
-    Traced indices are not checked here (the stages drop out-of-range rows; see `check_indices`),
-    nor are indices that span several processes (not fully addressable: no host holds them all).
+    Traced indices and indices spanning several processes (no host holds them all) pass.
     """
     if is_tracer(indices) or not indices.is_fully_addressable:
         return

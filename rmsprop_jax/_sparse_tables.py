@@ -31,7 +31,7 @@ from ._numerics import (
     slot_dtype,
 )
 from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
-from ._sharding import filled_like, refill, replicated_like, rows_like, scatter_sharding
+from ._sharding import filled_like, refill, replicated_like, scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse_or_none
 from ._tree import check_matching_tree, marked_leaves
 from ._validation import is_static
@@ -238,13 +238,12 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         zeros = lambda p: filled_like(p, 0.0, slot_dtype(p.dtype, dtype, True))  # noqa: E731
         complex_ms = rule.numerics.complex_square != "abs"
         every = [True] * len(flat)
-        can_change = not all(is_static(v) for v in _varying(rule, hyper))
         lr0 = learning_rate_at(
             hyper.learning_rate, hyper.decay, jnp.zeros((), jnp.int32), jnp.float32
         )
         return SparseTablesState(
             count=replicated_like(params, 0, jnp.int32),
-            row_steps=per_param(lambda p: rows_like(p, 0, jnp.int32), flags),
+            row_steps=per_param(lambda p: filled_like(p, 0, jnp.int32, rows=True), flags),
             ms=per_param(
                 lambda p: filled_like(p, rule.initial_ms, slot_dtype(p.dtype, dtype, complex_ms)),
                 every,
@@ -252,7 +251,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
             mg=per_param(zeros, every) if rule.centered else None,
             mom=per_param(zeros, every) if rule.has_momentum else None,
             owed=per_param(zeros, flags)
-            if rule.has_momentum and can_change and any(flags)
+            if rule.has_momentum and _can_change(rule, hyper) and any(flags)
             else None,
             deferred=Deferred(
                 *(
@@ -273,8 +272,7 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
         count = state.count
         lr_f32 = learning_rate_at(hyper.learning_rate, hyper.decay, count, jnp.float32)
         now = (hyper.rho, hyper.momentum, _drift(rule, hyper, lr_f32))
-        varying = _varying(rule, hyper)
-        if not all(is_static(v) for v in varying):
+        if _can_change(rule, hyper):
             changed = jnp.any(
                 jnp.stack([jnp.asarray(n != d) for n, d in zip(now, state.deferred, strict=True)])
             )
@@ -330,14 +328,14 @@ def sparse_tables(rule: TableRule, hyper: Hyperparameters) -> optax.GradientTran
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
 
 
-def _varying(rule: TableRule, hyper: Hyperparameters) -> list[Any]:
-    """The hyperparameters deferred work depends on (a static one never changes)."""
+def _can_change(rule: TableRule, hyper: Hyperparameters) -> bool:
+    """Whether a hyperparameter that deferred work depends on is injected (may change)."""
     found = [hyper.rho]
     if rule.has_momentum:
         found.append(hyper.momentum)
         if not rule.lr_before_momentum:
             found += [hyper.learning_rate, hyper.decay]
-    return found
+    return not all(is_static(v) for v in found)
 
 
 def materialize(params: optax.Params, state: optax.OptState) -> tuple[optax.Params, optax.OptState]:

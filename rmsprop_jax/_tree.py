@@ -1,4 +1,4 @@
-"""Tree helpers that treat `SparseRows` as leaves: structure checks, value maps, stateless stage."""
+"""Tree helpers treating `SparseRows` as leaves: structure checks, value maps, applying updates."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from ._sparse_rows import SparseRows, is_sparse, is_sparse_or_none
 
-__all__ = ["check_matching_tree", "leaves", "map_values", "marked_leaves", "stateless"]
+__all__ = ["apply_updates", "check_matching_tree", "leaves", "map_values", "marked_leaves"]
 
 
 def leaves(tree: Any) -> list[Any]:
@@ -25,14 +26,9 @@ def _structure(tree: Any) -> Any:
 def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
-    Runs at trace time (free under ``jax.jit``). A `SparseRows` leaf matches a state leaf of its
-    table's shape; a None gradient (a param without gradient this step, as PyTorch's
-    ``p.grad is None``) matches any state leaf.
-
-    Args:
-      updates: the gradient (or update) tree passed to ``update``.
-      state_tree: a per-parameter tree of the stage's state, built by ``init`` from the params.
-      stage: the stage's name, for the message.
+    ``state_tree`` is a per-param tree that ``init`` built from the params; a `SparseRows` leaf
+    matches a leaf of its table's shape, and a None gradient (no gradient this step, as
+    PyTorch's ``p.grad is None``) any leaf. It runs at trace time (free under ``jax.jit``).
     """
     with_paths = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse_or_none)
     given = jax.tree_util.tree_structure(updates, is_leaf=is_sparse_or_none)
@@ -81,17 +77,6 @@ def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
     return jax.tree.map(leaf, tree, is_leaf=is_sparse)
 
 
-def stateless(fn: Callable[[Any, Any], optax.Updates]) -> optax.GradientTransformation:
-    """A transformation without state whose ``update`` returns ``fn(updates, params)``."""
-
-    def update_fn(
-        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-    ) -> tuple[optax.Updates, optax.OptState]:
-        return fn(updates, params), state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
-
-
 def marked_leaves(params: Any, marks: Any, name: str, *, rows: bool = True) -> list[bool]:
     """One flag per param leaf from ``marks``: bools on a prefix of the params' tree, or a function.
 
@@ -120,3 +105,37 @@ def marked_leaves(params: Any, marks: Any, name: str, *, rows: bool = True) -> l
             raise ValueError(f"`{name}` marks the scalar param at {where}; tables have rows.")
         flags.append(found)
     return flags
+
+
+def _apply(param: Any, update: Any) -> Any:
+    if update is None:
+        return param
+    if isinstance(update, SparseRows):
+        return update.scatter_add_into(param)
+    return jnp.asarray(param + update).astype(jnp.asarray(param).dtype)
+
+
+def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
+    """Adds updates to params, keeping each param's dtype: ``w + u``.
+
+    A `SparseRows` update is scatter-added into its table (out-of-range rows are dropped); with
+    donated params under ``jax.jit`` this is in place. ``optax.apply_updates`` gives the same.
+
+    Args:
+      params: the current params.
+      updates: updates from ``tx.update``, with the structure of ``params``.
+
+    Returns:
+      The new params.
+
+    Example:
+      >>> import jax.numpy as jnp, rmsprop_jax as rj
+      >>> rj.apply_updates(jnp.ones(2), jnp.array([0.5, -1.0]))
+      Array([1.5, 0. ], dtype=float32)
+      >>> row_2 = rj.SparseRows(jnp.array([2]), jnp.ones((1, 1)), (3, 1))
+      >>> rj.apply_updates(jnp.zeros((3, 1)), row_2)
+      Array([[0.],
+             [0.],
+             [1.]], dtype=float32)
+    """
+    return jax.tree.map(_apply, params, updates, is_leaf=lambda x: x is None or is_sparse(x))

@@ -19,7 +19,6 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_float_dtype",
-    "check_leaf_dtypes",
     "check_range",
     "is_static",
     "static_value",
@@ -93,11 +92,10 @@ def check_bool(name: str, value: Any) -> None:
         )
 
 
-def check_choice(name: str, value: Any, allowed: Callable[[], list[str]] | list[str]) -> None:
-    """Checks that ``value`` is one of the ``allowed`` strings (an explicit allow-list)."""
-    options = allowed() if callable(allowed) else allowed
-    if not isinstance(value, str) or value not in options:
-        listed = ", ".join(repr(option) for option in options)
+def check_choice(name: str, value: Any, allowed: list[str]) -> None:
+    """Checks that ``value`` is one of the ``allowed`` strings."""
+    if not isinstance(value, str) or value not in allowed:
+        listed = ", ".join(repr(option) for option in allowed)
         raise ValueError(f"`{name}` must be one of {listed}. Received: {name}={value!r}.")
 
 
@@ -121,35 +119,6 @@ def check_float_dtype(name: str, value: Any, *, complex_ok: bool = False) -> jnp
             f"Received: {name}={dtype}."
         )
     return dtype
-
-
-def check_leaf_dtypes(
-    tree: Any,
-    *,
-    what: str,
-    stage: str,
-    complex_support: str | None,
-    is_leaf: Callable[[Any], bool] | None = None,
-) -> None:
-    """Raises a TypeError naming the first leaf of ``tree`` that is not floating.
-
-    ``what`` (``"param"`` or ``"gradient"``) and ``stage`` are for the message; ``complex_support``
-    is None if complex leaves are accepted, else the sentence saying which conventions are.
-    """
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]:
-        if leaf is None or not hasattr(leaf, "dtype"):
-            continue
-        dtype = jnp.dtype(leaf.dtype)
-        where = jax.tree_util.keystr(path) or "(the root)"
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(
-                f"{stage}: the {what} at {where} has dtype {dtype}; RMSprop needs floating "
-                "params and gradients (float16, bfloat16, float32, float64). Cast it, e.g. "
-                "jax.tree.map(lambda p: p.astype(jnp.float32), params), and differentiate with "
-                "respect to floating params."
-            )
-        if complex_support is not None and jnp.issubdtype(dtype, jnp.complexfloating):
-            raise TypeError(f"{stage}: the {what} at {where} has dtype {dtype}. {complex_support}")
 
 
 _P = ParamSpec("_P")

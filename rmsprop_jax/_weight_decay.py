@@ -12,7 +12,7 @@ from ._learning_rate import LearningRate, check_learning_rate
 from ._numerics import as_compute, compute_dtype, learning_rate_at
 from ._sharding import replicated_like
 from ._sparse_rows import is_sparse
-from ._tree import check_matching_tree, leaves, marked_leaves, stateless
+from ._tree import check_matching_tree, leaves, marked_leaves
 from ._validation import check_range
 
 __all__ = [
@@ -84,7 +84,7 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
             lambda g, p: None if g is None else leaf(g, p), updates, params, is_leaf=_is_none
         )
 
-    return stateless(add)
+    return optax.stateless(add)
 
 
 class DecoupledWeightDecayState(NamedTuple):

@@ -17,7 +17,7 @@ from .._clipping import clip_by_global_norm, clip_by_value
 from .._skip_nonfinite import all_finite, skip_nonfinite
 from .._sparse_rows import is_sparse
 from .._sparse_tables import materialize
-from .._updates import apply_updates
+from .._tree import apply_updates
 from .._validation import check_bool
 from ._arguments import gradient_pairs, loss_gradients, variable_list
 from ._config import Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
