@@ -55,9 +55,14 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
     if args.command == "demo":
         for name, low in (("steps", 2), ("vocab", 1), ("dim", 1), ("batch", 1)):
             if getattr(args, name) < low:
-                demo.error(f"--{name} must be at least {low}. Received: {getattr(args, name)}")
+                demo.error(
+                    f"`{name}` must be at least {low}. Received: {name}={getattr(args, name)}"
+                )
         if not 0 < args.learning_rate < math.inf:
-            demo.error(f"--learning-rate must be a positive number. Received: {args.learning_rate}")
+            demo.error(
+                f"`learning_rate` must be a positive number. Received: "
+                f"learning_rate={args.learning_rate}"
+            )
         from ._demo import run_demo  # imports JAX: only once the arguments are known to be good
 
         run_demo(

@@ -299,7 +299,11 @@ def test_maximize_climbs() -> None:
         ),
         ({"rho": "0.9"}, TypeError, r"`rho` must be a number. Received: rho='0.9'"),
         ({"rho": jnp.ones(2)}, ValueError, r"`rho` must be a scalar"),
-        ({"state_dtype": jnp.int32}, ValueError, r"`state_dtype` must be a floating dtype"),
+        (
+            {"state_dtype": jnp.int32},
+            ValueError,
+            r"`state_dtype` must be a floating or complex dtype",
+        ),
         ({"lr": 0.1}, TypeError, r"unexpected keyword argument 'lr'"),
     ],
 )

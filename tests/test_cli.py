@@ -81,10 +81,16 @@ def test_the_cli_answers_without_importing_jax(args: list[str]) -> None:
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--learning-rate", "-1"], "--learning-rate must be a positive number. Received: -1.0"),
-        (["--learning-rate", "nan"], "--learning-rate must be a positive number. Received: nan"),
-        (["--steps", "1"], "--steps must be at least 2. Received: 1"),
-        (["--batch", "0"], "--batch must be at least 1. Received: 0"),
+        (
+            ["--learning-rate", "-1"],
+            "`learning_rate` must be a positive number. Received: learning_rate=-1.0",
+        ),
+        (
+            ["--learning-rate", "nan"],
+            "`learning_rate` must be a positive number. Received: learning_rate=nan",
+        ),
+        (["--steps", "1"], "`steps` must be at least 2. Received: steps=1"),
+        (["--batch", "0"], "`batch` must be at least 1. Received: batch=0"),
     ],
 )
 def test_a_bad_demo_option_is_a_one_line_error(args: list[str], message: str) -> None:
