@@ -18,7 +18,7 @@ from ._learning_rate import (
     scale_by_learning_rate,
 )
 from ._momentum import trace_momentum
-from ._rows import deduplicate
+from ._rows import sum_duplicate_rows
 from ._scaling import scale_by_centered_rms, scale_by_rms
 from ._sparse_rows import is_sparse
 from ._sparse_tables import Hyperparameters, TableRule
@@ -31,7 +31,7 @@ from ._validation import (
     static_value,
     suggest_keywords,
 )
-from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient, decay_mask
+from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient, masked_decay
 
 __all__ = ["rmsprop"]
 
@@ -301,7 +301,7 @@ def rmsprop(
     defers = sparse_mode == "dense" or (sparse_mode == "keras" and not has_momentum)
     stages: list[optax.GradientTransformation] = []
     if sparse_mode != "keras" and (clipvalue, clipnorm, global_clipnorm) != (None, None, None):
-        stages.append(_sum_duplicate_rows())  # clip the densified gradient, not its slices
+        stages.append(sum_duplicate_rows())  # clip the densified gradient, not its slices
     if clipvalue is not None:
         stages.append(clip_by_value(clipvalue))
     if clipnorm is not None:
@@ -321,7 +321,7 @@ def rmsprop(
                 convention=convention, reference=conv.reference, weight_decay=weight_decay
             )
         )
-    masked = functools.partial(_masked, weight_decay_mask)
+    masked = functools.partial(masked_decay, weight_decay_mask)
     if decays_weights and coupling == "coupled":
         stages.append(masked(add_l2_gradient(weight_decay)))  # type: ignore[arg-type]
     rule = TableRule(
@@ -391,16 +391,3 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
             negate_updates(),
         ]
     return [scaling, buffer, scale_by_learning_rate(lr, decay=decay)]
-
-
-def _masked(mask: Any, tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """``tx`` on the params ``mask`` marks (all of them when ``mask`` is None)."""
-    if mask is None:
-        return tx
-    return optax.masked(tx, lambda params: decay_mask(params, mask))
-
-
-def _sum_duplicate_rows() -> optax.GradientTransformation:
-    """`SparseRows` gradients with duplicate rows summed: what the densified gradient holds."""
-    dedup = lambda g: deduplicate(g) if is_sparse(g) else g  # noqa: E731
-    return optax.stateless(lambda updates, _: jax.tree.map(dedup, updates, is_leaf=is_sparse))

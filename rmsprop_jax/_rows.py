@@ -29,6 +29,7 @@ __all__ = [
     "deduplicate",
     "gather",
     "scatter",
+    "sum_duplicate_rows",
     "update_leaf",
 ]
 
@@ -183,3 +184,11 @@ def accumulator_stage(
         return treedef.unflatten([r[0] for r in results]), state_type(*new)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+
+
+def sum_duplicate_rows() -> optax.GradientTransformation:
+    """`SparseRows` gradients with duplicate rows summed: what the densified gradient holds."""
+    dedup = lambda g: deduplicate(g) if isinstance(g, SparseRows) else g  # noqa: E731
+    return optax.stateless(
+        lambda updates, _: jax.tree.map(dedup, updates, is_leaf=is_sparse_or_none)
+    )

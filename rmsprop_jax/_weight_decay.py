@@ -22,6 +22,7 @@ __all__ = [
     "check_decay_inputs",
     "decay_mask",
     "decoupled_decay",
+    "masked_decay",
 ]
 
 
@@ -35,6 +36,13 @@ def decay_mask(params: Any, mask: Any) -> Any:
         return jax.tree.map(lambda _: True, params)
     flags = iter(marked_leaves(params, mask, "weight_decay_mask", rows=False))
     return jax.tree.map(lambda _: next(flags), params)
+
+
+def masked_decay(mask: Any, tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` on the params ``mask`` marks (all of them when ``mask`` is None)."""
+    if mask is None:
+        return tx
+    return optax.masked(tx, lambda params: decay_mask(params, mask))
 
 
 def _is_none(x: Any) -> bool:
