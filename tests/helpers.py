@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import rmsprop_jax as rj
 
@@ -100,3 +101,59 @@ def recorded_sparse_grads(
         "table": rj.SparseRows(np.asarray(table["indices"], np.int32), values, shape),
         "dense": np.asarray(grads["dense"], np.float32),
     }
+
+
+def pairwise(axes: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """A few combinations of the axes' values in which every pair of values of every two axes
+    appears at least once (a greedy covering array): for a property that may depend on any two
+    axes together but is too costly to test on the full product.
+
+    Deterministic: the same axes give the same combinations, in the same order.
+    """
+    names = list(axes)
+
+    def pair(a: str, i: int, b: str, j: int) -> tuple[str, int, str, int]:
+        return (a, i, b, j) if names.index(a) < names.index(b) else (b, j, a, i)
+
+    uncovered = {
+        pair(a, i, b, j)
+        for x, a in enumerate(names)
+        for b in names[x + 1 :]
+        for i in range(len(axes[a]))
+        for j in range(len(axes[b]))
+    }
+    rows: list[dict[str, int]] = []
+    while uncovered:
+        a, i, b, j = min(uncovered)
+        row = {a: i, b: j}
+        for name in names:  # the value of each other axis that covers the most new pairs
+            if name not in row:
+                gains = [
+                    sum(pair(n, row[n], name, k) in uncovered for n in row)
+                    for k in range(len(axes[name]))
+                ]
+                row[name] = gains.index(max(gains))
+        rows.append(row)
+        uncovered -= {pair(p, row[p], q, row[q]) for p in row for q in row if p != q}
+    return [{name: axes[name][row[name]] for name in names} for row in rows]
+
+
+def eager_and_some_jit(
+    params: Sequence[Any], jit_every: int, ids: Callable[[Any], str] | None = None
+) -> list[Any]:
+    """``(param, jit)`` pairs: every param eagerly, and every ``jit_every``-th under ``jax.jit``.
+
+    For the recorded-trajectory tests, whose code is the same Python traced or not: the eager
+    run checks every case, the jitted ones check that compiling changes nothing (jit is also
+    where each new gradient shape costs a compilation, the bulk of these tests' time).
+    """
+    out = []
+    for jit in (False, True):
+        for k, param in enumerate(params):
+            if jit and k % jit_every:
+                continue
+            is_set = isinstance(param, type(pytest.param()))  # a pytest.param(...)
+            values = param.values if is_set else (param,)
+            name = param.id if is_set else (ids(param) if ids else str(k))
+            out.append(pytest.param(*values, jit, id=f"{'jit' if jit else 'eager'}-{name}"))
+    return out

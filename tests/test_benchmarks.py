@@ -138,6 +138,7 @@ def test_measure_times_in_rounds_each_starting_from_the_next_method(
     assert a.times["c"] == statistics.median(a.samples["c"])
 
 
+@pytest.mark.slow  # a benchmark smoke run: compiles every method of every case
 def test_sparse_smoke_run_writes_its_section_and_renders_it_again(
     bench: Any, tmp_path: pathlib.Path
 ) -> None:
@@ -172,6 +173,7 @@ def test_benchmark_scripts_name_themselves_as_typed(script: str) -> None:
     assert done.stdout.startswith(f"usage: python benchmarks/{script} [-h]")
 
 
+@pytest.mark.slow  # a benchmark smoke run: compiles every method of every case
 def test_dense_suite_smoke_run_writes_its_section_and_renders_it_again(
     bench: Any, tmp_path: pathlib.Path
 ) -> None:

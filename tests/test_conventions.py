@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
-from tests.helpers import slots
+from tests.helpers import eager_and_some_jit, slots
 from tests.reference import long_gradients, recorded
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 round-off after 8 steps, as the issue requires
@@ -59,8 +59,9 @@ def _assert_close(actual: dict[str, Any], expected: dict[str, np.ndarray], what:
         )
 
 
-@pytest.mark.parametrize("case", _all_cases())
-def test_matches_recorded_framework(case: dict[str, Any], maybe_jit: Any) -> None:
+@pytest.mark.parametrize(("case", "jit"), eager_and_some_jit(_all_cases(), jit_every=5))
+def test_matches_recorded_framework(case: dict[str, Any], jit: bool) -> None:
+    maybe_jit = jax.jit if jit else (lambda fn: fn)
     tx = _optimizer(case)
     params = recorded.as_arrays(case["params0"])
     state = tx.init(params)

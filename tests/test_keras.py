@@ -70,6 +70,7 @@ def test_apply_gradients_matches_recorded_tf_keras(case: dict[str, Any]) -> None
                 np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.parametrize("case", recorded.cases("keras_sparse"), ids=lambda c: c["name"])
 def test_sparse_apply_gradients_matches_recorded_tf_keras(case: dict[str, Any]) -> None:
     opt = _optimizer(case)

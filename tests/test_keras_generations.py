@@ -246,11 +246,13 @@ def _run_sparse(opt: Any, case: dict[str, Any], rows: Any = slice(None)) -> None
         _close(dense.numpy(), want["dense"])
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.parametrize("case", _entries("sparse", "legacy"))
 def test_sparse_legacy_generation_matches_tf_keras_legacy(case: dict[str, Any]) -> None:
     _run_sparse(_front(case["kwargs"]), case)
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.parametrize("case", _entries("sparse", "keras3"))
 def test_sparse_keras3_generation_sums_duplicates_as_tf_keras_new(case: dict[str, Any]) -> None:
     # Documents a difference: on IndexedSlices with repeated indices the keras3 generation sums
@@ -275,6 +277,7 @@ def _rows_without_duplicates(case: dict[str, Any]) -> list[int]:
     return [r for r in range(12) if r not in dup]
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.parametrize("case", _entries("sparse", "tf_keras"))
 def test_sparse_from_a_tf_keras_new_config_matches_tf_keras_new(case: dict[str, Any]) -> None:
     # tf-keras's new optimizer sums duplicate indices first: a config it wrote reproduces that.
@@ -291,6 +294,7 @@ def test_sparse_from_a_tf_keras_new_config_matches_tf_keras_new(case: dict[str, 
     _run_sparse(rk.RMSprop.from_config(config), case)
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.parametrize("case", _entries("sparse", "keras3"))
 def test_sparse_keras3_generation_rows_without_duplicates(case: dict[str, Any]) -> None:
     # Where no index repeats, tf-keras's new optimizer and Keras 3 agree.
@@ -323,6 +327,7 @@ def _rmsprop_face(kw: dict[str, Any], convention: str) -> Any:
     return Face()
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.filterwarnings("ignore:.*without per-row bookkeeping:UserWarning")
 @pytest.mark.parametrize("case", _entries("sparse", "keras3"))
 def test_sparse_rmsprop_keras3_convention_rows_without_duplicates(case: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import pytest
 from jax.experimental import checkify
 
 import rmsprop_jax as rj
-from tests.helpers import compile_sparse_step, recorded_sparse_grads, slots
+from tests.helpers import compile_sparse_step, eager_and_some_jit, recorded_sparse_grads, slots
 from tests.reference import recorded
 
 SHAPE = (12, 3)
@@ -31,8 +31,12 @@ def _close(actual: Any, expected: Any, what: str) -> None:
 # --- "keras": real tf.keras (OptimizerV2) IndexedSlices trajectories ---------------------------
 
 
-@pytest.mark.parametrize("case", recorded.cases("keras_sparse"), ids=lambda c: c["name"])
-def test_keras_mode_matches_recorded_tf_keras(case: dict[str, Any], maybe_jit: Any) -> None:
+@pytest.mark.parametrize(
+    ("case", "jit"),
+    eager_and_some_jit(recorded.cases("keras_sparse"), jit_every=3, ids=lambda c: c["name"]),
+)
+def test_keras_mode_matches_recorded_tf_keras(case: dict[str, Any], jit: bool) -> None:
+    maybe_jit = jax.jit if jit else (lambda fn: fn)
     tx = rj.rmsprop(case["learning_rate"], **case["config"], sparse_tables=TABLES)
     params = recorded.as_arrays(case["params0"])
     state = tx.init(params)
@@ -92,11 +96,21 @@ def _random_steps(seed: int, steps: int = 20) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("convention", ["keras", "keras3", "tf1", "torch", "optax"])
-@pytest.mark.parametrize("setting", DENSE_SETTINGS.values(), ids=DENSE_SETTINGS.keys())
+@pytest.mark.parametrize(
+    ("convention", "setting", "jit"),
+    eager_and_some_jit(
+        [
+            pytest.param(c, s, id=f"{name}-{c}")
+            for name, s in DENSE_SETTINGS.items()
+            for c in ["keras", "keras3", "tf1", "torch", "optax"]
+        ],
+        jit_every=4,
+    ),
+)
 def test_dense_mode_equals_dense_algorithm(
-    convention: str, setting: dict[str, Any], maybe_jit: Any
+    convention: str, setting: dict[str, Any], jit: bool
 ) -> None:
+    maybe_jit = jax.jit if jit else (lambda fn: fn)
     kwargs = {"learning_rate": 0.05, "convention": convention, **setting}
     sparse_tx = rj.rmsprop(**kwargs, sparse_mode="dense", sparse_tables=TABLES)
     dense_tx = rj.rmsprop(**kwargs)
@@ -220,12 +234,22 @@ def _numpy_lazy(
     return w
 
 
-@pytest.mark.parametrize("convention", ["keras", "keras3", "tf1", "torch"])
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize(
+    ("convention", "momentum", "centered", "jit"),
+    eager_and_some_jit(
+        [
+            pytest.param(c, m, centered, id=f"{c}-m{m}-{'centered' if centered else 'plain'}")
+            for c in ["keras", "keras3", "tf1", "torch"]
+            for m in [0.0, 0.9]
+            for centered in [False, True]
+        ],
+        jit_every=3,
+    ),
+)
 def test_lazy_mode_matches_numpy(
-    convention: str, momentum: float, centered: bool, maybe_jit: Any
+    convention: str, momentum: float, centered: bool, jit: bool
 ) -> None:
+    maybe_jit = jax.jit if jit else (lambda fn: fn)
     tx = rj.rmsprop(
         0.05,
         rho=0.9,

@@ -38,6 +38,7 @@ def _slots(state: Any) -> dict[str, Any]:
 # --- 1. the default optimizer takes SparseRows and gives tf.keras's numbers ---------------------
 
 
+@pytest.mark.slow  # a Keras sparse replay: one compile per gradient shape per step
 @pytest.mark.filterwarnings(f"ignore:.*{EVERY_ROW}")
 @pytest.mark.parametrize("case", recorded.cases("keras_sparse"), ids=lambda c: c["name"])
 def test_default_optimizer_without_sparse_tables_matches_recorded_tf_keras(

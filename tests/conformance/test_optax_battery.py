@@ -20,6 +20,7 @@ import optax
 import pytest
 
 import rmsprop_jax as rj
+from tests.helpers import pairwise
 
 MOMENTA = {
     "plain": {},
@@ -145,8 +146,27 @@ def test_accepts_extra_args_inject_and_multisteps(config: dict[str, Any]) -> Non
     np.testing.assert_array_equal(u, jnp.zeros(2))
 
 
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32], ids=["bf16", "f32"])
-@pytest.mark.parametrize("config", CONFIGS)
+def _pairwise_configs(dtypes: list[Any]) -> list[Any]:
+    """Every pair of (convention, momentum, centered, dtype) values once: these properties may
+    depend on any two of them, and the full product repeats each pair many times."""
+    axes = {
+        "convention": list(rj.CONVENTIONS),
+        "momentum": list(MOMENTA),
+        "centered": [False, True],
+        "dtype": dtypes,
+    }
+    return [
+        pytest.param(
+            {"convention": c["convention"], "centered": c["centered"], **MOMENTA[c["momentum"]]},
+            c["dtype"],
+            id=f"{c['convention']}-{c['momentum']}{'-centered' if c['centered'] else ''}-"
+            f"{jnp.dtype(c['dtype']).name}",
+        )
+        for c in pairwise(axes)
+    ]
+
+
+@pytest.mark.parametrize(("config", "dtype"), _pairwise_configs([jnp.bfloat16, jnp.float32]))
 def test_updates_keep_the_gradient_dtype(config: dict[str, Any], dtype: Any) -> None:
     tx = rj.rmsprop(5e-3, **config)
     params = jnp.array([1.0, 2.0], dtype)
@@ -158,8 +178,7 @@ def test_updates_keep_the_gradient_dtype(config: dict[str, Any], dtype: Any) -> 
 DTYPES = [jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64, jnp.complex64, jnp.complex128]
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize(("config", "dtype"), _pairwise_configs(DTYPES))
 def test_state_dtype_and_shape_stable_through_cond(config: dict[str, Any], dtype: Any) -> None:
     with jax.enable_x64(dtype in (jnp.float64, jnp.complex128)):
         tx = rj.rmsprop(5e-3, **config)
