@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,13 @@ from rmsprop_jax.__main__ import main
 ROOT = pathlib.Path(__file__).parents[1]
 
 
-def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+def run_module(*args: str, python_args: tuple[str, ...] = ("-m", "rmsprop_jax")) -> Any:
+    """``python -m rmsprop_jax *args`` (or ``python *python_args *args``) on this checkout."""
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     )
     return subprocess.run(
-        [sys.executable, "-m", "rmsprop_jax", *args],
+        [sys.executable, *python_args, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -63,18 +65,7 @@ def test_the_cli_answers_without_importing_jax(args: list[str]) -> None:
         "try:\n    m.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print('JAX IMPORTED' if 'jax' in sys.modules else 'NO JAX', file=sys.stderr)\n"
     )
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_module(*args, python_args=("-c", probe))
     assert done.stderr.strip().endswith("NO JAX"), done.stderr[-500:]
 
 

@@ -2375,16 +2375,15 @@ def _record_recipe_runs(rng, rms_prop_tf):
             out.append({"w": w.detach().numpy().tolist(), "b": b.detach().numpy().tolist()})
         return out
 
+    def timm_optimizer(w, b, **options):
+        # timm's EfficientNet-B0 settings: rmsproptf, eps 1e-3, momentum 0.9, decay 1e-5 off the
+        # 1-d params (timm's parameter groups).
+        groups = [{"params": [w], "weight_decay": 1e-5}, {"params": [b], "weight_decay": 0.0}]
+        return rms_prop_tf(groups, lr=0.016, alpha=0.9, eps=1e-3, momentum=0.9, **options)
+
     def timm_efficientnet(w, b):
-        # timm's EfficientNet-B0 recipe scaled down: rmsproptf, eps 1e-3, momentum 0.9, decay
-        # 1e-5 off the 1-d params, warm-up from 1e-6 over 3 steps, then 0.97 every 2 steps.
-        opt = rms_prop_tf(
-            [{"params": [w], "weight_decay": 1e-5}, {"params": [b], "weight_decay": 0.0}],
-            lr=0.016,
-            alpha=0.9,
-            eps=1e-3,
-            momentum=0.9,
-        )
+        # the recipe scaled down: warm-up from 1e-6 over 3 steps, then 0.97 every 2 steps.
+        opt = timm_optimizer(w, b)
 
         def factor(t):
             if t < 3:
@@ -2407,15 +2406,7 @@ def _record_recipe_runs(rng, rms_prop_tf):
 
     def timm_lr_outside(w, b):
         # RMSpropTF(lr_in_momentum=False): the learning rate multiplies the buffer afterwards.
-        opt = rms_prop_tf(
-            [{"params": [w], "weight_decay": 1e-5}, {"params": [b], "weight_decay": 0.0}],
-            lr=0.016,
-            alpha=0.9,
-            eps=1e-3,
-            momentum=0.9,
-            lr_in_momentum=False,
-        )
-        return opt, None
+        return timm_optimizer(w, b, lr_in_momentum=False), None
 
     recipes = {
         "timm_efficientnet": torch_run(timm_efficientnet),
