@@ -161,14 +161,19 @@ def from_torch_state_dict(
     return tx, state._replace(inner_states=inner)
 
 
+def _slot_tree(state: Any, name: str) -> Any:
+    """The per-param tree ``name`` of an optimizer state, or None where it keeps no such slot."""
+    try:
+        return optax.tree.get(state, name)
+    except (KeyError, ValueError):
+        return None
+
+
 def _fill(state: Any, tree: Any, slots: dict[str, dict[int, np.ndarray]], count: int) -> Any:
     """``state`` with torch's slots at their params' positions and the step count set."""
     found = {}
     for name, values in slots.items():
-        try:
-            current = optax.tree.get(state, name)
-        except (KeyError, ValueError):
-            current = None
+        current = _slot_tree(state, name)
         if current is None:
             continue  # no such slot in this optimizer
         flat = tree.flatten_up_to(current)  # optax.MaskedNode where another group holds it
@@ -211,10 +216,7 @@ def to_torch_state_dict(
         for i in group["params"]:
             out[i] = {"step": count}
         for torch_name, name in _SLOTS.items():
-            try:
-                values = optax.tree.get(group_state, name)
-            except (KeyError, ValueError):
-                values = None
+            values = _slot_tree(group_state, name)
             if values is not None:
                 flat = tree.flatten_up_to(values)
                 for i in group["params"]:
