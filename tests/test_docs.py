@@ -61,7 +61,7 @@ def test_every_page_is_in_the_nav() -> None:
     assert pages and all(f": {page}\n" in nav for page in pages), pages
 
 
-@pytest.mark.parametrize("page", ["quickstart.md", "stages.md", "conventions.md"])
+@pytest.mark.parametrize("page", ["quickstart.md", "stages.md", "conventions.md", "api/core.md"])
 def test_page_code_runs(page: str) -> None:
     namespace = run_page(page)
     if page == "quickstart.md":
