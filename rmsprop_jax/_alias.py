@@ -33,9 +33,6 @@ from ._validation import (
 )
 from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient, masked_decay
 
-__all__ = ["rmsprop"]
-
-
 # Other frameworks' spellings of this function's arguments, and what to write instead.
 _RENAMES = {
     "alpha": "PyTorch's `alpha` is `rho` here: write rho=... (the decay of the mean square).",
@@ -326,13 +323,10 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
         "state_dtype": rule.state_dtype,
         "sparse_mode": "lazy" if lazy else rule.mode,
     }
-    scaling = (
-        scale_by_centered_rms(
-            hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, mg_form=n.mg_form, **options
-        )
-        if rule.centered
-        else scale_by_rms(hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, **options)
-    )
+    if rule.centered:
+        options["mg_form"] = n.mg_form
+    scale = scale_by_centered_rms if rule.centered else scale_by_rms
+    scaling = scale(hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, **options)
     lr, decay = hyper.learning_rate, hyper.decay
     if not rule.has_momentum:
         return [scaling, scale_by_learning_rate(lr, decay=decay)]
@@ -343,10 +337,6 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
         sparse_mode="dense" if rule.mode == "dense" else "lazy",
     )
     if rule.lr_before_momentum:  # the buffer holds lr * step; the descent sign comes last
-        return [
-            scaling,
-            scale_by_learning_rate(lr, decay=decay, flip_sign=False),
-            buffer,
-            negate_updates(),
-        ]
+        unsigned = scale_by_learning_rate(lr, decay=decay, flip_sign=False)
+        return [scaling, unsigned, buffer, negate_updates()]
     return [scaling, buffer, scale_by_learning_rate(lr, decay=decay)]

@@ -16,8 +16,6 @@ from ._sparse_rows import is_sparse
 from ._tree import leaves, map_values
 from ._validation import check_choice, check_range
 
-__all__ = ["ClipFormula", "clip_by_global_norm", "clip_by_norm", "clip_by_value"]
-
 ClipFormula = Literal["tf", "torch", "optax"]  # TF and Keras, clip_grad_norm_, Optax
 _FORMULAS = ["tf", "torch", "optax"]
 

@@ -13,14 +13,6 @@ from ._sharding import replicated_like
 from ._tree import map_values
 from ._validation import check_bool, check_range
 
-__all__ = [
-    "LearningRate",
-    "ScaleByLearningRateState",
-    "check_learning_rate",
-    "negate_updates",
-    "scale_by_learning_rate",
-]
-
 LearningRate: TypeAlias = jax.typing.ArrayLike | optax.Schedule
 
 

@@ -12,8 +12,6 @@ from ._numerics import momentum_step
 from ._rows import SparseMode, accumulator_stage
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
-__all__ = ["TraceMomentumState", "trace_momentum"]
-
 
 class TraceMomentumState(NamedTuple):
     """State of `trace_momentum`."""

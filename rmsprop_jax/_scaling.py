@@ -12,13 +12,6 @@ from ._numerics import ComplexSquare, MomentForm, RhoComplement, RmsNumerics, rm
 from ._rows import SparseMode, accumulator_stage
 from ._validation import check_choice, check_float_dtype, check_range
 
-__all__ = [
-    "ScaleByCenteredRmsState",
-    "ScaleByRmsState",
-    "scale_by_centered_rms",
-    "scale_by_rms",
-]
-
 
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`."""

@@ -17,18 +17,6 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ._validation import is_tracer
 
-__all__ = [
-    "filled_like",
-    "full_of_type",
-    "gather_sharding",
-    "refill",
-    "replicated_like",
-    "replicated_on_mesh",
-    "scatter_sharding",
-    "typed_sharding",
-    "unsplit_rows",
-]
-
 
 def _explicit(sharding: Any) -> NamedSharding | None:
     named = isinstance(sharding, NamedSharding) and not sharding.mesh.empty

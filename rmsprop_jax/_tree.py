@@ -11,8 +11,6 @@ import optax
 
 from ._sparse_rows import SparseRows, is_sparse, is_sparse_or_none
 
-__all__ = ["apply_updates", "check_matching_tree", "leaves", "map_values", "marked_leaves"]
-
 
 def leaves(tree: Any) -> list[Any]:
     """The leaves of ``tree``, with each `SparseRows` as one leaf."""
@@ -31,9 +29,7 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """
     given = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse_or_none)
     state = jax.tree_util.tree_leaves_with_path(state_tree, is_leaf=is_sparse_or_none)
-    if _structure(updates) != _structure(
-        jax.tree.map(lambda _: 0, state_tree, is_leaf=is_sparse_or_none)
-    ):
+    if _structure(updates) != _structure(state_tree):
         got, want = ([jax.tree_util.keystr(path) for path, _ in pairs] for pairs in (given, state))
         raise ValueError(
             f"{stage}: the gradient tree does not match the params given to init(). "
@@ -68,9 +64,8 @@ def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
 
 
 def marked_leaves(params: Any, marks: Any, name: str, *, rows: bool = True) -> list[bool]:
-    """One flag per param leaf from ``marks``: bools on a prefix of the params' tree, or a function.
+    """One flag per param leaf from ``marks`` (bools on a prefix of the params, or a function).
 
-    Matched by path; flags for params absent here (optax's ``multi_transform``) are ignored.
     ``rows``: the marked params are tables, so a marked scalar is an error.
     """
     mask = marks(params) if callable(marks) else marks
@@ -108,8 +103,7 @@ def _apply(param: Any, update: Any) -> Any:
 def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
     """Adds updates to params, keeping each param's dtype: ``w + u``.
 
-    A `SparseRows` update is scatter-added into its table (out-of-range rows are dropped); with
-    donated params under ``jax.jit`` this is in place. ``optax.apply_updates`` gives the same.
+    A `SparseRows` update is scatter-added into its table (out-of-range rows are dropped).
 
     Args:
       params: the current params.

@@ -15,16 +15,6 @@ from ._sparse_rows import is_sparse
 from ._tree import check_matching_tree, leaves, marked_leaves
 from ._validation import check_range
 
-__all__ = [
-    "DecoupledWeightDecayState",
-    "add_decoupled_weight_decay",
-    "add_l2_gradient",
-    "check_decay_inputs",
-    "decay_mask",
-    "decoupled_decay",
-    "masked_decay",
-]
-
 
 def decay_mask(params: Any, mask: Any) -> Any:
     """Optax's ``mask`` (bools on a prefix of the params, or a function) as a full tree of bools."""
