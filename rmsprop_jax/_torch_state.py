@@ -83,15 +83,12 @@ def from_torch_state_dict(
 ) -> tuple[optax.GradientTransformation, optax.OptState]:
     """The optimizer and state that continue a ``torch.optim.RMSprop`` run here.
 
-    Each param group becomes ``rj.rmsprop(lr, rho=alpha, momentum, epsilon=eps, centered,
-    weight_decay, maximize, convention="torch")`` (several groups: an ``optax.multi_transform``
-    over them) and torch's ``square_avg``, ``grad_avg`` and ``momentum_buffer`` its ``ms``,
-    ``mg`` and ``mom``; the step count is the group's largest ``step``. Continued with the same
-    gradients, the params follow torch's to round-off.
+    Each param group becomes ``rj.rmsprop(..., convention="torch")`` with its options (several
+    groups: an ``optax.multi_transform``), torch's ``square_avg``, ``grad_avg`` and
+    ``momentum_buffer`` its ``ms``, ``mg`` and ``mom``, and its largest ``step`` its count.
 
     Args:
-      state_dict: ``optimizer.state_dict()`` of a ``torch.optim.RMSprop``; its tensors may be
-        NumPy arrays.
+      state_dict: a ``torch.optim.RMSprop``'s ``state_dict()``, tensors or NumPy arrays.
       params: the model's params as JAX arrays: a pytree whose leaves are in the order of
         ``model.parameters()`` (torch's param indices), or, with ``names``, a dict by name.
       names: the names of ``model.named_parameters()``, in its order.
