@@ -33,9 +33,6 @@ from ._validation import (
 )
 from ._weight_decay import add_decoupled_weight_decay, add_l2_gradient, masked_decay
 
-__all__ = ["rmsprop"]
-
-
 # Other frameworks' spellings of this function's arguments, and what to write instead.
 _RENAMES = {
     "alpha": "PyTorch's `alpha` is `rho` here: write rho=... (the decay of the mean square).",
@@ -73,33 +70,26 @@ def _is_off(value: jax.typing.ArrayLike | None) -> bool:
     return value is None or static_value(value) == 0.0
 
 
-def _complex_rule(conv: Convention) -> str | None:
-    """None if complex params are accepted, else the sentence saying why not and what works."""
-    if conv.complex_square is None:
-        supported = [name for name, c in CONVENTIONS.items() if c.complex_square is not None]
-        return (
-            f"convention={conv.name!r} ({conv.reference}) has no complex RMSprop, so complex "
-            f"params are refused rather than losing their imaginary part. The conventions that "
-            f"support complex params are {', '.join(map(repr, supported))}."
-        )
-    return None
-
-
 def _check_dtypes(
-    tx: optax.GradientTransformation, *, stage: str, complex_rule: str | None
+    tx: optax.GradientTransformation, conv: Convention
 ) -> optax.GradientTransformationExtraArgs:
-    """``tx`` (its state unchanged) checking the dtypes of params and gradients.
-
-    When ``init`` runs or a step is traced, an integer param or gradient (or a complex one where
-    ``complex_rule`` refuses it) is a TypeError naming the leaf, before anything is computed.
-    """
+    """``tx`` refusing integer params or gradients, and complex ones ``conv`` cannot hold."""
+    supported = [name for name, c in CONVENTIONS.items() if c.complex_square is not None]
+    complex_rule = (
+        f"convention={conv.name!r} ({conv.reference}) has no complex RMSprop, so complex "
+        f"params are refused rather than losing their imaginary part. The conventions that "
+        f"support complex params are {', '.join(map(repr, supported))}."
+    )
 
     def check(tree: Any, what: str) -> None:
         for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_sparse)[0]:
             if leaf is None or not hasattr(leaf, "dtype"):
                 continue
             dtype = jnp.dtype(leaf.dtype)
-            where = f"{stage}: the {what} at {jax.tree_util.keystr(path) or '(the root)'}"
+            where = (
+                f"rmsprop(convention={conv.name!r}): the {what} at "
+                f"{jax.tree_util.keystr(path) or '(the root)'}"
+            )
             if not jnp.issubdtype(dtype, jnp.inexact):
                 raise TypeError(
                     f"{where} has dtype {dtype}; RMSprop needs floating params and gradients "
@@ -107,7 +97,7 @@ def _check_dtypes(
                     "p.astype(jnp.float32), params), and differentiate with respect to floating "
                     "params."
                 )
-            if complex_rule is not None and jnp.issubdtype(dtype, jnp.complexfloating):
+            if conv.complex_square is None and jnp.issubdtype(dtype, jnp.complexfloating):
                 raise TypeError(f"{where} has dtype {dtype}. {complex_rule}")
 
     def init_fn(params: optax.Params) -> optax.OptState:
@@ -118,8 +108,7 @@ def _check_dtypes(
         updates: optax.Updates, state: optax.OptState, params: Any = None, **extra_args: Any
     ) -> tuple[optax.Updates, optax.OptState]:
         check(updates, "gradient")
-        if params is not None:
-            check(params, "param")
+        check(params, "param")
         return tx.update(updates, state, params, **extra_args)  # type: ignore[call-arg]
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
@@ -149,8 +138,8 @@ def rmsprop(
 ) -> optax.GradientTransformation:
     r"""RMSprop with the exact numerics of Keras (default), Keras 3, TF1, PyTorch or Optax.
 
-    With :math:`\eta_t = \operatorname{lr}(t) / (1 + d\, t)`, :math:`d` the ``inverse_time_decay``
-    and :math:`t` the number of updates so far:
+    With :math:`\eta_t = \operatorname{lr}(t) / (1 + d\, t)` (:math:`d` the
+    ``inverse_time_decay``, :math:`t` the updates so far):
 
     .. math::
 
@@ -159,72 +148,51 @@ def rmsprop(
       v_t = ms_t - mg_t^2 \;(\text{centered}) \text{ else } ms_t, \quad
       w \mathrel{-}= \eta_t\, g_t / \operatorname{den}(v_t),
 
-    with :math:`\operatorname{den}(v) = \sqrt{v} + \epsilon` or :math:`\sqrt{v + \epsilon}` and,
-    with momentum :math:`\mu`, a buffer :math:`m = \mu m + \eta_t g_t/\operatorname{den}`
+    with :math:`\operatorname{den}(v) = \sqrt{v} + \epsilon` or :math:`\sqrt{v + \epsilon}`, and
+    with momentum :math:`\mu` a buffer :math:`m = \mu m + \eta_t g_t/\operatorname{den}`
     (PyTorch: :math:`m = \mu m + g_t/\operatorname{den}`, :math:`w \mathrel{-}= \eta_t m`).
-    Gradients are clipped first (by value, then tensor norm, then global norm, Keras's order,
-    with the convention's formula: TF's, ``clip_grad_norm_``'s under ``"torch"``, Optax's
-    under ``"optax"``).
-    Where epsilon sits, how ``1 - rho`` rounds, where ``ms`` starts, how weight decay couples,
-    what complex params do and what a `SparseRows` gradient does to untouched rows are the
-    convention's, each listed in docs/conventions.md.
+    Gradients are clipped first (value, tensor norm, global norm: Keras's order).
 
     Warning:
-      ``optax.rmsprop`` puts epsilon inside the root (``convention="optax"``), PyTorch outside
-      and scales its buffer by the learning rate afterwards (``"torch"``), TF1 starts ``ms`` at
-      ones (``"tf1"``) and tf.keras moves epsilon with momentum (``"keras"``): pick the
-      convention of the code you port. Other frameworks' spellings (``alpha``, ``eps``, ``lr``,
-      and ``decay``, which is ``rho`` in Optax and ``inverse_time_decay`` in tf.keras) are
-      refused with the name to write.
+      Where epsilon sits, how ``1 - rho`` rounds, where ``ms`` starts, the clipping formula,
+      weight decay, complex params and sparse gradients follow the convention (see
+      docs/conventions.md): pick the convention of the code you port. Other frameworks'
+      spellings (``alpha``, ``eps``, ``lr``, ``decay``) are refused with the name to write.
 
     Args:
-      learning_rate: a non-negative number or an optax schedule of the step count.
+      learning_rate: a number >= 0 or an optax schedule of the step count.
       rho: decay of the running means, in [0, 1].
-      momentum: momentum coefficient in [0, 1]; None (the default) or a static 0 keeps no
-        buffer (an injected momentum, even 0.0, takes the momentum path).
+      momentum: in [0, 1]; None or a static 0 keeps no buffer.
       epsilon: added to the denominator, >= 0.
       centered: divide by the root of the variance ``ms - mg**2`` instead of ``ms``.
       nesterov: Nesterov momentum (needs momentum > 0).
       clipnorm: clip each gradient tensor to this L2 norm (>= 0), or None.
       clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``, or None.
       global_clipnorm: clip the whole gradient to this global norm, or None (not with
-        ``clipnorm``, as in Keras).
-      inverse_time_decay: tf.keras's ``decay``, the inverse-time learning-rate decay, >= 0.
-      weight_decay: decay coefficient (>= 0) or None.
-      decoupled_weight_decay: True shrinks the weights outside the adaptive step
-        (:math:`w \mathrel{-}= \eta_t \lambda w`: Keras 3, AdamW), False adds
-        :math:`\lambda w` to the gradient (PyTorch, timm's ``RMSpropTF``). None takes the
-        convention's rule (``"torch"`` coupled, ``"keras3"`` decoupled); the others have none,
-        so ``weight_decay`` needs this argument there.
-      weight_decay_mask: which params decay (``optax.adamw``'s ``mask``): a pytree of bools
-        with the params' structure (or a prefix of it), or a function of the params returning
-        one; None decays every param.
+        ``clipnorm``).
+      inverse_time_decay: tf.keras's ``decay`` :math:`d`, >= 0.
+      weight_decay: decay coefficient :math:`\lambda` (>= 0) or None.
+      decoupled_weight_decay: True: :math:`w \mathrel{-}= \eta_t \lambda w` (Keras 3, AdamW);
+        False: :math:`g \mathrel{+}= \lambda w` (PyTorch); None: the convention's rule.
+      weight_decay_mask: which params decay (``optax.adamw``'s ``mask``); None: all.
       maximize: climb the objective instead of descending it (PyTorch's ``maximize``).
-      state_dtype: dtype of every accumulator (e.g. ``jnp.float32`` for bfloat16 params); None
-        keeps each param's dtype. For complex params it sets the precision: the slots that hold
-        complex numbers take the complex dtype of that precision.
+      state_dtype: dtype of every accumulator; None keeps each param's dtype.
       convention: ``"keras"``, ``"keras3"``, ``"tf1"``, ``"torch"`` or ``"optax"``.
-      sparse_mode: what `SparseRows` gradients do to the rows they do not touch: ``"keras"``,
-        ``"lazy"`` or ``"dense"`` (see docs/sparse.md); None picks the convention's.
-      sparse_tables: the tables whose untouched rows defer their work (``"dense"``, and
-        ``"keras"`` without momentum): bools on (a prefix of) the params' tree, or a function of
-        the params returning them. A named table keeps one int32 per row and a step costs the
-        touched rows; another table that gets a `SparseRows` takes a dense step, with a warning.
+      sparse_mode: ``"keras"``, ``"lazy"`` or ``"dense"``; None: the convention's (see
+        docs/sparse.md).
+      sparse_tables: the tables whose untouched rows defer their work: bools on (a prefix of)
+        the params' tree, or a function of the params returning them (see docs/sparse.md).
 
     Returns:
-      An ``optax.GradientTransformation`` (an ``optax.chain`` of this library's stages, or of
-      the sparse driver when tables are named). Read its state by name, e.g.
-      ``optax.tree.get(state, "ms")``; positions change with the options.
+      An ``optax.GradientTransformation``; read its state by name, e.g.
+      ``optax.tree.get(state, "ms")``.
 
     Raises:
-      ValueError: for a hyperparameter out of range, an unknown convention or sparse mode,
-        ``weight_decay`` without a coupling where the convention has none, ``clipnorm`` with
-        ``global_clipnorm``, or, with
-        ``sparse_tables``, ``sparse_mode="dense"``, momentum and a learning-rate schedule under
-        ``convention="torch"`` (every step would pass over the tables).
-      TypeError: for an argument of the wrong type or an unknown keyword; when ``init`` runs or
-        a step is traced, for integer or boolean params or gradients (naming the leaf), and for
-        complex params where the convention or ``state_dtype`` cannot hold them.
+      ValueError: for a hyperparameter out of range or an unknown choice, ``weight_decay``
+        without a coupling, ``clipnorm`` with ``global_clipnorm``, or a combination the sparse
+        tables cannot step.
+      TypeError: for an argument of the wrong type or an unknown keyword, and (at ``init`` or
+        trace time) for integer params or gradients, or complex ones the convention refuses.
 
     Example:
       tf.keras's documented example, one step on ``loss = var**2 / 2`` from ``var = 10``:
@@ -249,13 +217,8 @@ def rmsprop(
             "momentum", momentum, low=0.0, high=1.0, hint="Use None or 0.0 to switch momentum off."
         )
     check_learning_rate(learning_rate, inverse_time_decay, decay_name="inverse_time_decay")
-    decay = inverse_time_decay
-    for name, value in (
-        ("clipnorm", clipnorm),
-        ("clipvalue", clipvalue),
-        ("global_clipnorm", global_clipnorm),
-        ("weight_decay", weight_decay),
-    ):
+    clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+    for name, value in {**clips, "weight_decay": weight_decay}.items():
         if value is not None:
             check_range(name, value, low=0.0, hint=f"Use {name}=None to switch it off.")
     if clipnorm is not None and global_clipnorm is not None:
@@ -267,11 +230,9 @@ def rmsprop(
     check_range("rho", rho, low=0.0, high=1.0, hint="It is the decay of the mean square, e.g. 0.9.")
     check_range("epsilon", epsilon, low=0.0, hint="A small positive number such as 1e-7.")
     # Checked as given, then held as the framework holds them (float32 slots in TF).
-    learning_rate = conv.round_hyperparameter("learning_rate", learning_rate)
-    rho = conv.round_hyperparameter("rho", rho)
-    momentum = conv.round_hyperparameter("momentum", momentum)
-    epsilon = conv.round_hyperparameter("epsilon", epsilon)
-    decay = conv.round_hyperparameter("decay", decay)
+    given = (learning_rate, rho, momentum, epsilon, inverse_time_decay)
+    names = ("learning_rate", "rho", "momentum", "epsilon", "decay")
+    learning_rate, rho, momentum, epsilon, decay = map(conv.round_hyperparameter, names, given)
     has_momentum = not _is_off(momentum)
     if nesterov and not has_momentum:
         raise ValueError(
@@ -294,13 +255,12 @@ def rmsprop(
             "learning rate with sparse_tables: it multiplies the momentum buffer afterwards, so "
             "each change brings every row of the tables up to date (a pass over the tables). "
             f"Received: learning_rate={learning_rate!r}, inverse_time_decay={decay!r}. Use a "
-            "constant (or "
-            "injected, occasionally changed) learning rate, sparse_mode='lazy', or a convention "
-            "that puts the learning rate inside the buffer."
+            "constant (or injected, occasionally changed) learning rate, sparse_mode='lazy', or "
+            "a convention that puts the learning rate inside the buffer."
         )
     defers = sparse_mode == "dense" or (sparse_mode == "keras" and not has_momentum)
     stages: list[optax.GradientTransformation] = []
-    if sparse_mode != "keras" and (clipvalue, clipnorm, global_clipnorm) != (None, None, None):
+    if sparse_mode != "keras" and any(value is not None for value in clips.values()):
         stages.append(sum_duplicate_rows())  # clip the densified gradient, not its slices
     if clipvalue is not None:
         stages.append(clip_by_value(clipvalue))
@@ -349,11 +309,7 @@ def rmsprop(
             stages.append(
                 masked(add_decoupled_weight_decay(weight_decay, learning_rate, decay=decay))  # type: ignore[arg-type]
             )
-    return _check_dtypes(
-        optax.chain(*stages),
-        stage=f"rmsprop(convention={convention!r})",
-        complex_rule=_complex_rule(conv),
-    )
+    return _check_dtypes(optax.chain(*stages), conv)
 
 
 def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientTransformation]:
@@ -367,13 +323,10 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
         "state_dtype": rule.state_dtype,
         "sparse_mode": "lazy" if lazy else rule.mode,
     }
-    scaling = (
-        scale_by_centered_rms(
-            hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, mg_form=n.mg_form, **options
-        )
-        if rule.centered
-        else scale_by_rms(hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, **options)
-    )
+    if rule.centered:
+        options["mg_form"] = n.mg_form
+    scale = scale_by_centered_rms if rule.centered else scale_by_rms
+    scaling = scale(hyper.rho, hyper.epsilon, rule.initial_ms, n.eps_in_sqrt, **options)
     lr, decay = hyper.learning_rate, hyper.decay
     if not rule.has_momentum:
         return [scaling, scale_by_learning_rate(lr, decay=decay)]
@@ -384,10 +337,6 @@ def _rms_stages(rule: TableRule, hyper: Hyperparameters) -> list[optax.GradientT
         sparse_mode="dense" if rule.mode == "dense" else "lazy",
     )
     if rule.lr_before_momentum:  # the buffer holds lr * step; the descent sign comes last
-        return [
-            scaling,
-            scale_by_learning_rate(lr, decay=decay, flip_sign=False),
-            buffer,
-            negate_updates(),
-        ]
+        unsigned = scale_by_learning_rate(lr, decay=decay, flip_sign=False)
+        return [scaling, unsigned, buffer, negate_updates()]
     return [scaling, buffer, scale_by_learning_rate(lr, decay=decay)]

@@ -1,7 +1,6 @@
 """The clipping stages: by value, by tensor norm, by global norm, each with a framework's formula.
 
-`rmsprop_jax.rmsprop` applies them in Keras's order (value, norm, global norm) with its
-convention's formula. On a `SparseRows` gradient they act on its ``values``.
+On a `SparseRows` gradient they act on its ``values``. The formulas: see docs/conventions.md.
 """
 
 from __future__ import annotations
@@ -17,13 +16,7 @@ from ._sparse_rows import is_sparse
 from ._tree import leaves, map_values
 from ._validation import check_choice, check_range
 
-__all__ = ["ClipFormula", "clip_by_global_norm", "clip_by_norm", "clip_by_value"]
-
-ClipFormula = Literal["tf", "torch", "optax"]
-"""Whose formula scales a gradient of norm :math:`n` to the bound :math:`c`: ``"tf"``
-(``tf.clip_by_norm`` and ``tf.clip_by_global_norm``, Keras 2 and 3), ``"torch"``
-(``torch.nn.utils.clip_grad_norm_``) or ``"optax"`` (``optax.clip_by_global_norm``)."""
-
+ClipFormula = Literal["tf", "torch", "optax"]  # TF and Keras, clip_grad_norm_, Optax
 _FORMULAS = ["tf", "torch", "optax"]
 
 
@@ -71,12 +64,11 @@ def clip_by_norm(
       \text{"optax"}: g \text{ if } \lVert g \rVert_2 < c
         \text{ else } g / \lVert g \rVert_2 \cdot c
 
-    per tensor: ``tf.clip_by_norm`` (a zero tensor stays zero if :math:`c > 0`, else NaN),
-    ``torch.nn.utils.clip_grad_norm_`` called on each tensor, or Optax's global-norm rule.
+    per tensor: ``tf.clip_by_norm``, ``torch.nn.utils.clip_grad_norm_`` or Optax's rule.
 
     Args:
       clipnorm: the largest L2 norm :math:`c` a tensor may keep, >= 0.
-      formula: whose formula (`ClipFormula`): ``"tf"`` (default), ``"torch"`` or ``"optax"``.
+      formula: ``"tf"``, ``"torch"`` or ``"optax"``.
 
     Returns:
       A stateless ``optax.GradientTransformation``.
@@ -118,14 +110,12 @@ def clip_by_global_norm(
         g_i \cdot \min(c / (n + 10^{-6}),\, 1) & \text{"torch"}
       \end{cases}
 
-    The default is ``optax.clip_by_global_norm``'s (its name, argument and numbers, bit for bit);
-    ``"tf"`` is ``tf.clip_by_global_norm`` (Keras 2 and 3: a non-finite norm turns every update
-    into NaN) and ``"torch"`` is ``torch.nn.utils.clip_grad_norm_`` (the norm of the tensors'
-    norms). `rmsprop_jax.rmsprop` picks its convention's.
+    ``"optax"`` is ``optax.clip_by_global_norm`` bit for bit, ``"tf"`` is
+    ``tf.clip_by_global_norm`` and ``"torch"`` is ``torch.nn.utils.clip_grad_norm_``.
 
     Args:
       max_norm: the largest global norm :math:`c`, >= 0.
-      formula: whose formula (`ClipFormula`): ``"optax"`` (default), ``"tf"`` or ``"torch"``.
+      formula: ``"optax"``, ``"tf"`` or ``"torch"``.
 
     Returns:
       A stateless ``optax.GradientTransformation``.
@@ -159,11 +149,7 @@ def clip_by_global_norm(
 
 
 def _optax_clip(values: list[jax.Array], max_norm: jax.typing.ArrayLike) -> list[jax.Array]:
-    """``optax.clip_by_global_norm``'s arithmetic on ``values``, in their own dtypes.
-
-    The norm is ``optax.tree.norm``'s (per-leaf sums added in order), with the leaves' sums
-    promoted explicitly, so that mixed dtypes also pass under strict dtype promotion.
-    """
+    """``optax.clip_by_global_norm``'s arithmetic on ``values`` (strict promotion allowed)."""
     sums = [jnp.sum(jnp.square(v.real) + jnp.square(v.imag)) for v in values]
     with jax.numpy_dtype_promotion("standard"):  # the dtype optax's implicit sum ends in
         dtype = jnp.result_type(*sums)

@@ -1,8 +1,4 @@
-"""Conventions: whose RMSprop numerics to reproduce, written down as data.
-
-`rmsprop_jax.rmsprop` reads these records to pick and order its stages; no stage knows about
-frameworks. See docs/conventions.md for what each field reproduces.
-"""
+"""Conventions: whose RMSprop numerics to reproduce, as data that `rmsprop_jax.rmsprop` reads."""
 
 from __future__ import annotations
 
@@ -15,36 +11,13 @@ from ._clipping import ClipFormula
 from ._numerics import ComplexSquare, RhoComplement, RmsNumerics
 from ._validation import is_static
 
-__all__ = [
-    "CONVENTIONS",
-    "Convention",
-    "ConventionName",
-    "RmsNumerics",
-    "SparseModeName",
-]
-
 ConventionName = Literal["keras", "keras3", "tf1", "torch", "optax"]
 SparseModeName = Literal["keras", "lazy", "dense"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Convention:
-    r"""One framework's RMSprop, as the few facts that change its numbers.
-
-    ``rho_complement`` rounds the weight :math:`w = 1 - \rho` of the new value in every running
-    mean (``fl`` rounds to the compute dtype):
-
-    .. math::
-
-      \text{"exact"}: w = \mathrm{fl}(1 - \rho), \qquad
-      \text{"rounded"}: w = \mathrm{fl}(1 - \mathrm{fl}(\rho)).
-
-    PyTorch, Optax and Keras 3 subtract in float64 and round once; TF rounds ``rho`` first. Every
-    other derived scalar rounds alike in all frameworks. ``float32_hyperparameters`` are held in
-    float32 whatever the params' dtype (TF's hyperparameter tensors). ``complex_square`` is the
-    mean square of a complex gradient (`rmsprop_jax._numerics.ComplexSquare`); None refuses
-    complex params.
-    """
+    """One framework's RMSprop: the few facts that change its numbers (see docs/conventions.md)."""
 
     name: str
     reference: str  # the framework API reproduced

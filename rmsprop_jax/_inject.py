@@ -14,8 +14,6 @@ import optax
 
 from ._sharding import replicated_on_mesh
 
-__all__ = ["inject_hyperparams"]
-
 
 def _is_number(value: Any) -> bool:
     """A real number or a numeric scalar array: what can be held as a hyperparameter."""
@@ -35,31 +33,23 @@ def inject_hyperparams(
 ) -> Callable[..., optax.GradientTransformationExtraArgs]:
     """``optax.inject_hyperparams``, injecting only the numbers passed, in float32 by default.
 
-    Unlike optax's, it injects only the numbers the caller passes (and the schedules passed for
-    ``schedule_args``); every other argument (a dtype, a flag, a string, the function given for
-    ``sparse_tables``) is static. It leaves the defaults of ``inner_factory`` alone (an injected
-    ``rho`` loses the float64 ``1 - rho``, see `rmsprop_jax.Convention`), so
-    ``inject_hyperparams(rmsprop)(learning_rate=1e-2)`` computes exactly what ``rmsprop(1e-2)``
-    does; and it keeps hyperparameters in ``hyperparam_dtype``, not the params' dtype (in
-    bfloat16, ``rho=0.999`` is 1.0).
+    Every other argument (a dtype, a flag, a string, a function) is static, and the defaults of
+    ``inner_factory`` are left alone, so ``inject_hyperparams(rmsprop)(learning_rate=1e-2)``
+    computes exactly what ``rmsprop(1e-2)`` does (see docs/conventions.md for an injected
+    ``rho``). In bfloat16, ``rho=0.999`` would be 1.0: hence float32.
 
     Warning:
-      Injecting ``momentum`` (even 0.0) takes the framework's momentum path (for
-      ``convention="keras"``, epsilon inside the square root): inject it only to change it.
+      Injecting ``momentum`` (even 0.0) takes the momentum path: inject it only to change it.
 
     Args:
       inner_factory: a function returning a ``GradientTransformation``, e.g. `rmsprop_jax.rmsprop`.
-      static_args: names of arguments never injected, even when given a number (names that are
-        not passed are ignored; names that ``inner_factory`` lacks are an error).
+      static_args: names of arguments never injected, even when given a number.
       hyperparam_dtype: the dtype of the injected hyperparameters.
-      schedule_args: names of arguments whose callables are schedules of the step count
-        (evaluated each step and stored in ``state.hyperparams``); a callable given for any
-        other argument is static.
+      schedule_args: names of arguments whose callables are schedules of the step count.
 
     Returns:
-      A function with ``inner_factory``'s arguments whose passed numeric arguments may be changed
-      in ``state.hyperparams`` between steps without recompiling. With params on a mesh, the
-      counter and hyperparameters are replicated over it.
+      A function with ``inner_factory``'s arguments whose passed numbers may be changed in
+      ``state.hyperparams`` between steps without recompiling.
 
     Raises:
       ValueError: if ``static_args`` or ``schedule_args`` names an argument ``inner_factory``

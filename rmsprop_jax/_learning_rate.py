@@ -13,14 +13,6 @@ from ._sharding import replicated_like
 from ._tree import map_values
 from ._validation import check_bool, check_range
 
-__all__ = [
-    "LearningRate",
-    "ScaleByLearningRateState",
-    "check_learning_rate",
-    "negate_updates",
-    "scale_by_learning_rate",
-]
-
 LearningRate: TypeAlias = jax.typing.ArrayLike | optax.Schedule
 
 
@@ -57,10 +49,9 @@ def scale_by_learning_rate(
     where :math:`t` counts the updates applied before this one (from 0).
 
     Args:
-      learning_rate: a non-negative number or an optax schedule ``step -> lr``.
-      decay: tf.keras's inverse-time decay, >= 0 (0 disables it); it divides a schedule too.
-      flip_sign: return :math:`-\eta_t u_t` (a descent step, as ``optax.scale_by_learning_rate``)
-        instead of :math:`\eta_t u_t`.
+      learning_rate: a number >= 0 or an optax schedule ``step -> lr``.
+      decay: tf.keras's inverse-time decay, >= 0; it divides a schedule too.
+      flip_sign: return :math:`-\eta_t u_t` (a descent step) instead of :math:`\eta_t u_t`.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByLearningRateState`.
@@ -96,9 +87,6 @@ def scale_by_learning_rate(
 
 def negate_updates() -> optax.GradientTransformation:
     r"""Negates every update: :math:`\text{out} = -u`.
-
-    `rmsprop_jax.rmsprop` puts it last where the learning rate sits inside the momentum buffer,
-    and first with ``maximize=True``.
 
     Returns:
       A stateless ``optax.GradientTransformation``.

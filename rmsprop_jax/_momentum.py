@@ -12,8 +12,6 @@ from ._numerics import momentum_step
 from ._rows import SparseMode, accumulator_stage
 from ._validation import check_bool, check_choice, check_float_dtype, check_range
 
-__all__ = ["TraceMomentumState", "trace_momentum"]
-
 
 class TraceMomentumState(NamedTuple):
     """State of `trace_momentum`."""
@@ -35,15 +33,13 @@ def trace_momentum(
       mom_t = \mu\, mom_{t-1} + u_t, \qquad
       \text{out}_t = mom_t \quad\text{or}\quad u_t + \mu\, mom_t \;(\text{nesterov}),
 
-    with :math:`mom_0 = 0`. After the learning-rate stage the buffer holds ``lr * step`` (TF,
-    Keras, Optax), before it the raw step (PyTorch).
+    with :math:`mom_0 = 0`.
 
     Args:
       momentum: the decay :math:`\mu` of the buffer, in [0, 1].
       nesterov: add the look-ahead term :math:`u_t + \mu\, mom_t` instead of returning the buffer.
       state_dtype: dtype of the buffer; None keeps each param's dtype.
-      sparse_mode: for `SparseRows` updates, ``"lazy"`` (only touched rows of the buffer move) or
-        ``"dense"`` (the dense step on every row).
+      sparse_mode: ``"lazy"`` or ``"dense"`` (see docs/sparse.md).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `TraceMomentumState`.

@@ -12,13 +12,6 @@ from ._numerics import ComplexSquare, MomentForm, RhoComplement, RmsNumerics, rm
 from ._rows import SparseMode, accumulator_stage
 from ._validation import check_choice, check_float_dtype, check_range
 
-__all__ = [
-    "ScaleByCenteredRmsState",
-    "ScaleByRmsState",
-    "scale_by_centered_rms",
-    "scale_by_rms",
-]
-
 
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`."""
@@ -56,20 +49,12 @@ def _rms_transformation(
         update, new_ms, new_mg = rms_scale(grad, ms, mg, rho, epsilon, rule)
         return update, (new_ms, new_mg) if centered else (new_ms,)
 
-    if centered:
-        state, initial = ScaleByCenteredRmsState, [initial_scale, 0.0]
-    else:
-        state, initial = ScaleByRmsState, [initial_scale]
+    state = ScaleByCenteredRmsState if centered else ScaleByRmsState
+    initial = [initial_scale, 0.0][: len(state._fields)]
+    complex_slots = [rule.complex_square != "abs", True][: len(initial)]  # Optax's |g|**2 is real
     stage = "scale_by_centered_rms" if centered else "scale_by_rms"
-    complex_slots = [rule.complex_square != "abs", True]  # Optax's |g|**2 is real
     return accumulator_stage(
-        state,
-        initial,
-        dtype,
-        step,
-        mode=sparse_mode,
-        stage=stage,
-        complex_slots=complex_slots[: len(initial)],
+        state, initial, dtype, step, mode=sparse_mode, stage=stage, complex_slots=complex_slots
     )
 
 
@@ -92,24 +77,18 @@ def scale_by_rms(
       ms_t = \rho\, ms_{t-1} + (1 - \rho)\, g_t^2, \qquad
       u_t = g_t / \sqrt{ms_t + \epsilon} \quad\text{or}\quad g_t / (\sqrt{ms_t} + \epsilon),
 
-    with :math:`\rho` = ``decay`` and :math:`ms_0` = ``initial_scale``. The arguments and their
-    defaults are ``optax.scale_by_rms``'s, and so are the numbers; the keyword-only rules
-    reproduce another framework's rounding (``rj.rmsprop(convention=...)`` sets them).
-    A `SparseRows` gradient is deduplicated and only its rows of ``ms`` are read and written
-    (``sparse_mode="lazy"``); ``"dense"`` and ``"keras"`` decay every row (a pass over the table).
+    with :math:`\rho` = ``decay`` and :math:`ms_0` = ``initial_scale``; the arguments, defaults
+    and numbers are ``optax.scale_by_rms``'s. The keyword-only rules reproduce another
+    framework's rounding (``rj.rmsprop(convention=...)`` sets them; see docs/conventions.md).
 
     Args:
       decay: the decay :math:`\rho` of the mean square, in [0, 1].
       eps: added to the denominator, >= 0.
       initial_scale: the mean square's starting value (1.0 reproduces TF1).
-      eps_in_sqrt: epsilon inside the root (Optax, TF kernels, Keras 3) or outside (tf.keras
-        without momentum, PyTorch).
-      ms_form: the order of operations of the update (`MomentForm`: ``"ema"``,
-        ``"interpolate"`` for TF kernels, ``"lerp"``, ``"addcmul"`` for PyTorch).
-      rho_complement: ``"exact"`` (``fl(1 - rho)``: Optax, PyTorch, Keras 3) or ``"rounded"``
-        (``fl(1 - fl(rho))``: TF, tf.keras).
-      complex_square: a complex gradient's mean square: ``"abs"`` (Optax), ``"square"`` (TF) or
-        ``"split"`` (PyTorch).
+      eps_in_sqrt: epsilon inside the root, or outside (tf.keras without momentum, PyTorch).
+      ms_form: the order of operations of the update (`MomentForm`).
+      rho_complement: ``"exact"`` (``fl(1 - rho)``) or ``"rounded"`` (``fl(1 - fl(rho))``).
+      complex_square: a complex gradient's mean square: ``"abs"``, ``"square"`` or ``"split"``.
       state_dtype: dtype of the mean square; None keeps each param's dtype.
       sparse_mode: ``"lazy"``, ``"dense"`` or ``"keras"`` (see docs/sparse.md).
 
@@ -150,12 +129,11 @@ def scale_by_centered_rms(
       u_t = g_t / \operatorname{den}(\max(ms_t - mg_t^2, 0)),
 
     with ``den`` and the arguments as in `scale_by_rms` (``optax.scale_by_stddev``'s names and
-    defaults) and :math:`mg_0 = 0`; ``mg_form`` is the mean gradient's order of operations
-    (``"lerp"`` for PyTorch).
+    defaults), :math:`mg_0 = 0` and ``mg_form`` the mean gradient's order of operations.
 
     Warning:
-      :math:`ms - mg^2` can round below zero; TF, Keras and PyTorch then return NaN. This stage
-      clamps the variance at zero before epsilon is added, so it returns a finite step instead.
+      :math:`ms - mg^2` can round below zero; TF, Keras and PyTorch then return NaN, this stage
+      a finite step (it clamps the variance at zero before epsilon is added).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a `ScaleByCenteredRmsState`.

@@ -17,18 +17,6 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ._validation import is_tracer
 
-__all__ = [
-    "filled_like",
-    "full_of_type",
-    "gather_sharding",
-    "refill",
-    "replicated_like",
-    "replicated_on_mesh",
-    "scatter_sharding",
-    "typed_sharding",
-    "unsplit_rows",
-]
-
 
 def _explicit(sharding: Any) -> NamedSharding | None:
     named = isinstance(sharding, NamedSharding) and not sharding.mesh.empty
@@ -54,10 +42,7 @@ def _rows(sharding: NamedSharding) -> NamedSharding:
 def filled_like(
     param: Any, value: jax.typing.ArrayLike, dtype: Any, *, rows: bool = False
 ) -> jax.Array:
-    """``jnp.full(param.shape, value, dtype)`` sharded like ``param`` (or its ShapeDtypeStruct).
-
-    With ``rows``, one ``value`` per row of ``param``, sharded like its rows.
-    """
+    """``jnp.full(param.shape, value, dtype)`` sharded like ``param`` (``rows``: one per row)."""
     shape = tuple(param.shape[:1]) if rows else param.shape
     fit = _rows if rows else lambda sharding: sharding
     if not is_tracer(param):
@@ -80,13 +65,8 @@ def _replicated(params: Any) -> tuple[NamedSharding | None, bool]:
 
 
 def replicated_like(params: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
-    """A scalar ``value`` in ``dtype`` replicated over the mesh of ``params`` (a step counter).
-
-    Outside jit it is a global array on that mesh (Orbax saves no process-local array).
-    """
+    """A scalar ``value`` in ``dtype`` replicated over the mesh of ``params`` (a step counter)."""
     replicated, traced = _replicated(params)
-    if replicated is None:
-        return jnp.full((), value, dtype)
     if traced:
         return jnp.full((), value, dtype, out_sharding=replicated)
     return jnp.full((), value, dtype, device=replicated)
@@ -108,10 +88,9 @@ def replicated_on_mesh(params: Any, tree: Any) -> Any:
 
 def full_of_type(like: Any, value: jax.typing.ArrayLike, dtype: Any) -> jax.Array:
     """``jnp.full(like.shape, value, dtype)`` with the explicit sharding in ``like``'s type."""
-    sharding = _explicit(getattr(like, "sharding", None))
-    if sharding is not None:
-        return jnp.full(like.shape, value, dtype, out_sharding=sharding)
-    return jnp.full(like.shape, value, dtype)
+    return jnp.full(
+        like.shape, value, dtype, out_sharding=_explicit(getattr(like, "sharding", None))
+    )
 
 
 def refill(like: jax.Array, value: jax.typing.ArrayLike) -> jax.Array:
@@ -122,11 +101,7 @@ def refill(like: jax.Array, value: jax.typing.ArrayLike) -> jax.Array:
 
 
 def gather_sharding(table: Any, index: Any) -> NamedSharding | None:
-    """The ``out_sharding`` of ``table[index]`` on an explicit mesh: split like ``index``.
-
-    Replicated over the axes of the table's rows (a masked gather and an all-reduce, never an
-    all-gather of the table).
-    """
+    """``table[index]``'s ``out_sharding`` on an explicit mesh: ``index``'s split, rows whole."""
     typed = typed_sharding(table)
     if typed is None:
         return None

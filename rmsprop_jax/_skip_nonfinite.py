@@ -13,8 +13,6 @@ from ._sparse_rows import SparseRows, is_sparse
 from ._tree import leaves
 from ._validation import is_tracer
 
-__all__ = ["SkipNonfiniteState", "all_finite", "skip_nonfinite"]
-
 
 class SkipNonfiniteState(NamedTuple):
     """State of `skip_nonfinite`."""
@@ -24,10 +22,7 @@ class SkipNonfiniteState(NamedTuple):
 
 
 def all_finite(tree: Any) -> jax.Array:
-    """A bool scalar: whether every floating value in ``tree`` is finite (no NaN, no Inf).
-
-    `SparseRows` leaves are judged by their ``values``; integer leaves and None are ignored.
-    """
+    """A bool scalar: whether every floating value (`SparseRows`: its ``values``) is finite."""
     checks = []
     for leaf in leaves(tree):
         values = jnp.asarray(leaf.values if is_sparse(leaf) else leaf)
@@ -63,18 +58,14 @@ def skip_nonfinite(tx: optax.GradientTransformation) -> optax.GradientTransforma
         (-0,\; s_{t-1}) & \text{otherwise}
       \end{cases}
 
-    A skipped step returns the wrapped state bit for bit (the schedule sees the same step again)
-    and ``-0.0`` updates (`SparseRows`: no row), which leave every param exactly as it was. Only
-    the gradients are checked (`all_finite`). Under ``jax.jit`` the choice is a
-    ``jax.lax.cond``, so donated buffers are written in place.
+    A skipped step keeps the wrapped state bit for bit and returns ``-0.0`` updates
+    (`SparseRows`: no row), which leave every param exactly as it was.
 
     Args:
       tx: the transformation to guard, e.g. `rmsprop_jax.rmsprop`.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs`` whose state is a `SkipNonfiniteState`. Extra
-      keyword arguments of ``update`` are passed to ``tx`` (a `rmsprop_jax.materialize` call
-      goes straight through: it takes no step).
+      An ``optax.GradientTransformationExtraArgs`` whose state is a `SkipNonfiniteState`.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj

@@ -1,8 +1,4 @@
-"""A PyTorch run carried over: ``torch.optim.RMSprop``'s ``state_dict`` to this library and back.
-
-Torch is never imported: the state dict's tensors may be passed as NumPy arrays (or anything
-``np.asarray`` reads, torch tensors included).
-"""
+"""``torch.optim.RMSprop``'s ``state_dict`` to this library and back (torch is never imported)."""
 
 from __future__ import annotations
 
@@ -15,8 +11,6 @@ import numpy as np
 import optax
 
 from ._alias import rmsprop
-
-__all__ = ["from_torch_state_dict", "to_torch_state_dict"]
 
 # torch.optim.RMSprop's group options: those that change the numbers, and those that do not.
 _NUMERIC = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
@@ -89,15 +83,12 @@ def from_torch_state_dict(
 ) -> tuple[optax.GradientTransformation, optax.OptState]:
     """The optimizer and state that continue a ``torch.optim.RMSprop`` run here.
 
-    Each param group becomes ``rj.rmsprop(lr, rho=alpha, momentum, epsilon=eps, centered,
-    weight_decay, maximize, convention="torch")`` (several groups: an ``optax.multi_transform``
-    over them) and torch's ``square_avg``, ``grad_avg`` and ``momentum_buffer`` its ``ms``,
-    ``mg`` and ``mom``; the step count is the group's largest ``step``. Continued with the same
-    gradients, the params follow torch's to round-off.
+    Each param group becomes ``rj.rmsprop(..., convention="torch")`` with its options (several
+    groups: an ``optax.multi_transform``), torch's ``square_avg``, ``grad_avg`` and
+    ``momentum_buffer`` its ``ms``, ``mg`` and ``mom``, and its largest ``step`` its count.
 
     Args:
-      state_dict: ``optimizer.state_dict()`` of a ``torch.optim.RMSprop``; its tensors may be
-        NumPy arrays.
+      state_dict: a ``torch.optim.RMSprop``'s ``state_dict()``, tensors or NumPy arrays.
       params: the model's params as JAX arrays: a pytree whose leaves are in the order of
         ``model.parameters()`` (torch's param indices), or, with ``names``, a dict by name.
       names: the names of ``model.named_parameters()``, in its order.
@@ -128,20 +119,20 @@ def from_torch_state_dict(
             f"The state dict's param groups hold params {indices}; `params` has "
             f"{len(leaves)} arrays. Pass the params of model.parameters(), all of them."
         )
-    torch_state = state_dict["state"]
     slots: dict[str, dict[int, np.ndarray]] = {name: {} for name in _SLOTS.values()}
     steps: dict[int, int] = {}
     for i in indices:
-        entry = torch_state.get(i, torch_state.get(str(i), {}))
+        entry = state_dict["state"].get(i, state_dict["state"].get(str(i), {}))
         steps[i] = int(np.asarray(entry.get("step", 0)))
         for torch_name, name in _SLOTS.items():
             if torch_name in entry:
                 at = f"state[{i}][{torch_name!r}]"
                 slots[name][position[i]] = _slot(entry[torch_name], leaves[position[i]], at)
     tree = jax.tree_util.tree_structure(params)
+    counts = [max((steps[i] for i in group["params"]), default=0) for group in groups]
     if len(groups) == 1:
         tx = _group_optimizer(groups[0])
-        return tx, _fill(tx.init(params), tree, slots, max(steps.values(), default=0))
+        return tx, _fill(tx.init(params), tree, slots, counts[0])
     labels = [""] * len(leaves)
     for g, group in enumerate(groups):
         for i in group["params"]:
@@ -151,18 +142,14 @@ def from_torch_state_dict(
         tree.unflatten(labels),
     )
     state: Any = tx.init(params)
-    inner = dict(state.inner_states)
-    for g, group in enumerate(groups):
-        count = max((steps[i] for i in group["params"]), default=0)
-        masked = inner[f"group{g}"]
-        inner[f"group{g}"] = masked._replace(
-            inner_state=_fill(masked.inner_state, tree, slots, count)
-        )
+    inner = {f"group{g}": state.inner_states[f"group{g}"] for g in range(len(groups))}
+    for (key, masked), count in zip(inner.items(), counts, strict=True):
+        inner[key] = masked._replace(inner_state=_fill(masked.inner_state, tree, slots, count))
     return tx, state._replace(inner_states=inner)
 
 
 def _slot_tree(state: Any, name: str) -> Any:
-    """The per-param tree ``name`` of an optimizer state, or None where it keeps no such slot."""
+    """The per-param tree ``name`` of an optimizer state, or None without such a slot."""
     try:
         return optax.tree.get(state, name)
     except (KeyError, ValueError):
@@ -173,9 +160,8 @@ def _fill(state: Any, tree: Any, slots: dict[str, dict[int, np.ndarray]], count:
     """``state`` with torch's slots at their params' positions and the step count set."""
     found = {}
     for name, values in slots.items():
-        current = _slot_tree(state, name)
-        if current is None:
-            continue  # no such slot in this optimizer
+        if (current := _slot_tree(state, name)) is None:
+            continue
         flat = tree.flatten_up_to(current)  # optax.MaskedNode where another group holds it
         for at, value in values.items():
             if not isinstance(flat[at], optax.MaskedNode):
@@ -206,19 +192,20 @@ def to_torch_state_dict(
     groups = _groups({"state": {}, "param_groups": param_groups})
     _, position = _positions(params, names)
     tree = jax.tree_util.tree_structure(params)
-    if len(groups) == 1:
-        group_states = [state]
-    else:
+    group_states = [state]
+    if len(groups) > 1:
         group_states = [state.inner_states[f"group{g}"].inner_state for g in range(len(groups))]
     out: dict[int, dict[str, Any]] = {}
     for group, group_state in zip(groups, group_states, strict=True):
         count = np.float32(np.asarray(optax.tree.get(group_state, "count")))
+        flats = {
+            torch_name: tree.flatten_up_to(values)
+            for torch_name, name in _SLOTS.items()
+            if (values := _slot_tree(group_state, name)) is not None
+        }
         for i in group["params"]:
-            out[i] = {"step": count}
-        for torch_name, name in _SLOTS.items():
-            values = _slot_tree(group_state, name)
-            if values is not None:
-                flat = tree.flatten_up_to(values)
-                for i in group["params"]:
-                    out[i][torch_name] = np.asarray(flat[position[i]])
+            out[i] = {
+                "step": count,
+                **{key: np.asarray(f[position[i]]) for key, f in flats.items()},
+            }
     return {"state": out, "param_groups": [dict(group) for group in param_groups]}

@@ -11,8 +11,6 @@ import optax
 
 from ._sparse_rows import SparseRows, is_sparse, is_sparse_or_none
 
-__all__ = ["apply_updates", "check_matching_tree", "leaves", "map_values", "marked_leaves"]
-
 
 def leaves(tree: Any) -> list[Any]:
     """The leaves of ``tree``, with each `SparseRows` as one leaf."""
@@ -26,22 +24,13 @@ def _structure(tree: Any) -> Any:
 def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
     """Raises a ValueError naming the mismatch when ``updates`` and ``state_tree`` differ.
 
-    ``state_tree`` is a per-param tree that ``init`` built from the params; a `SparseRows` leaf
-    matches a leaf of its table's shape, and a None gradient (no gradient this step, as
-    PyTorch's ``p.grad is None``) any leaf. It runs at trace time (free under ``jax.jit``).
+    ``state_tree`` is a per-param tree built by ``init``; a `SparseRows` leaf matches a leaf of
+    its table's shape, and a None gradient (no gradient this step) any leaf.
     """
-    with_paths = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse_or_none)
-    given = jax.tree_util.tree_structure(updates, is_leaf=is_sparse_or_none)
-    if given != jax.tree_util.tree_structure(
-        jax.tree.map(lambda _: 0, state_tree, is_leaf=is_sparse_or_none), is_leaf=is_sparse_or_none
-    ):
-        got = [jax.tree_util.keystr(path) for path, _ in with_paths]
-        want = [
-            jax.tree_util.keystr(path)
-            for path, _ in jax.tree_util.tree_leaves_with_path(
-                state_tree, is_leaf=is_sparse_or_none
-            )
-        ]
+    given = jax.tree_util.tree_leaves_with_path(updates, is_leaf=is_sparse_or_none)
+    state = jax.tree_util.tree_leaves_with_path(state_tree, is_leaf=is_sparse_or_none)
+    if _structure(updates) != _structure(state_tree):
+        got, want = ([jax.tree_util.keystr(path) for path, _ in pairs] for pairs in (given, state))
         raise ValueError(
             f"{stage}: the gradient tree does not match the params given to init(). "
             f"Missing from the gradients: {[p for p in want if p not in got] or 'none'}; "
@@ -50,21 +39,18 @@ def check_matching_tree(updates: Any, state_tree: Any, *, stage: str) -> None:
             f"params structure: {_structure(state_tree)}. "
             "Pass gradients with exactly the structure of the params."
         )
-    state_leaves = jax.tree_util.tree_leaves(state_tree, is_leaf=is_sparse_or_none)
-    for (path, update), state_leaf in zip(with_paths, state_leaves, strict=True):
-        if update is None:
-            continue
-        if state_leaf is None:
+    for (path, update), (_, state_leaf) in zip(given, state, strict=True):
+        where = jax.tree_util.keystr(path) or "the root"
+        if update is not None and state_leaf is None:
             raise ValueError(
-                f"{stage}: the param at {jax.tree_util.keystr(path) or 'the root'} is None, but "
-                "its gradient is an array. Give None as its gradient, or a param to init()."
+                f"{stage}: the param at {where} is None, but its gradient is an array. Give "
+                "None as its gradient, or a param to init()."
             )
-        if tuple(update.shape) != tuple(state_leaf.shape):
+        if update is not None and tuple(update.shape) != tuple(state_leaf.shape):
             kind = "SparseRows gradient" if is_sparse(update) else "gradient"
             raise ValueError(
-                f"{stage}: the {kind} at {jax.tree_util.keystr(path) or 'the root'} has shape "
-                f"{tuple(update.shape)}, but the param it updates has shape "
-                f"{tuple(state_leaf.shape)}."
+                f"{stage}: the {kind} at {where} has shape {tuple(update.shape)}, but the param "
+                f"it updates has shape {tuple(state_leaf.shape)}."
             )
 
 
@@ -78,9 +64,8 @@ def map_values(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
 
 
 def marked_leaves(params: Any, marks: Any, name: str, *, rows: bool = True) -> list[bool]:
-    """One flag per param leaf from ``marks``: bools on a prefix of the params' tree, or a function.
+    """One flag per param leaf from ``marks`` (bools on a prefix of the params, or a function).
 
-    Matched by path; flags for params absent here (optax's ``multi_transform``) are ignored.
     ``rows``: the marked params are tables, so a marked scalar is an error.
     """
     mask = marks(params) if callable(marks) else marks
@@ -118,8 +103,7 @@ def _apply(param: Any, update: Any) -> Any:
 def apply_updates(params: optax.Params, updates: optax.Updates) -> optax.Params:
     """Adds updates to params, keeping each param's dtype: ``w + u``.
 
-    A `SparseRows` update is scatter-added into its table (out-of-range rows are dropped); with
-    donated params under ``jax.jit`` this is in place. ``optax.apply_updates`` gives the same.
+    A `SparseRows` update is scatter-added into its table (out-of-range rows are dropped).
 
     Args:
       params: the current params.

@@ -1,7 +1,4 @@
-"""Checks for hyperparameters: each error names the argument, the rule and the value received.
-
-Only values known when the optimizer is built are checked; traced values and schedules are not.
-"""
+"""Checks of the hyperparameters known when the optimizer is built (not traced values)."""
 
 from __future__ import annotations
 
@@ -15,22 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "check_bool",
-    "check_choice",
-    "check_float_dtype",
-    "check_range",
-    "is_static",
-    "static_value",
-    "suggest_keywords",
-]
-
 
 def is_static(value: Any) -> bool:
-    """Whether ``value`` is a Python or NumPy number, fixed when the optimizer is built.
-
-    JAX arrays, even concrete ones, are dynamic: ``inject_hyperparams``'s ``init`` sees them.
-    """
+    """Whether ``value`` is a Python or NumPy number (a JAX array, even concrete, is dynamic)."""
     return isinstance(value, int | float | np.number | np.ndarray) and not isinstance(value, bool)
 
 
@@ -48,14 +32,7 @@ def check_range(
     allow_schedule: bool = False,
     hint: str = "",
 ) -> None:
-    """Checks that the scalar ``name=value`` lies in ``[low, high]`` (``high=None``: no bound).
-
-    ``allow_schedule`` accepts a callable (an optax schedule); ``hint`` is appended to the error.
-
-    Raises:
-      TypeError: if ``value`` is not a real number (or a schedule where one is allowed).
-      ValueError: if ``value`` is not a scalar, is not finite, or lies outside the range.
-    """
+    """Checks that the real scalar (or allowed schedule) ``name=value`` is in ``[low, high]``."""
     suffix = f" {hint}" if hint else ""
     if callable(value) and not isinstance(value, jax.Array):
         if allow_schedule:
@@ -100,10 +77,7 @@ def check_choice(name: str, value: Any, allowed: list[str]) -> None:
 
 
 def check_float_dtype(name: str, value: Any, *, complex_ok: bool = False) -> jnp.dtype | None:
-    """Checks an optional dtype argument and returns it as a floating ``jnp.dtype`` (or None).
-
-    ``complex_ok`` also accepts a complex dtype (a state dtype for complex params).
-    """
+    """An optional floating (``complex_ok``: or complex) dtype argument as a ``jnp.dtype``."""
     if value is None:
         return None
     try:

@@ -15,23 +15,9 @@ from ._sparse_rows import is_sparse
 from ._tree import check_matching_tree, leaves, marked_leaves
 from ._validation import check_range
 
-__all__ = [
-    "DecoupledWeightDecayState",
-    "add_decoupled_weight_decay",
-    "add_l2_gradient",
-    "check_decay_inputs",
-    "decay_mask",
-    "decoupled_decay",
-    "masked_decay",
-]
-
 
 def decay_mask(params: Any, mask: Any) -> Any:
-    """``mask`` as a tree of bools with the params' structure (all True when ``mask`` is None).
-
-    ``mask`` is optax's: a pytree of bools with the params' structure (or a prefix of it), or a
-    function of the params returning one; True marks the params that decay.
-    """
+    """Optax's ``mask`` (bools on a prefix of the params, or a function) as a full tree of bools."""
     if mask is None:
         return jax.tree.map(lambda _: True, params)
     flags = iter(marked_leaves(params, mask, "weight_decay_mask", rows=False))
@@ -45,8 +31,12 @@ def masked_decay(mask: Any, tx: optax.GradientTransformation) -> optax.GradientT
     return optax.masked(tx, lambda params: decay_mask(params, mask))
 
 
-def _is_none(x: Any) -> bool:
-    return x is None
+def _map_decay(leaf: Any, updates: optax.Updates, params: Any, stage: str) -> optax.Updates:
+    """``leaf(update, param)`` on each update that is not None, after `check_decay_inputs`."""
+    check_decay_inputs(updates, params, stage)
+    return jax.tree.map(
+        lambda u, p: None if u is None else leaf(u, p), updates, params, is_leaf=lambda x: x is None
+    )
 
 
 def check_decay_inputs(updates: optax.Updates, params: optax.Params | None, stage: str) -> None:
@@ -80,19 +70,14 @@ def add_l2_gradient(weight_decay: jax.typing.ArrayLike) -> optax.GradientTransfo
       Array([1.2], dtype=float32)
     """
     check_range("weight_decay", weight_decay, low=0.0, hint="Use None for no weight decay.")
+    stage = "add_l2_gradient"
 
     def leaf(grad: jax.Array, param: jax.Array) -> jax.Array:
         dtype = compute_dtype(grad.dtype, param.dtype)
         decay = as_compute(weight_decay, dtype)
         return (grad.astype(dtype) + decay * param.astype(dtype)).astype(grad.dtype)
 
-    def add(updates: optax.Updates, params: Any) -> optax.Updates:
-        check_decay_inputs(updates, params, "add_l2_gradient")
-        return jax.tree.map(
-            lambda g, p: None if g is None else leaf(g, p), updates, params, is_leaf=_is_none
-        )
-
-    return optax.stateless(add)
+    return optax.stateless(lambda updates, params: _map_decay(leaf, updates, params, stage))
 
 
 class DecoupledWeightDecayState(NamedTuple):
@@ -120,8 +105,6 @@ def add_decoupled_weight_decay(
     .. math:: \text{out} = u - \eta_t\, \lambda\, w, \qquad
       \eta_t = \operatorname{lr}(t) / (1 + \text{decay} \cdot t)
 
-    Last in a chain of descent steps, it adds Keras 3's ``w - w * wd * lr``.
-
     Args:
       weight_decay: the coefficient :math:`\lambda`, >= 0.
       learning_rate: the same number or optax schedule the learning-rate stage uses.
@@ -146,15 +129,12 @@ def add_decoupled_weight_decay(
     def update_fn(
         updates: optax.Updates, state: DecoupledWeightDecayState, params: Any = None, **extra: Any
     ) -> tuple[optax.Updates, DecoupledWeightDecayState]:
-        check_decay_inputs(updates, params, "add_decoupled_weight_decay")
 
         def leaf(update: jax.Array, param: jax.Array) -> jax.Array:
             lr = learning_rate_at(learning_rate, decay, state.count, compute_dtype(update.dtype))
             return decoupled_decay(update, param, weight_decay, lr)
 
-        updates = jax.tree.map(
-            lambda u, p: None if u is None else leaf(u, p), updates, params, is_leaf=_is_none
-        )
+        updates = _map_decay(leaf, updates, params, "add_decoupled_weight_decay")
         return updates, DecoupledWeightDecayState(jnp.asarray(optax.safe_increment(state.count)))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
