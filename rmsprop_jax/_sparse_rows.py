@@ -248,8 +248,10 @@ class SparseRows:
                 f"array of shape {list(table.shape)}."
             )
         rows = jnp.where(self.valid(), self.indices, self.num_rows)
-        return table.at[rows].add(
-            self.values.astype(table.dtype),
+        # t - (-v) is t + v exactly (IEEE defines subtraction so); a descent step's values are
+        # mostly -x, and XLA folds -(-x) to x, so the rows that fed x's scatter feed this one.
+        return table.at[rows].subtract(
+            -self.values.astype(table.dtype),
             mode="drop",
             unique_indices=self.unique_indices,
             indices_are_sorted=self.indices_are_sorted,
