@@ -12,8 +12,6 @@ import jax
 __all__ = ["TableCopies", "table_copies"]
 
 _COPY = re.compile(r"= (\w+)\[([\d,]*)\][^\n]*? copy(?:-start)?\(")
-_BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2, "f32": 4}
-_BYTES |= {"s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8, "c64": 8, "c128": 16}
 
 _FIX = (
     "Each copy is a pass over a table on every step, whatever the number of rows looked up. "
@@ -94,7 +92,8 @@ def table_copies(
     copies = []
     for dtype, dims in _COPY.findall(compiled.as_text()):
         shape = [int(d) for d in dims.split(",") if d]
-        if math.prod(shape) * _BYTES.get(dtype, 4) >= threshold > 0:
+        bits = re.match(r"[a-z]+(\d+)", dtype)  # f32, bf16, c128, f8e4m3fn; pred is one byte
+        if math.prod(shape) * ((int(bits[1]) + 7) // 8 if bits else 1) >= threshold > 0:
             copies.append(f"{dtype}[{dims}]")
     analysis = compiled.memory_analysis()
     temp = int(getattr(analysis, "temp_size_in_bytes", 0)) if analysis is not None else 0

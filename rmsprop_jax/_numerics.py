@@ -16,20 +16,9 @@ import numpy as np
 
 from ._validation import check_bool, check_choice, is_static
 
-__all__ = [
-    "ComplexSquare",
-    "MomentForm",
-    "RhoComplement",
-    "RmsNumerics",
-    "as_compute",
-    "compute_dtype",
-    "decay_rows",
-    "learning_rate_at",
-    "momentum_catch_up",
-    "momentum_step",
-    "rms_scale",
-    "scale_values",
-]
+__all__ = ["ComplexSquare", "MomentForm", "RhoComplement", "RmsNumerics", "rms_scale"]
+__all__ += ["as_compute", "compute_dtype", "decay_rows", "learning_rate_at", "scale_values"]
+__all__ += ["momentum_catch_up", "momentum_step"]
 
 MomentForm = Literal["ema", "interpolate", "lerp", "addcmul"]
 """How an accumulator moves towards ``x``: ``rho*m + (1-rho)*x`` (``"ema"``: Keras, Optax),

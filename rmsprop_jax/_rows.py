@@ -1,10 +1,7 @@
 """Rows of a table: deduplicate a `SparseRows`, gather and scatter rows, and the row-wise stages.
 
-A stage writes its maths once, as a function of a gradient and its accumulators;
-`accumulator_stage` runs it on a dense gradient whole, or on the gathered rows of a deduplicated
-`SparseRows` and scatters them back, so the cost follows the rows touched. Untouched rows that
-must change too (``sparse_mode="dense"`` or ``"keras"``) are the sparse driver's work
-(`rmsprop_jax._sparse_tables`); without it a stage takes the dense step on every row.
+A stage's maths runs on a dense gradient whole, or on the gathered rows of a deduplicated
+`SparseRows` (scattered back), so the cost follows the rows touched (docs/sparse.md).
 """
 
 from __future__ import annotations
@@ -34,12 +31,8 @@ __all__ = [
 ]
 
 SparseMode = Literal["lazy", "dense", "keras"]
-"""What a `SparseRows` gradient does to the rows it does not touch.
-
-- ``"lazy"``: nothing (TF1's sparse kernels, TF's kernels with momentum).
-- ``"dense"``: what a zero gradient row does in the dense algorithm (decay, momentum drift).
-- ``"keras"``: the state decays on every row, only touched rows of the params move (tf.keras).
-"""
+"""What a `SparseRows` gradient does to untouched rows: nothing (``"lazy"``), a zero gradient
+row's dense step (``"dense"``), or decay the state only (``"keras"``); see docs/sparse.md."""
 
 StepFn = Callable[[jax.Array, Any], tuple[Any, Any]]
 
@@ -149,12 +142,9 @@ def accumulator_stage(
 ) -> optax.GradientTransformationExtraArgs:
     """A stage whose state holds per-param accumulators, moved by ``step`` on the touched rows.
 
-    ``state_type`` is a NamedTuple of per-param trees (e.g. ``ms, mg``), each starting at its
-    ``initial`` value in ``dtype`` (None: the param's; for complex params, see
-    `rmsprop_jax._numerics.slot_dtype`: ``complex_slots`` says which hold complex numbers,
-    all by default); ``step`` is ``(g, accumulators) -> (out,
-    accumulators)``, the per-element maths. A `SparseRows` gradient in ``mode="lazy"`` costs
-    its touched rows; the other modes take the dense step on every row, with a warning.
+    ``state_type`` is a NamedTuple of per-param trees, each starting at its ``initial`` value in
+    ``dtype`` (None: the param's; ``complex_slots``: which hold complex numbers, see `slot_dtype`);
+    ``step`` is ``(g, accumulators) -> (out, accumulators)``, the per-element maths.
     """
 
     def init_fn(params: optax.Params) -> Any:

@@ -82,17 +82,11 @@ class SparseRows:
 
     .. math:: G[r] = \sum_{i:\, \text{indices}[i] = r} \text{values}[i],
 
-    so duplicate indices add up, as with TF's ``IndexedSlices``. It is a pytree (``shape`` and
-    the flags static), so it jits, vmaps and shards; every stage of this library takes it and
-    returns ``SparseRows`` updates. The row numbers are stored as a JAX key array, which refuses
-    arithmetic: a function mapped over a gradient tree's leaves (``optax.scale``, a cast,
-    ``lax.psum``) raises a TypeError instead of moving other rows. Act on the object: ``-g``,
-    ``c * g``, ``g / c``, ``g1 + g2``, `psum`, and ``table + g`` (`scatter_add_into`, so
-    ``optax.apply_updates`` and Flax's appliers work). ``.indices`` reads the rows back.
-
-    Indices outside ``[0, shape[0])`` never touch another row: outside ``jax.jit`` they raise a
-    ValueError here (unless they span several processes); under ``jax.jit`` they are dropped
-    (`check_indices` under ``checkify`` makes that an error).
+    so duplicate indices add up, as with TF's ``IndexedSlices``. A pytree (``shape`` and the flags
+    static) whose row numbers refuse arithmetic, so a tree map over a gradient's leaves raises a
+    TypeError instead of moving other rows: act on the object (``-g``, ``c * g``, ``g / c``,
+    ``g1 + g2``, `psum`, ``table + g``). Indices outside ``[0, shape[0])`` never touch another
+    row: a ValueError outside ``jax.jit``, dropped under it. See docs/sparse.md.
 
     Args:
       indices: int32 or int64 row indices, shape ``[k]``, in any order, duplicates allowed.
@@ -179,14 +173,14 @@ class SparseRows:
         indices_are_sorted: bool | None = None,
     ) -> SparseRows:
         """The same table with other rows and values, unchecked; flags left None are kept."""
+        unique = self.unique_indices if unique_indices is None else unique_indices
+        ordered = self.indices_are_sorted if indices_are_sorted is None else indices_are_sorted
         return SparseRows.from_parts(
             indices.astype(self.index_dtype),
             values,
             self.shape,
-            unique_indices=self.unique_indices if unique_indices is None else unique_indices,
-            indices_are_sorted=(
-                self.indices_are_sorted if indices_are_sorted is None else indices_are_sorted
-            ),
+            unique_indices=unique,
+            indices_are_sorted=ordered,
         )
 
     def with_values(self, values: jax.Array) -> SparseRows:
@@ -195,12 +189,8 @@ class SparseRows:
 
     def tree_flatten(self) -> tuple[tuple[Any, jax.Array], tuple[Any, ...]]:
         """The pytree children (stored row numbers, ``values``) and the static data."""
-        return (self.rows, self.values), (
-            self.shape,
-            self.unique_indices,
-            self.indices_are_sorted,
-            self.index_dtype,
-        )
+        static = (self.shape, self.unique_indices, self.indices_are_sorted, self.index_dtype)
+        return (self.rows, self.values), static
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: tuple[Any, Any]) -> SparseRows:
@@ -248,12 +238,14 @@ class SparseRows:
                 f"array of shape {list(table.shape)}."
             )
         rows = jnp.where(self.valid(), self.indices, self.num_rows)
-        return table.at[rows].add(
-            self.values.astype(table.dtype),
+        # t - (-v) is t + v exactly (IEEE defines subtraction so); a descent step's values are
+        # mostly -x, and XLA folds -(-x) to x, so the rows that fed x's scatter feed this one.
+        return table.at[rows].subtract(
+            -self.values.astype(table.dtype),
             mode="drop",
             unique_indices=self.unique_indices,
             indices_are_sorted=self.indices_are_sorted,
-            out_sharding=scatter_sharding(table),
+            out_sharding=scatter_sharding(table),  # pyright: ignore[reportCallIssue]
         )
 
     # numpy arrays defer `ndarray + SparseRows` to `__radd__` instead of looping over elements.
