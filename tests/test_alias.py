@@ -91,6 +91,7 @@ def test_converges_on_rosenbrock(convention: str, setting: dict[str, Any]) -> No
     np.testing.assert_allclose(params, jnp.ones(2), atol=0.05)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("convention,setting", CONFIGS)
 def test_does_not_recompile_and_keeps_gradient_dtype(
     convention: str, setting: dict[str, Any]
@@ -125,6 +126,7 @@ def test_init_on_abstract_params_matches_concrete(convention: str, setting: dict
     chex.assert_trees_all_equal_shapes_and_dtypes(shapes, tx.init(params))
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("convention,setting", CONFIGS)
 @jax.numpy_dtype_promotion("standard")  # optax.MultiSteps mixes float32 and int32 itself
 def test_multisteps_accumulates_then_takes_one_step(

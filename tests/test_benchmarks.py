@@ -155,6 +155,7 @@ def test_sparse_smoke_run_writes_its_section_and_renders_it_again(
     assert (tmp_path / "RESULTS.md").read_text() == written
 
 
+@pytest.mark.fast_share(4)
 @pytest.mark.parametrize("script", ["suite.py", "sparse.py", "keras_frontend.py", "layouts.py"])
 def test_benchmark_scripts_name_themselves_as_typed(script: str) -> None:
     env = dict(

@@ -108,6 +108,7 @@ def npz_round_trip(path: pathlib.Path, tree: Any, like: Any) -> Any:
     return restore_npz(path / "checkpoint.npz", like)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("backend", [orbax_round_trip, npz_round_trip], ids=["orbax", "npz"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_resumed_training_continues_bit_for_bit(

@@ -66,6 +66,7 @@ def state_buffers(options: dict[str, Any]) -> int:
 ONE_TEMPORARY = {"nesterov", "clipnorm", "global_clipnorm"}
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize(
     ("param_dtype", "state_dtype"),

@@ -59,6 +59,7 @@ def _assert_close(actual: dict[str, Any], expected: dict[str, np.ndarray], what:
         )
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize(("case", "jit"), eager_and_some_jit(_all_cases(), jit_every=5))
 def test_matches_recorded_framework(case: dict[str, Any], jit: bool) -> None:
     maybe_jit = jax.jit if jit else (lambda fn: fn)

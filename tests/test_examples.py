@@ -76,6 +76,7 @@ def test_flax_nnx_optimizer_trains_a_sparse_embedding() -> None:
     jax.tree.map(np.testing.assert_array_equal, shown_params, params)
 
 
+@pytest.mark.slow  # a whole Flax training example; the NNX one stays in the fast loop
 def test_flax_linen_train_state_trains_a_sparse_embedding() -> None:
     out = load("flax_linen").sparse_main(steps=60)
     losses = out["losses"]

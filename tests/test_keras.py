@@ -50,6 +50,7 @@ KERAS_CASES = [
 ]
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("case", KERAS_CASES)
 def test_apply_gradients_matches_recorded_tf_keras(case: dict[str, Any]) -> None:
     opt = _optimizer(case)

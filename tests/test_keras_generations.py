@@ -128,6 +128,7 @@ def _run_dense(opt: rk.RMSprop, case: dict[str, Any]) -> dict[str, rk.Variable]:
     return variables
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("case", _entries("dense", "legacy"))
 def test_dense_legacy_generation_matches_tf_keras_legacy(case: dict[str, Any]) -> None:
     opt = _front(case["kwargs"])
@@ -137,6 +138,7 @@ def test_dense_legacy_generation_matches_tf_keras_legacy(case: dict[str, Any]) -
             _close(opt.get_slot(variables[k], SLOT_FIELDS[slot]).numpy(), want)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize(
     "case", _entries("dense", "keras3", "tf_keras", "keras3_torch", "keras3_jax")
 )
@@ -395,6 +397,7 @@ def test_a_front_end_config_round_trips_its_generation() -> None:
         np.testing.assert_allclose(var.numpy(), DATA["one_step"][part]["w"], rtol=1e-7)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("entry", _entries("resume", "legacy", "tf_keras", "keras3"))
 def test_resume_from_each_generations_weights(entry: dict[str, Any]) -> None:
     opt = rk.RMSprop.from_config(_with_numpy_scalars(entry["config"], entry["config_types"]))
@@ -480,6 +483,7 @@ def test_keras3_generation_refuses_a_variable_it_was_not_built_with(entry: dict[
     _close(b.numpy(), entry["b0"])
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize(
     "entry",
     [p for p in _entries("later_variables", "keras3", "tf_keras") if p.values[0]["build_first"]],

@@ -23,6 +23,7 @@ def _grads(step: int) -> dict[str, jax.Array]:
     return grads
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("centered", [False, True])
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
 @pytest.mark.parametrize(
@@ -80,6 +81,7 @@ def _trajectory(tx: Any, params0: jax.Array, grads: jax.Array) -> np.ndarray:
     return np.asarray(run(params0, grads))
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.complex64], ids=["f32", "c64"])
 @pytest.mark.parametrize("rho", [0.99, 0.999, 0.9999])
 @pytest.mark.parametrize(

@@ -305,6 +305,7 @@ def test_bfloat16_params_with_float32_state_track_float64_reference(
         )
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
 @pytest.mark.parametrize("state_dtype", [None, jnp.float32])
 @pytest.mark.parametrize("convention", CONVENTION_NAMES)

@@ -290,6 +290,7 @@ def test_inject_refuses_static_args_the_factory_does_not_have() -> None:
 # 5. None gradients -------------------------------------------------------------------------
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize(
     "options",
     [
@@ -383,6 +384,7 @@ def _torch_state(recorded: dict[str, Any]) -> dict[str, Any]:
     return {"state": state, "param_groups": recorded["param_groups"]}
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("case", RESUME["cases"], ids=lambda c: c["name"])
 @pytest.mark.parametrize("by_name", [False, True], ids=["in_order", "by_name"])
 def test_a_torch_run_continues_here_and_goes_back(case: dict[str, Any], by_name: bool) -> None:

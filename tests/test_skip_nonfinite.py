@@ -63,6 +63,7 @@ def run(tx: optax.GradientTransformation, grads: list[Any], update: Any) -> tupl
     return params, state
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize(
     "name,poison", zip(CONFIGS, [np.nan, np.inf, -np.inf, np.nan], strict=True), ids=list(CONFIGS)
 )

@@ -31,6 +31,7 @@ def _close(actual: Any, expected: Any, what: str) -> None:
 # --- "keras": real tf.keras (OptimizerV2) IndexedSlices trajectories ---------------------------
 
 
+@pytest.mark.fast_share(4)
 @pytest.mark.parametrize(
     ("case", "jit"),
     eager_and_some_jit(recorded.cases("keras_sparse"), jit_every=3, ids=lambda c: c["name"]),
@@ -96,6 +97,7 @@ def _random_steps(seed: int, steps: int = 20) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.fast_share(4)
 @pytest.mark.parametrize(
     ("convention", "setting", "jit"),
     eager_and_some_jit(
@@ -234,6 +236,7 @@ def _numpy_lazy(
     return w
 
 
+@pytest.mark.fast_share(4)
 @pytest.mark.parametrize(
     ("convention", "momentum", "centered", "jit"),
     eager_and_some_jit(

@@ -139,6 +139,7 @@ def _injected_run(
     return params, state
 
 
+@pytest.mark.fast_share(3)
 @WRAPPERS
 @pytest.mark.parametrize("case", INJECTED.values(), ids=INJECTED.keys())
 def test_injected_hyperparameter_change_equals_the_densified_run(
@@ -165,6 +166,7 @@ def _torch_numpy(rows: list[list[int]], lrs: list[float], mu: float, rho: float)
     return w
 
 
+@pytest.mark.fast_share(2)
 @WRAPPERS
 def test_torch_dense_mode_injected_learning_rate_matches_torch(
     wrapper: Any, maybe_jit: Any
@@ -267,6 +269,7 @@ def _clipped_run(convention: str, clip: str, tables: bool, densify: bool) -> Any
     return _materialize(tx, params, state) if tables else (params, state)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.filterwarnings(EVERY_ROW)
 @pytest.mark.parametrize("tables", [True, False], ids=["sparse_tables", "no_tables"])
 @pytest.mark.parametrize("clip", list(CLIPS))

@@ -41,6 +41,7 @@ def _inputs(tx: Any) -> tuple[Any, ...]:
     return params, tx.init(params), jnp.arange(64), jnp.arange(64) * 3
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("mode", ["lazy", "keras", "dense"])
 def test_one_call_per_table_copies_the_tables_and_the_report_says_so(mode: str) -> None:
     tx = rj.rmsprop(0.01, convention="keras3", sparse_mode=mode, sparse_tables=True)
@@ -50,6 +51,7 @@ def test_one_call_per_table_copies_the_tables_and_the_report_says_so(mode: str) 
     assert "Look each table up once" in str(report)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("mode", ["lazy", "keras", "dense"])
 def test_the_docs_recipe_has_no_table_sized_copy(mode: str) -> None:
     namespace = run_page("sparse.md")  # its own assert checks the page's lazy step

@@ -85,6 +85,7 @@ def _sparse_run(tx: Any, table0: np.ndarray) -> tuple[np.ndarray, Any]:
     return np.stack(trajectory), state
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("case", _cases())
 def test_long_run_matches_the_recorded_framework(case: dict[str, Any]) -> None:
     dtype = case["dtype"]

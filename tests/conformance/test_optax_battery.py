@@ -115,6 +115,7 @@ def test_optimization(config: dict[str, Any], target: Any, dtype: Any) -> None:
     np.testing.assert_allclose(run(params, state), want, rtol=3e-2, atol=3e-2)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("config", CONFIGS)
 def test_accepts_extra_args_inject_and_multisteps(config: dict[str, Any]) -> None:
     tx = rj.rmsprop(5e-3, **config)

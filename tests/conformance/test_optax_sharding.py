@@ -34,6 +34,7 @@ def report() -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # the 8-device sharding set-up
 def test_every_configuration_keeps_its_state_types_and_shardings(report: dict[str, Any]) -> None:
     assert report["devices"] == 8
     assert len(report["cases"]) == 30  # 5 conventions x 3 momentum kinds x centered

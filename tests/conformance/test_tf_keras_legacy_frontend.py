@@ -211,6 +211,7 @@ def test_sparse_gradient_of_an_embedding_lookup(centered: bool, epsilon: float, 
     assert_close_for(np.float32, want, var0.numpy(), atol=0.01)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize(("dtype", "lr", "rho", "momentum", "epsilon", "centered"), PARAMS)
 def test_sparse(
     dtype: Any, lr: float, rho: float, momentum: float, epsilon: float, centered: bool

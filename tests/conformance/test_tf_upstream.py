@@ -151,6 +151,7 @@ def _run_against_numpy(
                     np.testing.assert_allclose(got["mom"][k], r["mom"], rtol=tol, atol=tol)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("dtype,hyper", list(itertools.product(KERAS_DTYPES, KERAS_PARAMS)))
 def test_tf_keras_dense_and_sparse_against_its_numpy_reference(
@@ -195,6 +196,7 @@ def test_tf_keras_inverse_time_decay() -> None:
                 np.testing.assert_allclose(params[k], ref[k], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.fast_share(3)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize(
     "centered,epsilon,expected", [(False, 0.0, [[0.0, 1.0]]), (True, 1.0, [[-111.0, -138.0]])]
