@@ -89,10 +89,11 @@ class RMSprop:
         self._hyper = Hyperparameters(values, wide)
         self.name, self.generation, self.has_momentum = name, generation, momentum_enabled(momentum)
         stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-        self._static = {"centered": centered, **{k: kwargs.pop(k, None) for k in stages}}
+        convention = "keras" if legacy else "keras3"
+        self._static = {"centered": centered, "convention": convention}
+        self._static.update({k: kwargs.pop(k, None) for k in stages})
         # keras3's other arguments (at values that switch them off), and skip_nonfinite.
         self._modern = {**kwargs, "skip_nonfinite": skip_nonfinite}
-        self._static["convention"] = "keras" if legacy else "keras3"
         rmsprop(**self._static)  # validates with the core's messages
         # Per variable, the call's global norm clipping (and clipvalue before it) is the shell's.
         clipped = self._static["global_clipnorm"] is not None
@@ -132,9 +133,7 @@ class RMSprop:
             updates, state = tx.update(grad, state, value)
             new[0].append(apply_updates(value, updates))
             new[1].append(state)
-        if not self._modern["skip_nonfinite"]:
-            return tuple(new[0]), tuple(new[1]), count + 1, skipped
-        ok = all_finite(grads).astype(jnp.int32)
+        ok = all_finite(grads).astype(jnp.int32) if self._modern["skip_nonfinite"] else 1
         keep = lambda n, o: jax.tree.map(lambda a, b: jnp.where(ok == 1, a, b), tuple(n), o)  # noqa: E731
         return keep(new[0], values), keep(new[1], states), count + ok, skipped + 1 - ok
 
@@ -179,8 +178,7 @@ class RMSprop:
         super().__setattr__(name, value)
 
     def _set_hyper(self, name: str, value: Any) -> None:
-        if isinstance(value, Variable):
-            value = value.value
+        value = value.value if isinstance(value, Variable) else value
         if isinstance(value, jax.Array | np.ndarray | np.generic) and np.ndim(value) == 0:
             value = float(value)  # a plain number, as the config reports it
         if name == "momentum" and not self.has_momentum and momentum_enabled(value):
@@ -268,13 +266,10 @@ class RMSprop:
     @property
     def variables(self) -> _Listed:
         """The weights: legacy in creation order, keras3 in ``optimizer.variables`` order."""
-        names, g = self.get_slot_names(), self.generation
-        view = lambda r, n: r.view(g, n, self._catch_up)  # noqa: E731
-        if g == "legacy":
-            slots = [view(r, n) for batch in self._batches for n in names for r in batch]
-            return _Listed([self.iterations, *slots, *self._extra])
-        lr = [] if callable(self._hyper.settings["learning_rate"]) else [self.learning_rate]
-        slots = [view(r, n) for n in names for r in self._records.values()]
+        names, g = self.get_slot_names(), self.generation  # keras3: one batch, built once
+        slots = [r.view(g, n, self._catch_up) for b in self._batches for n in names for r in b]
+        fixed_lr = not callable(self._hyper.settings["learning_rate"])
+        lr = [self.learning_rate] if g == "keras3" and fixed_lr else []
         return _Listed([self.iterations, *lr, *slots, *self._extra])
 
     weights = variables  # tf.keras's name
@@ -345,6 +340,6 @@ class RMSprop:
             out = self._step(*args, tables=tables, schedule=self._hyper.schedule())
         values, states, self._count, self._skipped = out
         for record, value, state in zip(records, values, states, strict=True):
-            record.var._own(value)
+            record.var._store(value)
             record.state = state
         return self.iterations

@@ -95,6 +95,7 @@ class Variable:
         return np.array(self._value)
 
     def _store(self, new: jax.Array) -> Variable:
+        """Keeps ``new``, a buffer nothing else holds, in the Variable's dtype."""
         self._value, self._shared = new.astype(self._value.dtype), False
         return self
 
@@ -121,17 +122,8 @@ class Variable:
         return self._store(self._value - self._checked(delta, "assign_sub"))
 
     def owns_buffer(self) -> bool:
-        """Whether nothing outside this Variable can hold its buffer (so it may be donated).
-
-        True from construction or assignment (a fresh copy) until `value` hands the buffer out:
-        the caller may keep it, or an array sharing it (``jax.device_put``, ``addressable_data``)
-        that no reference count sees.
-        """
+        """Whether only this Variable can hold its buffer (a step may donate it), until `value`."""
         return not self.__dict__.get("_shared", True)
-
-    def _own(self, new: jax.Array) -> None:
-        """Stores a buffer nothing else holds (a compiled step's output)."""
-        self._value, self._shared = new, False
 
     def __jax_array__(self) -> jax.Array:
         return self.value
@@ -193,10 +185,8 @@ class StateView(Variable):
         """A view never owns a buffer."""
         return False
 
-    @classmethod
-    def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
-        """Pytree protocol: a plain Variable (a view is not rebuilt from leaves)."""
-        return Variable.tree_unflatten(aux, children)
+    # Pytree protocol: a plain Variable (a view is not rebuilt from leaves).
+    tree_unflatten = Variable.tree_unflatten  # type: ignore[assignment]
 
 
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
@@ -286,4 +276,4 @@ class Record:
         rows = self.rows()
         if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
             value, self.state = catch_up(self.donatable(), self.state)
-            self.var._own(value)
+            self.var._store(value)
