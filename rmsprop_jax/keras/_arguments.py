@@ -23,7 +23,10 @@ _NOT_A_VARIABLE = (
     "{where} holds {what}, not a rj.keras.Variable. The optimizer updates Variables in place; "
     "wrap each array once, `w = rj.keras.Variable(array)`, use `w` in the loss, and pass `w`."
 )
-_PAIRS = "`grads_and_vars` must be (gradient, Variable) pairs, e.g. `{example}`. Received: {what}."
+_PAIRS = (
+    "`grads_and_vars` must be (gradient, Variable) pairs, e.g. "
+    "`opt.apply_gradients(zip(grads, variables))`. Received: {}."
+)
 
 
 def _variable(var: Any, where: str, seen: set[int], twice: str, hint: str = "") -> None:
@@ -53,23 +56,18 @@ def variable_list(var_list: Any, argument: str) -> list[Variable]:
 def gradient_pairs(grads_and_vars: Any) -> list[tuple[Any, Variable]]:
     """``grads_and_vars`` as a list of ``(gradient, Variable)`` pairs, checked."""
     if isinstance(grads_and_vars, Variable | jax.Array | np.ndarray | dict):
-        raise TypeError(
-            _PAIRS.format(example="zip(grads, variables)", what=describe(grads_and_vars))
-        )
+        raise TypeError(_PAIRS.format(describe(grads_and_vars)))
     pairs, seen = [], set[int]()
     for i, item in enumerate(grads_and_vars):
         if not isinstance(item, tuple | list) or len(item) != 2:
-            what = f"item {i}: {describe(item)}, not a pair"
-            raise TypeError(
-                _PAIRS.format(example="opt.apply_gradients(zip(grads, variables))", what=what)
-            )
+            raise TypeError(_PAIRS.format(f"item {i}: {describe(item)}, not a pair"))
         grad, var = item
         hint = " The pairs are (gradient, variable), in that order." * isinstance(grad, Variable)
         name = getattr(var, "name", None)
         twice = f"`grads_and_vars` has two gradients for variable {name!r} (pair {i}); sum them."
         _variable(var, f"The variable of pair {i} of `grads_and_vars`", seen, twice, hint)
-        shape = None if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
-        if shape is not None and shape != var.shape:
+        shape = var.shape if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
+        if shape != var.shape:
             raise ValueError(
                 f"The gradient of pair {i} has shape {shape}; its variable {var.name!r} has shape "
                 f"{var.shape}. Pass a gradient of the variable's shape (or a rj.SparseRows)."

@@ -73,12 +73,7 @@ def check(name: str, value: Any) -> None:
 
 
 class Hyperparameters:
-    """The ``settings`` (numbers, zero-argument callables, a schedule), and the arrays a step takes.
-
-    Float32 arrays (tf.keras holds hyperparameters in float32 variables), except the names in
-    ``wide``, which Keras keeps as Python floats: the widest float JAX allows, so that a float64
-    variable sees them exactly.
-    """
+    """The settings, and a step's arrays: float32 (tf.keras), the widest float for ``wide`` ones."""
 
     def __init__(self, values: dict[str, Any], wide: tuple[str, ...] = ()) -> None:
         for name, value in values.items():
@@ -168,15 +163,13 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     given = "the weight given for it has"
     if value.shape != target.shape:
         raise ValueError(f"{where} has shape {target.shape}; {given} shape {value.shape}.")
-    got = f"{given} dtype {value.dtype}"
-    integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
+    got, integer = f"{given} dtype {value.dtype}", jnp.issubdtype(value.dtype, jnp.integer)
     if jnp.issubdtype(dtype, jnp.integer):
         if not integer:
             raise TypeError(f"{where} is an integer count ({dtype}); {got}. Pass integers.")
         top = np.iinfo(dtype).max
-        if value.size and (value.min() < 0 or value.max() > top):
-            bad = value.min() if value.min() < 0 else value.max()
-            raise ValueError(f"{where} must be in [0, {top}]. Received: {bad}.")
+        if (bad := value[(value < 0) | (value > top)]).size:
+            raise ValueError(f"{where} must be in [0, {top}]. Received: {bad.flat[0]}.")
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
         raise TypeError(f"{where} holds {dtype} numbers; {got}. Pass a real floating array.")
@@ -223,10 +216,7 @@ def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) -> list[Any]:
-    """``(target, value)`` pairs for `set_weights`, every weight checked before any is written.
-
-    The list may lack the iteration count (legacy) or the learning rate ``lr`` (tf-keras new).
-    """
+    """Checked ``(target, value)`` pairs; ``weights`` may lack the count, or ``lr`` (tf-keras)."""
     if len(weights) == len(targets) - 1:
         del targets[next((i for i, t in enumerate(targets) if t is lr), 0)]
     if len(weights) != len(targets):

@@ -40,12 +40,10 @@ class _Listed(list):  # type: ignore[type-arg]
 class RMSprop:
     r"""tf.keras's ``RMSprop`` for JAX, either generation: the same arguments and numbers.
 
-    ``generation="legacy"`` (default) is tf.keras of TF <= 2.10, ``tf_keras.optimizers.legacy``
-    (`rmsprop_jax.rmsprop`'s ``convention="keras"``); ``"keras3"`` is TF >= 2.11's
-    ``tf.keras.optimizers.RMSprop`` and Keras 3 on any backend (``convention="keras3"``). Each
-    variable has its own core state (its slots); each `apply_gradients` is one jitted update.
-    Hyperparameters are attributes and may be zero-argument callables (``learning_rate`` also a
-    schedule of `iterations`). ``init`` and ``update`` make it an ``optax`` transformation.
+    ``generation="legacy"`` (default) is TF <= 2.10's (`rmsprop_jax.rmsprop`'s
+    ``convention="keras"``), ``"keras3"`` TF >= 2.11's and Keras 3's (``convention="keras3"``).
+    Each variable has its own core state (its slots); each `apply_gradients` is one jitted
+    update; ``init`` and ``update`` make it an ``optax`` transformation. See docs/keras.md.
 
     Warning:
       With ``"keras3"``, repeated indices of a `rmsprop_jax.SparseRows` are summed (tf-keras new,

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._validation import static_value
+
 # While `RMSprop.minimize` evaluates a loss, the ids of the Variables it reads (tf.GradientTape
 # "watches" what the loss touches: a variable the loss never reads gets a None gradient).
 _READS: list[set[int]] = []
@@ -38,9 +40,8 @@ def _copy(value: Any) -> jax.Array:
 class Variable:
     """A named, mutable holder of a JAX array, like ``tf.Variable`` for the Keras front end.
 
-    It copies the value it is given (and every value assigned), so the optimizer may update its
-    buffer in place while it `owns_buffer`. It behaves like the array it holds (arithmetic,
-    comparisons, indexing, ``float(v)``, NumPy conversion) and is a pytree that defines
+    It copies the value it is given and every value assigned (a step may update it in place
+    while it `owns_buffer`), behaves like the array it holds, and is a pytree that defines
     ``__jax_array__``, so every ``jnp`` function, ``jax.jit`` and ``jax.grad`` take it.
 
     Example:
@@ -207,10 +208,8 @@ def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
 
 def momentum_enabled(momentum: Any) -> bool:
     """Whether the momentum slot exists, by tf.keras's rule: a callable, an array, a number > 0."""
-    if callable(momentum) or isinstance(momentum, jax.Array):
-        return True
-    number = isinstance(momentum, int | float | np.number | np.ndarray)
-    return number and float(np.asarray(momentum)) > 0
+    number = static_value(momentum) or 0.0  # None for a callable, an array, a non-number
+    return callable(momentum) or isinstance(momentum, jax.Array) or number > 0
 
 
 def new_slot(name: str, shape: tuple[int, ...], dtype: Any, initializer: Any) -> Variable:
@@ -251,8 +250,7 @@ class Record:
             return optax.tree.get(self.state, field)
 
         def write(value: Any) -> None:
-            self.bring_up_to_date(catch_up)
-            dtype = optax.tree.get(self.state, field).dtype
+            dtype = read().dtype  # brought up to date first
             self.state = optax.tree.set(self.state, **{field: jnp.array(value, dtype)})  # a copy
 
         if name not in self.views:
@@ -262,10 +260,7 @@ class Record:
 
     def rows(self) -> jax.Array | None:
         """The per-row bookkeeping of a table (None for a dense variable)."""
-        try:
-            return optax.tree.get(self.state, _ROWS) if self.table else None
-        except (KeyError, ValueError):  # a table whose rows never defer work (momentum)
-            return None
+        return optax.tree.get(self.state, _ROWS) if self.table else None  # None: never defers
 
     def donatable(self) -> jax.Array:
         """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
