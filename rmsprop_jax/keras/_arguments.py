@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._variable import StateView, Variable, track_reads
+from ._variable import READS, StateView, Variable
 
 
 def describe(value: Any) -> str:
@@ -89,18 +89,21 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
         var_list = var_list()
     variables = variable_list(var_list, "var_list")
 
+    read: set[int] = set()  # the ids of the variables the loss reads
+
     def evaluate(values: list[jax.Array]) -> jax.Array:
         saved = [var._value for var in variables]
+        READS.append(read)
         try:
             for var, value in zip(variables, values, strict=True):
                 var._value = value
             return jnp.asarray(loss())
         finally:
+            READS.pop()
             for var, value in zip(variables, saved, strict=True):
                 var._value = value
 
-    with track_reads() as read:
-        out, pullback = jax.vjp(evaluate, [var._value for var in variables])
+    out, pullback = jax.vjp(evaluate, [var._value for var in variables])
     cotangent = jnp.ones_like(out) if grad_loss is None else jnp.asarray(grad_loss, out.dtype)
     if cotangent.shape != out.shape:  # a non-scalar loss: the gradient of its sum, as TF
         raise ValueError(

@@ -81,14 +81,12 @@ class RMSprop:
         if legacy and not callable(epsilon) and not epsilon:
             epsilon = 1e-7  # tf.keras: `epsilon or backend_config.epsilon()`
         values = dict(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon)
-        if legacy:
-            values["decay"] = kwargs.pop("decay", 0.0)
+        values.update({"decay": kwargs.pop("decay", 0.0)} if legacy else {})
         wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")  # Keras's Python floats
         self._hyper = Hyperparameters(values, wide)
         self.name, self.generation, self.has_momentum = name, generation, momentum_enabled(momentum)
         stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-        convention = "keras" if legacy else "keras3"
-        self._static = {"centered": centered, "convention": convention}
+        self._static = {"centered": centered, "convention": "keras" if legacy else "keras3"}
         self._static.update({k: kwargs.pop(k, None) for k in stages})
         # keras3's other arguments (at values that switch them off), and skip_nonfinite.
         self._modern = {**kwargs, "skip_nonfinite": skip_nonfinite}
@@ -125,15 +123,12 @@ class RMSprop:
             if clipvalue is not None:
                 grads, _ = clip_by_value(clipvalue).update(grads, optax.EmptyState())
             grads, _ = clip_by_global_norm(norm, formula="tf").update(grads, optax.EmptyState())
-        new = [], []
-        for value, state, grad, table in zip(values, states, grads, tables, strict=True):  # type: ignore[arg-type]
-            tx = self._core({**h, "learning_rate": lr}, value.dtype, table)
-            updates, state = tx.update(grad, state, value)
-            new[0].append(apply_updates(value, updates))
-            new[1].append(state)
+        h, each = {**h, "learning_rate": lr}, zip(values, states, grads, tables, strict=True)  # type: ignore[arg-type]
+        out = [self._core(h, v.dtype, t).update(g, s, v) for v, s, g, t in each]
+        new = [apply_updates(v, u) for v, (u, _) in zip(values, out, strict=True)]
         ok = all_finite(grads).astype(jnp.int32) if self._modern["skip_nonfinite"] else 1
         keep = lambda n, o: jax.tree.map(lambda a, b: jnp.where(ok == 1, a, b), tuple(n), o)  # noqa: E731
-        return keep(new[0], values), keep(new[1], states), count + ok, skipped + 1 - ok
+        return keep(new, values), keep([s for _, s in out], states), count + ok, skipped + 1 - ok
 
     def init(self, params: optax.Params) -> optax.OptState:
         """``optax`` init (the optimizer as an ``optax`` transformation)."""
@@ -230,8 +225,9 @@ class RMSprop:
             return self.get_slot(var, slot_name)
         custom = self._custom.setdefault(id(var), {})
         if slot_name not in custom:
-            name = f"{var.name}/{slot_name}"
-            custom[slot_name] = new_slot(name, var.shape, var.dtype, initializer)
+            custom[slot_name] = new_slot(
+                f"{var.name}/{slot_name}", var.shape, var.dtype, initializer
+            )
         return custom[slot_name]
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
@@ -295,12 +291,11 @@ class RMSprop:
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
         """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
         pairs = loss_gradients(loss, params)
-        for grad, var in pairs:
-            if grad is None:
-                raise ValueError(
-                    f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
-                    "Leave it out of `params`, or use it in the loss."
-                )
+        if unread := [var.name for grad, var in pairs if grad is None]:
+            raise ValueError(
+                f"Variable {unread[0]!r} has `None` for gradient: the loss does not read it. "
+                "Leave it out of `params`, or use it in the loss."
+            )
         return [grad for grad, _ in pairs]
 
     def get_updates(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[Variable]:
@@ -316,11 +311,10 @@ class RMSprop:
         """Applies ``(gradient, Variable)`` pairs in one jitted update; returns `iterations`."""
         pairs = gradient_pairs(grads_and_vars)
         given = [(g, var) for g, var in pairs if g is not None]
+        missing = [var.name for g, var in pairs if g is None]
         if pairs and not given:
-            names = [var.name for _, var in pairs]
-            raise ValueError(f"No gradients provided for any variable: {names}.")
-        if len(given) < len(pairs):
-            missing = [var.name for g, var in pairs if g is None]
+            raise ValueError(f"No gradients provided for any variable: {missing}.")
+        if missing:
             message = f"Gradients do not exist for variables {missing} when minimizing the loss."
             warnings.warn(message, stacklevel=2)
         if not given:

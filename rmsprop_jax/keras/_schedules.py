@@ -173,12 +173,8 @@ def _plain(value: Any) -> Any:
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """The schedule as tf.keras serializes it: ``{"class_name": ..., "config": {...}}`` and more."""
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": type(schedule).__name__,
-        "config": schedule.get_config(),
-        "registered_name": None,
-    }
+    config = {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return {"module": "keras.optimizers.schedules", **config, "registered_name": None}
 
 
 def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
@@ -219,9 +215,7 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
             raise ValueError(
                 f"Unknown keys {sorted(unknown)} in {where}; supported: {sorted(known)}."
             )
-    missing = [
-        k for k, f in fields.items() if k not in arguments and f.default is dataclasses.MISSING
-    ]
-    if missing:
+    required = [k for k, f in fields.items() if f.default is dataclasses.MISSING]
+    if missing := [k for k in required if k not in arguments]:
         raise ValueError(f"The config of {name} is missing {missing}; it needs them to be built.")
     return SCHEDULES[name](**{k: _field_value(name, fields[k], v) for k, v in arguments.items()})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -15,19 +14,9 @@ import optax
 
 from .._validation import static_value
 
-# While `RMSprop.minimize` evaluates a loss, the ids of the Variables it reads (tf.GradientTape
-# "watches" what the loss touches: a variable the loss never reads gets a None gradient).
-_READS: list[set[int]] = []
-
-
-@contextlib.contextmanager
-def track_reads() -> Iterator[set[int]]:
-    """Collects the ids of the Variables read (value, arithmetic, ``jnp`` calls) in the block."""
-    _READS.append(set())
-    try:
-        yield _READS[-1]
-    finally:
-        _READS.pop()
+# While `RMSprop.minimize` evaluates a loss, a set collecting the ids of the Variables it reads
+# (tf.GradientTape "watches" what the loss touches: one never read gets a None gradient).
+READS: list[set[int]] = []
 
 
 def _copy(value: Any) -> jax.Array:
@@ -80,7 +69,7 @@ class Variable:
     @property
     def value(self) -> jax.Array:
         """The current value (the Variable's own buffer; `read_value` returns a copy)."""
-        for seen in _READS:
+        for seen in READS:
             seen.add(id(self))
         self._shared = True  # the caller may keep it, or an array sharing its buffer
         return self._value
@@ -91,12 +80,11 @@ class Variable:
 
     def numpy(self) -> np.ndarray:
         """The current value as a (new) NumPy array."""
-        for seen in _READS:
+        for seen in READS:
             seen.add(id(self))
         return np.array(self._value)
 
     def _store(self, new: jax.Array) -> Variable:
-        """Keeps ``new``, a buffer nothing else holds, in the Variable's dtype."""
         self._value, self._shared = new.astype(self._value.dtype), False
         return self
 
@@ -164,10 +152,7 @@ for _name in "add sub mul truediv floordiv pow matmul mod and or xor lt le gt ge
 
 @jax.tree_util.register_pytree_with_keys_class
 class StateView(Variable):
-    """A `Variable` whose value lives elsewhere (an optimizer's state): read and written through.
-
-    Reading returns a copy, so a value read before a step survives the step's in-place update.
-    """
+    """A `Variable` whose value lives elsewhere (an optimizer's state); reading returns a copy."""
 
     def __init__(
         self, name: str, read: Callable[[], jax.Array], write: Callable[[jax.Array], None]
@@ -176,7 +161,7 @@ class StateView(Variable):
 
     @property  # type: ignore[override]
     def _value(self) -> jax.Array:  # type: ignore[override]
-        return self._read().copy()
+        return self._read().copy()  # it survives the next step's in-place update
 
     @_value.setter
     def _value(self, new: jax.Array) -> None:
