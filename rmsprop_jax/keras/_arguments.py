@@ -30,11 +30,11 @@ _PAIRS = (
 
 
 def _variable(var: Any, where: str, seen: set[int], twice: str, hint: str = "") -> None:
-    """Checks ``var`` is a Variable (not a view) met once; ``twice`` is the repeat's message."""
+    """Checks ``var`` is a Variable (not a view) met once; ``twice``: the repeat's error."""
     if not isinstance(var, Variable) or isinstance(var, StateView):
         raise TypeError(_NOT_A_VARIABLE.format(where=where, what=describe(var)) + hint)
     if id(var) in seen:
-        raise ValueError(twice)
+        raise ValueError(twice.format(var.name))
     seen.add(id(var))
 
 
@@ -47,8 +47,7 @@ def variable_list(var_list: Any, argument: str) -> list[Variable]:
         )
     seen: set[int] = set()
     for i, var in enumerate(var_list):
-        name = getattr(var, "name", None)
-        twice = f"`{argument}` lists variable {name!r} twice (position {i}); list each once."
+        twice = f"`{argument}` lists variable {{!r}} twice (position {i}); list each once."
         _variable(var, f"`{argument}[{i}]`", seen, twice)
     return list(var_list)
 
@@ -63,8 +62,7 @@ def gradient_pairs(grads_and_vars: Any) -> list[tuple[Any, Variable]]:
             raise TypeError(_PAIRS.format(f"item {i}: {describe(item)}, not a pair"))
         grad, var = item
         hint = " The pairs are (gradient, variable), in that order." * isinstance(grad, Variable)
-        name = getattr(var, "name", None)
-        twice = f"`grads_and_vars` has two gradients for variable {name!r} (pair {i}); sum them."
+        twice = f"`grads_and_vars` has two gradients for variable {{!r}} (pair {i}); sum them."
         _variable(var, f"The variable of pair {i} of `grads_and_vars`", seen, twice, hint)
         shape = var.shape if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
         if shape != var.shape:

@@ -51,11 +51,10 @@ def check(name: str, value: Any) -> None:
         return
     if callable(value) and not isinstance(value, jax.Array):
         try:  # tf.keras calls it as name() at every step: refuse one that needs arguments
-            parameters = inspect.signature(value).parameters.values()
+            params = inspect.signature(value).parameters.values()
         except (TypeError, ValueError):  # a builtin without a signature: trust it
             return
-        needs = [p.name for p in parameters if p.default is p.empty and p.kind <= 1]  # positional
-        if needs:
+        if needs := [p.name for p in params if p.default is p.empty and p.kind <= 1]:  # positional
             hint = " For a schedule of the step count, use rj.keras.schedules." * (name[0] == "l")
             raise TypeError(
                 f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
