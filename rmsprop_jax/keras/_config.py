@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validation import check_range
+from .._validation import check_range, is_static
 from ._schedules import LearningRateSchedule, _plain, deserialize, serialize
 from ._variable import Variable
 
@@ -40,7 +40,6 @@ _RANGES: dict[str, dict[str, Any]] = {
     "epsilon": {"hint": "A small positive number such as 1e-7."},
     "decay": {"hint": "Use 0.0 for a learning rate without inverse-time decay."},
 }
-_NUMBER = int | float | np.number | np.ndarray | jax.Array
 
 
 def check(name: str, value: Any) -> None:
@@ -61,7 +60,7 @@ def check(name: str, value: Any) -> None:
                 f"every step). Received a callable that needs {needs}.{hint}"
             )
         return  # its values are not range-checked (as traced values)
-    if name == "learning_rate" and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
+    if name == "learning_rate" and not (is_static(value) or isinstance(value, jax.Array)):
         raise TypeError(
             "`learning_rate` must be a number, a schedule from rj.keras.schedules (e.g. "
             "rj.keras.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.9)) or a "

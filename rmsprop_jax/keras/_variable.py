@@ -221,10 +221,8 @@ class Record:
 
     def renew(self, state: Any, old: Any) -> None:
         """A new state (its own buffers: steps donate it), with ``old``'s slots if any."""
-        self.state = jax.tree.map(jnp.copy, state)
-        if old is not None:
-            slots = [(f, optax.tree.get(old, f)) for f in SLOTS["legacy"].values()]
-            self.state = optax.tree.set(self.state, **{f: v for f, v in slots if v is not None})
+        kept = {f: v for f in SLOTS["legacy"].values() if (v := optax.tree.get(old, f)) is not None}
+        self.state = optax.tree.set(jax.tree.map(jnp.copy, state), **kept)
 
     def view(self, generation: str, name: str, catch_up: Callable[..., Any]) -> StateView:
         """Slot ``name`` as a Variable: read brought up to date, written into the state."""
