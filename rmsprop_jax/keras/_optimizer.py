@@ -233,9 +233,8 @@ class RMSprop:
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
         """Slot ``slot_name`` of ``var``: a view of its state, brought up to date when read."""
         (var,) = variable_list([var], "var")
-        record = self._records.get(id(var))
+        record, custom = self._records.get(id(var)), self._custom.get(id(var), {})
         names = self.get_slot_names() if record else []
-        custom = self._custom.get(id(var), {})
         if slot_name in names:
             return record.view(self.generation, slot_name, self._catch_up)  # type: ignore[union-attr]
         if slot_name in custom:
