@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._variable import StateView, Variable, track_reads
+from ._variable import READS, StateView, Variable
 
 
 def describe(value: Any) -> str:
@@ -23,15 +23,18 @@ _NOT_A_VARIABLE = (
     "{where} holds {what}, not a rj.keras.Variable. The optimizer updates Variables in place; "
     "wrap each array once, `w = rj.keras.Variable(array)`, use `w` in the loss, and pass `w`."
 )
-_PAIRS = "`grads_and_vars` must be (gradient, Variable) pairs, e.g. `{example}`. Received: {what}."
+_PAIRS = (
+    "`grads_and_vars` must be (gradient, Variable) pairs, e.g. "
+    "`opt.apply_gradients(zip(grads, variables))`. Received: {}."
+)
 
 
 def _variable(var: Any, where: str, seen: set[int], twice: str, hint: str = "") -> None:
-    """Checks ``var`` is a Variable (not a view) met once; ``twice`` is the repeat's message."""
+    """Checks ``var`` is a Variable (not a view) met once; ``twice``: the repeat's error."""
     if not isinstance(var, Variable) or isinstance(var, StateView):
         raise TypeError(_NOT_A_VARIABLE.format(where=where, what=describe(var)) + hint)
     if id(var) in seen:
-        raise ValueError(twice)
+        raise ValueError(twice.format(var.name))
     seen.add(id(var))
 
 
@@ -44,8 +47,7 @@ def variable_list(var_list: Any, argument: str) -> list[Variable]:
         )
     seen: set[int] = set()
     for i, var in enumerate(var_list):
-        name = getattr(var, "name", None)
-        twice = f"`{argument}` lists variable {name!r} twice (position {i}); list each once."
+        twice = f"`{argument}` lists variable {{!r}} twice (position {i}); list each once."
         _variable(var, f"`{argument}[{i}]`", seen, twice)
     return list(var_list)
 
@@ -53,23 +55,17 @@ def variable_list(var_list: Any, argument: str) -> list[Variable]:
 def gradient_pairs(grads_and_vars: Any) -> list[tuple[Any, Variable]]:
     """``grads_and_vars`` as a list of ``(gradient, Variable)`` pairs, checked."""
     if isinstance(grads_and_vars, Variable | jax.Array | np.ndarray | dict):
-        raise TypeError(
-            _PAIRS.format(example="zip(grads, variables)", what=describe(grads_and_vars))
-        )
+        raise TypeError(_PAIRS.format(describe(grads_and_vars)))
     pairs, seen = [], set[int]()
     for i, item in enumerate(grads_and_vars):
         if not isinstance(item, tuple | list) or len(item) != 2:
-            what = f"item {i}: {describe(item)}, not a pair"
-            raise TypeError(
-                _PAIRS.format(example="opt.apply_gradients(zip(grads, variables))", what=what)
-            )
+            raise TypeError(_PAIRS.format(f"item {i}: {describe(item)}, not a pair"))
         grad, var = item
         hint = " The pairs are (gradient, variable), in that order." * isinstance(grad, Variable)
-        name = getattr(var, "name", None)
-        twice = f"`grads_and_vars` has two gradients for variable {name!r} (pair {i}); sum them."
+        twice = f"`grads_and_vars` has two gradients for variable {{!r}} (pair {i}); sum them."
         _variable(var, f"The variable of pair {i} of `grads_and_vars`", seen, twice, hint)
-        shape = None if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
-        if shape is not None and shape != var.shape:
+        shape = var.shape if grad is None else tuple(getattr(grad, "shape", np.shape(grad)))
+        if shape != var.shape:
             raise ValueError(
                 f"The gradient of pair {i} has shape {shape}; its variable {var.name!r} has shape "
                 f"{var.shape}. Pass a gradient of the variable's shape (or a rj.SparseRows)."
@@ -91,18 +87,21 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
         var_list = var_list()
     variables = variable_list(var_list, "var_list")
 
+    read: set[int] = set()  # the ids of the variables the loss reads
+
     def evaluate(values: list[jax.Array]) -> jax.Array:
         saved = [var._value for var in variables]
+        READS.append(read)
         try:
             for var, value in zip(variables, values, strict=True):
                 var._value = value
             return jnp.asarray(loss())
         finally:
+            READS.pop()
             for var, value in zip(variables, saved, strict=True):
                 var._value = value
 
-    with track_reads() as read:
-        out, pullback = jax.vjp(evaluate, [var._value for var in variables])
+    out, pullback = jax.vjp(evaluate, [var._value for var in variables])
     cotangent = jnp.ones_like(out) if grad_loss is None else jnp.asarray(grad_loss, out.dtype)
     if cotangent.shape != out.shape:  # a non-scalar loss: the gradient of its sum, as TF
         raise ValueError(

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validation import check_range
+from .._validation import check_range, is_static
 from ._schedules import LearningRateSchedule, _plain, deserialize, serialize
 from ._variable import Variable
 
@@ -40,7 +40,6 @@ _RANGES: dict[str, dict[str, Any]] = {
     "epsilon": {"hint": "A small positive number such as 1e-7."},
     "decay": {"hint": "Use 0.0 for a learning rate without inverse-time decay."},
 }
-_NUMBER = int | float | np.number | np.ndarray | jax.Array
 
 
 def check(name: str, value: Any) -> None:
@@ -51,18 +50,17 @@ def check(name: str, value: Any) -> None:
         return
     if callable(value) and not isinstance(value, jax.Array):
         try:  # tf.keras calls it as name() at every step: refuse one that needs arguments
-            parameters = inspect.signature(value).parameters.values()
+            params = inspect.signature(value).parameters.values()
         except (TypeError, ValueError):  # a builtin without a signature: trust it
             return
-        needs = [p.name for p in parameters if p.default is p.empty and p.kind <= 1]  # positional
-        if needs:
+        if needs := [p.name for p in params if p.default is p.empty and p.kind <= 1]:  # positional
             hint = " For a schedule of the step count, use rj.keras.schedules." * (name[0] == "l")
             raise TypeError(
                 f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
                 f"every step). Received a callable that needs {needs}.{hint}"
             )
         return  # its values are not range-checked (as traced values)
-    if name == "learning_rate" and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
+    if name == "learning_rate" and not (is_static(value) or isinstance(value, jax.Array)):
         raise TypeError(
             "`learning_rate` must be a number, a schedule from rj.keras.schedules (e.g. "
             "rj.keras.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.9)) or a "
@@ -73,12 +71,7 @@ def check(name: str, value: Any) -> None:
 
 
 class Hyperparameters:
-    """The ``settings`` (numbers, zero-argument callables, a schedule), and the arrays a step takes.
-
-    Float32 arrays (tf.keras holds hyperparameters in float32 variables), except the names in
-    ``wide``, which Keras keeps as Python floats: the widest float JAX allows, so that a float64
-    variable sees them exactly.
-    """
+    """The settings, and a step's arrays: float32 (tf.keras), the widest float for ``wide`` ones."""
 
     def __init__(self, values: dict[str, Any], wide: tuple[str, ...] = ()) -> None:
         for name, value in values.items():
@@ -168,15 +161,13 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     given = "the weight given for it has"
     if value.shape != target.shape:
         raise ValueError(f"{where} has shape {target.shape}; {given} shape {value.shape}.")
-    got = f"{given} dtype {value.dtype}"
-    integer = jnp.issubdtype(value.dtype, jnp.integer) and value.dtype != np.bool_
+    got, integer = f"{given} dtype {value.dtype}", jnp.issubdtype(value.dtype, jnp.integer)
     if jnp.issubdtype(dtype, jnp.integer):
         if not integer:
             raise TypeError(f"{where} is an integer count ({dtype}); {got}. Pass integers.")
         top = np.iinfo(dtype).max
-        if value.size and (value.min() < 0 or value.max() > top):
-            bad = value.min() if value.min() < 0 else value.max()
-            raise ValueError(f"{where} must be in [0, {top}]. Received: {bad}.")
+        if (bad := value[(value < 0) | (value > top)]).size:
+            raise ValueError(f"{where} must be in [0, {top}]. Received: {bad.flat[0]}.")
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
         raise TypeError(f"{where} holds {dtype} numbers; {got}. Pass a real floating array.")
@@ -223,10 +214,7 @@ def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def checked_weights(name: str, targets: list[Any], weights: list[Any], lr: Any) -> list[Any]:
-    """``(target, value)`` pairs for `set_weights`, every weight checked before any is written.
-
-    The list may lack the iteration count (legacy) or the learning rate ``lr`` (tf-keras new).
-    """
+    """Checked ``(target, value)`` pairs; ``weights`` may lack the count, or ``lr`` (tf-keras)."""
     if len(weights) == len(targets) - 1:
         del targets[next((i for i, t in enumerate(targets) if t is lr), 0)]
     if len(weights) != len(targets):

@@ -40,12 +40,10 @@ class _Listed(list):  # type: ignore[type-arg]
 class RMSprop:
     r"""tf.keras's ``RMSprop`` for JAX, either generation: the same arguments and numbers.
 
-    ``generation="legacy"`` (default) is tf.keras of TF <= 2.10, ``tf_keras.optimizers.legacy``
-    (`rmsprop_jax.rmsprop`'s ``convention="keras"``); ``"keras3"`` is TF >= 2.11's
-    ``tf.keras.optimizers.RMSprop`` and Keras 3 on any backend (``convention="keras3"``). Each
-    variable has its own core state (its slots); each `apply_gradients` is one jitted update.
-    Hyperparameters are attributes and may be zero-argument callables (``learning_rate`` also a
-    schedule of `iterations`). ``init`` and ``update`` make it an ``optax`` transformation.
+    ``generation="legacy"`` (default) is TF <= 2.10's (`rmsprop_jax.rmsprop`'s
+    ``convention="keras"``), ``"keras3"`` TF >= 2.11's and Keras 3's (``convention="keras3"``).
+    Each variable has its own core state (its slots); each `apply_gradients` is one jitted
+    update; ``init`` and ``update`` make it an ``optax`` transformation. See docs/keras.md.
 
     Warning:
       With ``"keras3"``, repeated indices of a `rmsprop_jax.SparseRows` are summed (tf-keras new,
@@ -83,16 +81,15 @@ class RMSprop:
         if legacy and not callable(epsilon) and not epsilon:
             epsilon = 1e-7  # tf.keras: `epsilon or backend_config.epsilon()`
         values = dict(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon)
-        if legacy:
-            values["decay"] = kwargs.pop("decay", 0.0)
+        values.update({"decay": kwargs.pop("decay", 0.0)} if legacy else {})
         wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")  # Keras's Python floats
         self._hyper = Hyperparameters(values, wide)
         self.name, self.generation, self.has_momentum = name, generation, momentum_enabled(momentum)
         stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-        self._static = {"centered": centered, **{k: kwargs.pop(k, None) for k in stages}}
+        self._static = {"centered": centered, "convention": "keras" if legacy else "keras3"}
+        self._static.update({k: kwargs.pop(k, None) for k in stages})
         # keras3's other arguments (at values that switch them off), and skip_nonfinite.
         self._modern = {**kwargs, "skip_nonfinite": skip_nonfinite}
-        self._static["convention"] = "keras" if legacy else "keras3"
         rmsprop(**self._static)  # validates with the core's messages
         # Per variable, the call's global norm clipping (and clipvalue before it) is the shell's.
         clipped = self._static["global_clipnorm"] is not None
@@ -126,17 +123,12 @@ class RMSprop:
             if clipvalue is not None:
                 grads, _ = clip_by_value(clipvalue).update(grads, optax.EmptyState())
             grads, _ = clip_by_global_norm(norm, formula="tf").update(grads, optax.EmptyState())
-        new = [], []
-        for value, state, grad, table in zip(values, states, grads, tables, strict=True):  # type: ignore[arg-type]
-            tx = self._core({**h, "learning_rate": lr}, value.dtype, table)
-            updates, state = tx.update(grad, state, value)
-            new[0].append(apply_updates(value, updates))
-            new[1].append(state)
-        if not self._modern["skip_nonfinite"]:
-            return tuple(new[0]), tuple(new[1]), count + 1, skipped
-        ok = all_finite(grads).astype(jnp.int32)
+        h, each = {**h, "learning_rate": lr}, zip(values, states, grads, tables, strict=True)  # type: ignore[arg-type]
+        out = [self._core(h, v.dtype, t).update(g, s, v) for v, s, g, t in each]
+        new = [apply_updates(v, u) for v, (u, _) in zip(values, out, strict=True)]
+        ok = all_finite(grads).astype(jnp.int32) if self._modern["skip_nonfinite"] else 1
         keep = lambda n, o: jax.tree.map(lambda a, b: jnp.where(ok == 1, a, b), tuple(n), o)  # noqa: E731
-        return keep(new[0], values), keep(new[1], states), count + ok, skipped + 1 - ok
+        return keep(new, values), keep([s for _, s in out], states), count + ok, skipped + 1 - ok
 
     def init(self, params: optax.Params) -> optax.OptState:
         """``optax`` init (the optimizer as an ``optax`` transformation)."""
@@ -179,8 +171,7 @@ class RMSprop:
         super().__setattr__(name, value)
 
     def _set_hyper(self, name: str, value: Any) -> None:
-        if isinstance(value, Variable):
-            value = value.value
+        value = value.value if isinstance(value, Variable) else value
         if isinstance(value, jax.Array | np.ndarray | np.generic) and np.ndim(value) == 0:
             value = float(value)  # a plain number, as the config reports it
         if name == "momentum" and not self.has_momentum and momentum_enabled(value):
@@ -234,16 +225,16 @@ class RMSprop:
             return self.get_slot(var, slot_name)
         custom = self._custom.setdefault(id(var), {})
         if slot_name not in custom:
-            name = f"{var.name}/{slot_name}"
-            custom[slot_name] = new_slot(name, var.shape, var.dtype, initializer)
+            custom[slot_name] = new_slot(
+                f"{var.name}/{slot_name}", var.shape, var.dtype, initializer
+            )
         return custom[slot_name]
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
         """Slot ``slot_name`` of ``var``: a view of its state, brought up to date when read."""
         (var,) = variable_list([var], "var")
-        record = self._records.get(id(var))
+        record, custom = self._records.get(id(var)), self._custom.get(id(var), {})
         names = self.get_slot_names() if record else []
-        custom = self._custom.get(id(var), {})
         if slot_name in names:
             return record.view(self.generation, slot_name, self._catch_up)  # type: ignore[union-attr]
         if slot_name in custom:
@@ -268,13 +259,10 @@ class RMSprop:
     @property
     def variables(self) -> _Listed:
         """The weights: legacy in creation order, keras3 in ``optimizer.variables`` order."""
-        names, g = self.get_slot_names(), self.generation
-        view = lambda r, n: r.view(g, n, self._catch_up)  # noqa: E731
-        if g == "legacy":
-            slots = [view(r, n) for batch in self._batches for n in names for r in batch]
-            return _Listed([self.iterations, *slots, *self._extra])
-        lr = [] if callable(self._hyper.settings["learning_rate"]) else [self.learning_rate]
-        slots = [view(r, n) for n in names for r in self._records.values()]
+        names, g = self.get_slot_names(), self.generation  # keras3: one batch, built once
+        slots = [r.view(g, n, self._catch_up) for b in self._batches for n in names for r in b]
+        fixed_lr = not callable(self._hyper.settings["learning_rate"])
+        lr = [self.learning_rate] if g == "keras3" and fixed_lr else []
         return _Listed([self.iterations, *lr, *slots, *self._extra])
 
     weights = variables  # tf.keras's name
@@ -302,12 +290,11 @@ class RMSprop:
     def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[jax.Array]:
         """Gradients of the zero-argument ``loss``; a parameter it does not read is an error."""
         pairs = loss_gradients(loss, params)
-        for grad, var in pairs:
-            if grad is None:
-                raise ValueError(
-                    f"Variable {var.name!r} has `None` for gradient: the loss does not read it. "
-                    "Leave it out of `params`, or use it in the loss."
-                )
+        if unread := [var.name for grad, var in pairs if grad is None]:
+            raise ValueError(
+                f"Variable {unread[0]!r} has `None` for gradient: the loss does not read it. "
+                "Leave it out of `params`, or use it in the loss."
+            )
         return [grad for grad, _ in pairs]
 
     def get_updates(self, loss: Callable[[], Any], params: Sequence[Variable]) -> list[Variable]:
@@ -323,11 +310,10 @@ class RMSprop:
         """Applies ``(gradient, Variable)`` pairs in one jitted update; returns `iterations`."""
         pairs = gradient_pairs(grads_and_vars)
         given = [(g, var) for g, var in pairs if g is not None]
+        missing = [var.name for g, var in pairs if g is None]
         if pairs and not given:
-            names = [var.name for _, var in pairs]
-            raise ValueError(f"No gradients provided for any variable: {names}.")
-        if len(given) < len(pairs):
-            missing = [var.name for g, var in pairs if g is None]
+            raise ValueError(f"No gradients provided for any variable: {missing}.")
+        if missing:
             message = f"Gradients do not exist for variables {missing} when minimizing the loss."
             warnings.warn(message, stacklevel=2)
         if not given:
@@ -345,6 +331,6 @@ class RMSprop:
             out = self._step(*args, tables=tables, schedule=self._hyper.schedule())
         values, states, self._count, self._skipped = out
         for record, value, state in zip(records, values, states, strict=True):
-            record.var._own(value)
+            record.var._store(value)
             record.state = state
         return self.iterations

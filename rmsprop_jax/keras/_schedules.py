@@ -24,13 +24,14 @@ class LearningRateSchedule:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """The schedule's Keras config: its constructor arguments."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The schedule's Keras config: its constructor arguments (tuples as lists)."""
+        config = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
 @dataclasses.dataclass(frozen=True)
-class ExponentialDecay(LearningRateSchedule):
-    r"""``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored with staircase)."""
+class _StepDecay:
+    """Two decays' fields and their exponent ``p = step / decay_steps`` (staircase: floored)."""
 
     initial_learning_rate: float
     decay_steps: float
@@ -38,10 +39,16 @@ class ExponentialDecay(LearningRateSchedule):
     staircase: bool = False
     name: str | None = None
 
-    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+    def _p(self, step: jax.typing.ArrayLike) -> jax.Array:
         p = _f(step) / _f(self.decay_steps)
-        p = jnp.floor(p) if self.staircase else p
-        return _f(self.initial_learning_rate) * jnp.power(_f(self.decay_rate), p)
+        return jnp.floor(p) if self.staircase else p
+
+
+class ExponentialDecay(_StepDecay, LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** p``, ``p = step / decay_steps`` (or its floor)."""
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        return _f(self.initial_learning_rate) * jnp.power(_f(self.decay_rate), self._p(step))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,10 +72,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         index = jnp.sum(_f(step) > _f(self.boundaries))  # the boundaries strictly passed
         return _f(self.values)[index]
 
-    def get_config(self) -> dict[str, Any]:
-        """The schedule's Keras config."""
-        return {"boundaries": list(self.boundaries), "values": list(self.values), "name": self.name}
-
 
 @dataclasses.dataclass(frozen=True)
 class PolynomialDecay(LearningRateSchedule):
@@ -91,20 +94,11 @@ class PolynomialDecay(LearningRateSchedule):
         return (initial - end) * jnp.power(1 - x / steps, _f(self.power)) + end
 
 
-@dataclasses.dataclass(frozen=True)
-class InverseTimeDecay(LearningRateSchedule):
-    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (staircase: floored)."""
-
-    initial_learning_rate: float
-    decay_steps: float
-    decay_rate: float
-    staircase: bool = False
-    name: str | None = None
+class InverseTimeDecay(_StepDecay, LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * p)``, ``p`` as in `ExponentialDecay`."""
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        p = _f(step) / _f(self.decay_steps)
-        p = jnp.floor(p) if self.staircase else p
-        return _f(self.initial_learning_rate) / (1 + _f(self.decay_rate) * p)
+        return _f(self.initial_learning_rate) / (1 + _f(self.decay_rate) * self._p(step))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,12 +173,8 @@ def _plain(value: Any) -> Any:
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """The schedule as tf.keras serializes it: ``{"class_name": ..., "config": {...}}`` and more."""
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": type(schedule).__name__,
-        "config": schedule.get_config(),
-        "registered_name": None,
-    }
+    config = {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return {"module": "keras.optimizers.schedules", **config, "registered_name": None}
 
 
 def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
@@ -225,9 +215,7 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
             raise ValueError(
                 f"Unknown keys {sorted(unknown)} in {where}; supported: {sorted(known)}."
             )
-    missing = [
-        k for k, f in fields.items() if k not in arguments and f.default is dataclasses.MISSING
-    ]
-    if missing:
+    required = [k for k, f in fields.items() if f.default is dataclasses.MISSING]
+    if missing := [k for k in required if k not in arguments]:
         raise ValueError(f"The config of {name} is missing {missing}; it needs them to be built.")
     return SCHEDULES[name](**{k: _field_value(name, fields[k], v) for k, v in arguments.items()})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -13,19 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-# While `RMSprop.minimize` evaluates a loss, the ids of the Variables it reads (tf.GradientTape
-# "watches" what the loss touches: a variable the loss never reads gets a None gradient).
-_READS: list[set[int]] = []
+from .._validation import static_value
 
-
-@contextlib.contextmanager
-def track_reads() -> Iterator[set[int]]:
-    """Collects the ids of the Variables read (value, arithmetic, ``jnp`` calls) in the block."""
-    _READS.append(set())
-    try:
-        yield _READS[-1]
-    finally:
-        _READS.pop()
+# While `RMSprop.minimize` evaluates a loss, a set collecting the ids of the Variables it reads
+# (tf.GradientTape "watches" what the loss touches: one never read gets a None gradient).
+READS: list[set[int]] = []
 
 
 def _copy(value: Any) -> jax.Array:
@@ -38,9 +29,8 @@ def _copy(value: Any) -> jax.Array:
 class Variable:
     """A named, mutable holder of a JAX array, like ``tf.Variable`` for the Keras front end.
 
-    It copies the value it is given (and every value assigned), so the optimizer may update its
-    buffer in place while it `owns_buffer`. It behaves like the array it holds (arithmetic,
-    comparisons, indexing, ``float(v)``, NumPy conversion) and is a pytree that defines
+    It copies the value it is given and every value assigned (a step may update it in place
+    while it `owns_buffer`), behaves like the array it holds, and is a pytree that defines
     ``__jax_array__``, so every ``jnp`` function, ``jax.jit`` and ``jax.grad`` take it.
 
     Example:
@@ -79,7 +69,7 @@ class Variable:
     @property
     def value(self) -> jax.Array:
         """The current value (the Variable's own buffer; `read_value` returns a copy)."""
-        for seen in _READS:
+        for seen in READS:
             seen.add(id(self))
         self._shared = True  # the caller may keep it, or an array sharing its buffer
         return self._value
@@ -90,7 +80,7 @@ class Variable:
 
     def numpy(self) -> np.ndarray:
         """The current value as a (new) NumPy array."""
-        for seen in _READS:
+        for seen in READS:
             seen.add(id(self))
         return np.array(self._value)
 
@@ -121,17 +111,8 @@ class Variable:
         return self._store(self._value - self._checked(delta, "assign_sub"))
 
     def owns_buffer(self) -> bool:
-        """Whether nothing outside this Variable can hold its buffer (so it may be donated).
-
-        True from construction or assignment (a fresh copy) until `value` hands the buffer out:
-        the caller may keep it, or an array sharing it (``jax.device_put``, ``addressable_data``)
-        that no reference count sees.
-        """
+        """Whether only this Variable can hold its buffer (a step may donate it), until `value`."""
         return not self.__dict__.get("_shared", True)
-
-    def _own(self, new: jax.Array) -> None:
-        """Stores a buffer nothing else holds (a compiled step's output)."""
-        self._value, self._shared = new, False
 
     def __jax_array__(self) -> jax.Array:
         return self.value
@@ -171,10 +152,7 @@ for _name in "add sub mul truediv floordiv pow matmul mod and or xor lt le gt ge
 
 @jax.tree_util.register_pytree_with_keys_class
 class StateView(Variable):
-    """A `Variable` whose value lives elsewhere (an optimizer's state): read and written through.
-
-    Reading returns a copy, so a value read before a step survives the step's in-place update.
-    """
+    """A `Variable` whose value lives elsewhere (an optimizer's state); reading returns a copy."""
 
     def __init__(
         self, name: str, read: Callable[[], jax.Array], write: Callable[[jax.Array], None]
@@ -183,7 +161,7 @@ class StateView(Variable):
 
     @property  # type: ignore[override]
     def _value(self) -> jax.Array:  # type: ignore[override]
-        return self._read().copy()
+        return self._read().copy()  # it survives the next step's in-place update
 
     @_value.setter
     def _value(self, new: jax.Array) -> None:
@@ -193,10 +171,8 @@ class StateView(Variable):
         """A view never owns a buffer."""
         return False
 
-    @classmethod
-    def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
-        """Pytree protocol: a plain Variable (a view is not rebuilt from leaves)."""
-        return Variable.tree_unflatten(aux, children)
+    # Pytree protocol: a plain Variable (a view is not rebuilt from leaves).
+    tree_unflatten = Variable.tree_unflatten  # type: ignore[assignment]
 
 
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
@@ -217,10 +193,8 @@ def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
 
 def momentum_enabled(momentum: Any) -> bool:
     """Whether the momentum slot exists, by tf.keras's rule: a callable, an array, a number > 0."""
-    if callable(momentum) or isinstance(momentum, jax.Array):
-        return True
-    number = isinstance(momentum, int | float | np.number | np.ndarray)
-    return number and float(np.asarray(momentum)) > 0
+    number = static_value(momentum) or 0.0  # None for a callable, an array, a non-number
+    return callable(momentum) or isinstance(momentum, jax.Array) or number > 0
 
 
 def new_slot(name: str, shape: tuple[int, ...], dtype: Any, initializer: Any) -> Variable:
@@ -247,10 +221,8 @@ class Record:
 
     def renew(self, state: Any, old: Any) -> None:
         """A new state (its own buffers: steps donate it), with ``old``'s slots if any."""
-        self.state = jax.tree.map(jnp.copy, state)
-        if old is not None:
-            slots = [(f, optax.tree.get(old, f)) for f in SLOTS["legacy"].values()]
-            self.state = optax.tree.set(self.state, **{f: v for f, v in slots if v is not None})
+        kept = {f: v for f in SLOTS["legacy"].values() if (v := optax.tree.get(old, f)) is not None}
+        self.state = optax.tree.set(jax.tree.map(jnp.copy, state), **kept)
 
     def view(self, generation: str, name: str, catch_up: Callable[..., Any]) -> StateView:
         """Slot ``name`` as a Variable: read brought up to date, written into the state."""
@@ -261,8 +233,7 @@ class Record:
             return optax.tree.get(self.state, field)
 
         def write(value: Any) -> None:
-            self.bring_up_to_date(catch_up)
-            dtype = optax.tree.get(self.state, field).dtype
+            dtype = read().dtype  # brought up to date first
             self.state = optax.tree.set(self.state, **{field: jnp.array(value, dtype)})  # a copy
 
         if name not in self.views:
@@ -272,10 +243,7 @@ class Record:
 
     def rows(self) -> jax.Array | None:
         """The per-row bookkeeping of a table (None for a dense variable)."""
-        try:
-            return optax.tree.get(self.state, _ROWS) if self.table else None
-        except (KeyError, ValueError):  # a table whose rows never defer work (momentum)
-            return None
+        return optax.tree.get(self.state, _ROWS) if self.table else None  # None: never defers
 
     def donatable(self) -> jax.Array:
         """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
@@ -286,4 +254,4 @@ class Record:
         rows = self.rows()
         if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
             value, self.state = catch_up(self.donatable(), self.state)
-            self.var._own(value)
+            self.var._store(value)
