@@ -30,6 +30,9 @@ ROWS, WIDTH, BATCH, LOOKUPS = 256, 8, 32, 3  # the worker's table and batch
 FIRST, THEN = 3, 3
 MESHES = ("auto", "explicit")
 CONFIGS = ("keras", "keras_momentum_centered", "lazy_nesterov_clip", "dense_momentum_centered")
+# 4 x 2 (four processes on the machine's cores, the costliest run) trains two of them: init
+# outside jit with skip_nonfinite, and the sparse driver's per-row state under jit
+FOUR_BY_TWO = ("keras", "dense_momentum_centered")
 RTOL, ATOL = 1e-5, 1e-6
 TIMEOUT = 600  # a hung run fails here; a healthy 4 x 2 run takes about a minute on 2 cores
 
@@ -43,13 +46,16 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def runs(checkpoints: Path) -> dict[str, list[dict[str, Any]]]:
     """Every layout's reports; 2 x 4 first, as the others restore its checkpoint."""
     out = {"2x4": launcher.launch(WORKER, 2, 4, ["--save", str(checkpoints)], timeout=TIMEOUT)}
-    out["4x2"] = launcher.launch(WORKER, 4, 2, ["--restore", str(checkpoints)], timeout=TIMEOUT)
+    four = ["--restore", str(checkpoints), "--configs", ",".join(FOUR_BY_TWO)]
+    out["4x2"] = launcher.launch(WORKER, 4, 2, four, timeout=TIMEOUT)
     out["1x8"] = launcher.launch(WORKER, 1, 8, ["--restore", str(checkpoints)], timeout=TIMEOUT)
     return out
 
 
-def cases() -> list[tuple[str, str]]:
-    return [(mesh, config) for mesh in MESHES for config in CONFIGS]
+def cases(layout: str = "2x4") -> list[tuple[str, str]]:
+    """The (mesh, config) pairs that ``layout`` trains."""
+    configs = FOUR_BY_TWO if layout == "4x2" else CONFIGS
+    return [(mesh, config) for mesh in MESHES for config in configs]
 
 
 def result(reports: list[dict[str, Any]], mesh: str, config: str) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def test_every_state_leaf_is_a_global_array(runs: dict[str, Any]) -> None:
     """Counters included, after tx.init outside jit as under it (the defect behind Orbax's
     'Cannot serialize host local jax.Array in multi-host setting')."""
     for layout in ("2x4", "4x2"):
-        for mesh, config in cases():
+        for mesh, config in cases(layout):
             got = result(runs[layout], mesh, config)
             assert got["init_not_global"] == [], (layout, mesh, config)
             assert got["state_not_global"] == [], (layout, mesh, config)
@@ -86,7 +92,7 @@ def test_every_state_leaf_is_a_global_array(runs: dict[str, Any]) -> None:
     assert runs["2x4"][0]["inject_restored_equal"] == {"auto": True, "explicit": True}
 
 
-@pytest.mark.parametrize(("mesh", "config"), cases())
+@pytest.mark.parametrize(("mesh", "config"), cases("4x2"))
 def test_two_by_four_equals_four_by_two_bit_for_bit(
     runs: dict[str, Any], mesh: str, config: str
 ) -> None:
@@ -102,7 +108,7 @@ def test_one_process_reference_agrees_to_round_off(
     runs: dict[str, Any], mesh: str, config: str
 ) -> None:
     reference = result(runs["1x8"], mesh, config)
-    for layout in ("2x4", "4x2"):
+    for layout in ("2x4", "4x2") if config in FOUR_BY_TWO else ("2x4",):
         got = result(runs[layout], mesh, config)
         np.testing.assert_allclose(got["losses"], reference["losses"], rtol=RTOL, atol=ATOL)
         for name, value in reference["materialized_params"].items():
@@ -118,7 +124,7 @@ def test_compiled_step_gathers_no_table_sized_buffer(runs: dict[str, Any]) -> No
     [256, 8] table (the table has more rows than the batch looks up; see docs/multi_device.md)."""
     lookups = BATCH * LOOKUPS * WIDTH
     for layout in ("2x4", "4x2", "1x8"):
-        for mesh, config in cases():
+        for mesh, config in cases(layout):
             moved = result(runs[layout], mesh, config)["collectives"]
             assert moved, (layout, mesh, config)  # the parser sees the step's collectives
             assert max(c["size"] for c in moved) == lookups, (layout, mesh, config, moved)
@@ -136,7 +142,7 @@ def test_checkpoints_from_every_process_restore_bit_for_bit(runs: dict[str, Any]
         assert got["continued_digest"] == got["final_digest"], (mesh, config)
 
 
-@pytest.mark.parametrize(("mesh", "config"), cases())
+@pytest.mark.parametrize(("mesh", "config"), cases("4x2"))
 def test_checkpoint_restores_into_other_topologies(
     runs: dict[str, Any], mesh: str, config: str
 ) -> None:

@@ -273,7 +273,10 @@ def main() -> None:
                     )
             source = save_dir if save_dir is not None else restore_dir
             if source is not None:
-                back = restore(checkpointer, source / kind / "mid", mid)
+                # the checkpoint holds every config: a run of fewer restores them all, as its
+                # target must name every saved leaf, and continues its own
+                like = {n: mid[n] if n in mid else Run(n, mesh).tree() for n in CONFIGS}
+                back = restore(checkpointer, source / kind / "mid", like)
                 for name, run in runs.items():
                     run.params, run.state = back[name]["params"], back[name]["state"]
                     section[name]["restored_mid_digest"] = digest(back[name])
