@@ -513,13 +513,12 @@ def test_sparse_updates_keep_the_gradient_dtype_and_chain_into_optax() -> None:
     )
 
 
-@pytest.mark.slow
 def test_deduplicate_sums_duplicates_and_parks_bad_indices_past_the_table(maybe_jit: Any) -> None:
     from rmsprop_jax._rows import deduplicate
 
     rng = np.random.default_rng(0)
-    for _ in range(30):
-        k, rows = int(rng.integers(1, 20)), 10
+    for trial in range(30):  # 3 gradient lengths: each new shape costs a compilation
+        k, rows = [1, 7, 19][trial % 3], 10
         indices = rng.integers(-3, 13, size=k).astype(np.int32)
         values = rng.normal(size=(k, 2)).astype(np.float32)
         grad = rj.SparseRows.from_parts(jnp.asarray(indices), jnp.asarray(values), (rows, 2))
