@@ -181,20 +181,6 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
     return value
 
 
-def _config_value(key: str, value: Any) -> Any:
-    """A config value checked to be plain data (a config is never called or imported)."""
-    value = _plain(value)
-    if key == "learning_rate" and isinstance(value, dict):
-        return deserialize(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    allowed = "a number or a serialized schedule dict" if key == "learning_rate" else "a number"
-    raise TypeError(
-        f"Config value `{key}` must be {allowed} (a config is data). "
-        f"Received: {key}={value!r} of type {type(value).__name__}."
-    )
-
-
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
     """The `RMSprop` arguments of a config; a key of the modern optimizer means "keras3"."""
     if not isinstance(config, dict):
@@ -207,7 +193,15 @@ def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"Unknown key {key!r} in the RMSprop config. Supported keys: {sorted(CONFIG_KEYS)}."
             )
-        value = _config_value(key, value)
+        value, lr = _plain(value), key == "learning_rate"  # data: never called or imported
+        if lr and isinstance(value, dict):
+            value = deserialize(value)
+        elif not (value is None or isinstance(value, bool | int | float | str)):
+            allowed = "a number or a serialized schedule dict" if lr else "a number"
+            raise TypeError(
+                f"Config value `{key}` must be {allowed} (a config is data). "
+                f"Received: {key}={value!r} of type {type(value).__name__}."
+            )
         if (key != "is_legacy_optimizer" or modern) and (value is not None or key in NUMERICS):
             arguments[key] = value
     return arguments

@@ -16,13 +16,12 @@ from .._alias import rmsprop
 from .._clipping import clip_by_global_norm, clip_by_value
 from .._skip_nonfinite import all_finite, skip_nonfinite
 from .._sparse_rows import is_sparse
-from .._sparse_tables import materialize
 from .._tree import apply_updates
 from .._validation import check_bool
 from ._arguments import gradient_pairs, loss_gradients, variable_list
 from ._config import Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
 from ._schedules import LearningRateSchedule
-from ._variable import Record, StateView, Variable, momentum_enabled, new_slot, slot_names
+from ._variable import SLOTS, Record, StateView, Variable, momentum_enabled, new_slot
 
 __all__ = ["RMSprop"]
 
@@ -101,7 +100,6 @@ class RMSprop:
         self._extra, self._views, self._custom = [], {}, {}
         jit = functools.partial(jax.jit, donate_argnums=(0, 1))  # the optimizer's own buffers
         self._step = jit(self._update, static_argnames=("tables", "schedule"))
-        self._catch_up = jit(materialize)
         write = lambda value: setattr(self, "_count", jnp.array(value, jnp.int32))  # noqa: E731
         self.iterations = StateView("iter" if legacy else "iteration", lambda: self._count, write)
 
@@ -151,10 +149,8 @@ class RMSprop:
                 raise AttributeError(f"The {self.generation} generation has no `{name}`.")
             if isinstance(self._hyper.settings[name], LearningRateSchedule):
                 return self._hyper.settings[name]
-            if name not in self._views:
-                read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
-                self._views[name] = StateView(name, read, write)
-            return self._views[name]
+            read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
+            return self._views.setdefault(name, StateView(name, read, write))
         if name in {**self.__dict__.get("_static", {}), **self.__dict__.get("_modern", {})}:
             return {**self._static, **self._modern}[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -189,7 +185,8 @@ class RMSprop:
 
     def get_slot_names(self) -> list[str]:
         """The slots kept per variable, in Keras's order."""
-        return slot_names(self.generation, self.has_momentum, self._static["centered"])
+        kept = {"ms": True, "mom": self.has_momentum, "mg": self._static["centered"]}
+        return [name for name, field in SLOTS[self.generation].items() if kept[field]]
 
     def _register(self, variables: Sequence[Variable], tables: Sequence[bool]) -> list[Record]:
         """The variables' records: new ones made (one batch), a first sparse gradient's table."""
@@ -206,9 +203,8 @@ class RMSprop:
         h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper.settings.items()}
         for record, table in zip(records, tables, strict=True):
             if record.state is None or (table and not record.table):
-                old, record.table = record.state, record.table or table
-                tx = self._core(h, record.var.dtype, record.table)
-                record.renew(tx.init(record.var._value), old)
+                record.table |= table
+                record.renew(self._core(h, record.var.dtype, record.table).init(record.var._value))
         return records
 
     def build(self, var_list: Iterable[Variable]) -> None:
@@ -236,7 +232,7 @@ class RMSprop:
         record, custom = self._records.get(id(var)), self._custom.get(id(var), {})
         names = self.get_slot_names() if record else []
         if slot_name in names:
-            return record.view(self.generation, slot_name, self._catch_up)  # type: ignore[union-attr]
+            return record.view(self.generation, slot_name)  # type: ignore[union-attr]
         if slot_name in custom:
             return custom[slot_name]
         raise KeyError(
@@ -260,7 +256,7 @@ class RMSprop:
     def variables(self) -> _Listed:
         """The weights: legacy in creation order, keras3 in ``optimizer.variables`` order."""
         names, g = self.get_slot_names(), self.generation  # keras3: one batch, built once
-        slots = [r.view(g, n, self._catch_up) for b in self._batches for n in names for r in b]
+        slots = [r.view(g, n) for b in self._batches for n in names for r in b]
         fixed_lr = not callable(self._hyper.settings["learning_rate"])
         lr = [self.learning_rate] if g == "keras3" and fixed_lr else []
         return _Listed([self.iterations, *lr, *slots, *self._extra])

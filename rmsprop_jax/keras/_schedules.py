@@ -177,18 +177,6 @@ def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     return {"module": "keras.optimizers.schedules", **config, "registered_name": None}
 
 
-def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
-    """A config value (plain data: NumPy scalars become numbers) checked against its field."""
-    value = [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
-    accepts, kind = _FIELD_KINDS[str(field.type)]
-    if not accepts(value):
-        raise TypeError(
-            f"`{field.name}` of {schedule} must be {kind}. "
-            f"Received: {field.name}={value!r} of type {type(value).__name__}."
-        )
-    return value
-
-
 def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     """Builds a schedule from its serialized dict (tf.keras or Keras 3 format); data only.
 
@@ -218,4 +206,14 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     required = [k for k, f in fields.items() if f.default is dataclasses.MISSING]
     if missing := [k for k in required if k not in arguments]:
         raise ValueError(f"The config of {name} is missing {missing}; it needs them to be built.")
-    return SCHEDULES[name](**{k: _field_value(name, fields[k], v) for k, v in arguments.items()})
+    values = {}  # plain data (NumPy scalars become numbers), checked against its field
+    for key, value in arguments.items():
+        value = [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
+        accepts, kind = _FIELD_KINDS[str(fields[key].type)]
+        if not accepts(value):
+            raise TypeError(
+                f"`{key}` of {name} must be {kind}. "
+                f"Received: {key}={value!r} of type {type(value).__name__}."
+            )
+        values[key] = value
+    return SCHEDULES[name](**values)

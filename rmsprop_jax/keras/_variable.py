@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._sparse_tables import materialize
 from .._validation import static_value
 
 # While `RMSprop.minimize` evaluates a loss, a set collecting the ids of the Variables it reads
@@ -55,7 +56,6 @@ class Variable:
         self.name, self.trainable = name or "Variable", bool(trainable)
 
     def tree_flatten_with_keys(self) -> tuple[tuple[tuple[Any, jax.Array], ...], tuple[Any, ...]]:
-        """Pytree protocol: the value is the only child."""
         return ((jax.tree_util.GetAttrKey("value"), self.value),), (self.name, self.trainable)
 
     @classmethod
@@ -112,7 +112,7 @@ class Variable:
 
     def owns_buffer(self) -> bool:
         """Whether only this Variable can hold its buffer (a step may donate it), until `value`."""
-        return not self.__dict__.get("_shared", True)
+        return not (isinstance(self, StateView) or self._shared)
 
     def __jax_array__(self) -> jax.Array:
         return self.value
@@ -167,28 +167,18 @@ class StateView(Variable):
     def _value(self, new: jax.Array) -> None:
         self._write(new)
 
-    def owns_buffer(self) -> bool:
-        """A view never owns a buffer."""
-        return False
-
     # Pytree protocol: a plain Variable (a view is not rebuilt from leaves).
     tree_unflatten = Variable.tree_unflatten  # type: ignore[assignment]
 
 
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
+_MATERIALIZE = jax.jit(materialize, donate_argnums=(0, 1))  # the record's own buffers
 
 # Keras slot name -> core state field, in the order each generation lists its slots.
 SLOTS = {
     "legacy": {"rms": "ms", "momentum": "mom", "mg": "mg"},
     "keras3": {"velocity": "ms", "momentum": "mom", "average_gradient": "mg"},
 }
-_ROWS = "row_steps"  # the per-row bookkeeping of a sparse table (int32 per row)
-
-
-def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
-    """The slots a variable has, in the generation's order."""
-    kept = {"ms": True, "mom": momentum, "mg": centered}
-    return [name for name, field in SLOTS[generation].items() if kept[field]]
 
 
 def momentum_enabled(momentum: Any) -> bool:
@@ -219,39 +209,38 @@ class Record:
     table: bool = False  # whether the state keeps per-row bookkeeping (sparse gradients)
     views: dict[str, StateView] = dataclasses.field(default_factory=dict)
 
-    def renew(self, state: Any, old: Any) -> None:
-        """A new state (its own buffers: steps donate it), with ``old``'s slots if any."""
+    def renew(self, state: Any) -> None:
+        """A new state (its own buffers: steps donate it), with the old one's slots if any."""
+        old = self.state
         kept = {f: v for f in SLOTS["legacy"].values() if (v := optax.tree.get(old, f)) is not None}
         self.state = optax.tree.set(jax.tree.map(jnp.copy, state), **kept)
 
-    def view(self, generation: str, name: str, catch_up: Callable[..., Any]) -> StateView:
+    def view(self, generation: str, name: str) -> StateView:
         """Slot ``name`` as a Variable: read brought up to date, written into the state."""
         field = SLOTS[generation][name]
 
         def read() -> jax.Array:
-            self.bring_up_to_date(catch_up)
+            self.bring_up_to_date()
             return optax.tree.get(self.state, field)
 
         def write(value: Any) -> None:
             dtype = read().dtype  # brought up to date first
             self.state = optax.tree.set(self.state, **{field: jnp.array(value, dtype)})  # a copy
 
-        if name not in self.views:
-            sep = "/" if generation == "legacy" else "_"
-            self.views[name] = StateView(f"{self.var.name}{sep}{name}", read, write)
-        return self.views[name]
+        full = f"{self.var.name}{'/' if generation == 'legacy' else '_'}{name}"
+        return self.views.setdefault(name, StateView(full, read, write))
 
     def rows(self) -> jax.Array | None:
-        """The per-row bookkeeping of a table (None for a dense variable)."""
-        return optax.tree.get(self.state, _ROWS) if self.table else None  # None: never defers
+        """A table's per-row bookkeeping (int32 per row); None for a dense one: it never defers."""
+        return optax.tree.get(self.state, "row_steps") if self.table else None
 
     def donatable(self) -> jax.Array:
         """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
         return self.var._value if self.var.owns_buffer() else self.var._value.copy()
 
-    def bring_up_to_date(self, catch_up: Callable[..., Any]) -> None:
-        """Applies the work sparse steps deferred on the rows (``catch_up``: `materialize`)."""
+    def bring_up_to_date(self) -> None:
+        """Applies the work sparse steps deferred on the rows (`rmsprop_jax.materialize`)."""
         rows = self.rows()
         if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
-            value, self.state = catch_up(self.donatable(), self.state)
+            value, self.state = _MATERIALIZE(self.donatable(), self.state)
             self.var._store(value)
