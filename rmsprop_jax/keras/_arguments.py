@@ -12,7 +12,6 @@ from ._variable import READS, StateView, Variable
 
 
 def describe(value: Any) -> str:
-    """A short description of a received value, for error messages."""
     if isinstance(value, jax.Array | np.ndarray):
         kind = "a jax.Array" if isinstance(value, jax.Array) else "a NumPy array"
         return f"{kind} of shape {tuple(value.shape)}"
@@ -86,7 +85,6 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
         loss()  # as tf.keras: the first call of `loss` may create the variables
         var_list = var_list()
     variables = variable_list(var_list, "var_list")
-
     read: set[int] = set()  # the ids of the variables the loss reads
 
     def evaluate(values: list[jax.Array]) -> jax.Array:

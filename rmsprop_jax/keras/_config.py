@@ -43,7 +43,6 @@ _RANGES: dict[str, dict[str, Any]] = {
 
 
 def check(name: str, value: Any) -> None:
-    """Raises a TypeError or ValueError naming ``name`` if ``value`` is not a valid setting."""
     if isinstance(value, LearningRateSchedule) and name != "learning_rate":
         raise TypeError(f"`{name}` cannot be a schedule (only `learning_rate`). Received: {value}.")
     if isinstance(value, LearningRateSchedule):
@@ -89,15 +88,12 @@ class Hyperparameters:
         value = setting() if callable(setting) else setting
         return jnp.asarray(value, jax.dtypes.canonicalize_dtype(float) if wide else jnp.float32)
 
-    def step_values(self) -> dict[str, jax.Array]:
-        """The values of the next step (a schedule is evaluated inside the step)."""
-        skip = "learning_rate" if self.schedule() else None
-        return {n: self.value(n, n in self._wide) for n in self.settings if n != skip}
-
-    def schedule(self) -> LearningRateSchedule | None:
-        """The learning-rate schedule, or None when the rate is a number or a callable."""
+    def step_values(self) -> tuple[dict[str, jax.Array], LearningRateSchedule | None]:
+        """The values of the next step; the rate's schedule (evaluated inside the step) or None."""
         lr = self.settings["learning_rate"]
-        return lr if isinstance(lr, LearningRateSchedule) else None
+        schedule = lr if isinstance(lr, LearningRateSchedule) else None
+        skip = "learning_rate" if schedule else None
+        return {n: self.value(n, n in self._wide) for n in self.settings if n != skip}, schedule
 
     def config(self, generation: str, name: str, fixed: dict[str, Any]) -> dict[str, Any]:
         """The generation's tf.keras config, keys in its order (``fixed``: the other arguments)."""

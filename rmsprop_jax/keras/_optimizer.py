@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from .._sparse_rows import is_sparse
 from .._tree import apply_updates
 from .._validation import check_bool
 from ._arguments import gradient_pairs, loss_gradients, variable_list
-from ._config import Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
+from ._config import KWARGS, Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
 from ._schedules import LearningRateSchedule
 from ._variable import SLOTS, Record, StateView, Variable, momentum_enabled, new_slot
 
@@ -84,9 +83,8 @@ class RMSprop:
         wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")  # Keras's Python floats
         self._hyper = Hyperparameters(values, wide)
         self.name, self.generation, self.has_momentum = name, generation, momentum_enabled(momentum)
-        stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-        self._static = {"centered": centered, "convention": "keras" if legacy else "keras3"}
-        self._static.update({k: kwargs.pop(k, None) for k in stages})
+        self._static = {k: kwargs.pop(k, None) for k in (*KWARGS[:3], "weight_decay")}  # stages
+        self._static.update(centered=centered, convention="keras" if legacy else "keras3")
         # keras3's other arguments (at values that switch them off), and skip_nonfinite.
         self._modern = {**kwargs, "skip_nonfinite": skip_nonfinite}
         rmsprop(**self._static)  # validates with the core's messages
@@ -98,8 +96,8 @@ class RMSprop:
         self._count = self._skipped = jnp.zeros((), jnp.int32)  # `iterations`, skipped steps
         # Weights of add_weight, hyperparameter views, separate slots of add_slot (by variable).
         self._extra, self._views, self._custom = [], {}, {}
-        jit = functools.partial(jax.jit, donate_argnums=(0, 1))  # the optimizer's own buffers
-        self._step = jit(self._update, static_argnames=("tables", "schedule"))
+        static = ("tables", "schedule")  # the optimizer's own buffers are donated
+        self._step = jax.jit(self._update, donate_argnums=(0, 1), static_argnames=static)
         write = lambda value: setattr(self, "_count", jnp.array(value, jnp.int32))  # noqa: E731
         self.iterations = StateView("iter" if legacy else "iteration", lambda: self._count, write)
 
@@ -111,7 +109,7 @@ class RMSprop:
         static = {**self._static, **self._alone, **over}
         return rmsprop(*args, sparse_tables=True if table else None, **static)
 
-    def _update(self, values, states, grads, h, count, skipped, *, tables, schedule):  # type: ignore[no-untyped-def]
+    def _update(self, values, states, grads, h, schedule, count, skipped, *, tables):  # type: ignore[no-untyped-def]
         """One step of the call's variables: tf.keras's rate at ``count``, clipping, the core."""
         lr = jnp.asarray(schedule(count) if schedule else h["learning_rate"], jnp.float32)
         if "decay" in h:  # legacy inverse-time decay, in float32
@@ -137,7 +135,7 @@ class RMSprop:
         return self._face().update(updates, state, params)
 
     def _face(self) -> optax.GradientTransformation:
-        h, schedule = self._hyper.step_values(), self._hyper.schedule()
+        h, schedule = self._hyper.step_values()
         rate = {**h, "learning_rate": schedule or h["learning_rate"]}
         tx = self._core(rate, inverse_time_decay=h.get("decay", 0.0), **self._static)
         return skip_nonfinite(tx) if self._modern["skip_nonfinite"] else tx
@@ -221,9 +219,8 @@ class RMSprop:
             return self.get_slot(var, slot_name)
         custom = self._custom.setdefault(id(var), {})
         if slot_name not in custom:
-            custom[slot_name] = new_slot(
-                f"{var.name}/{slot_name}", var.shape, var.dtype, initializer
-            )
+            name = f"{var.name}/{slot_name}"
+            custom[slot_name] = new_slot(name, var.shape, var.dtype, initializer)
         return custom[slot_name]
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
@@ -323,8 +320,8 @@ class RMSprop:
         states, tables = tuple(r.state for r in records), tuple(r.table for r in records)
         with warnings.catch_warnings():  # a pass over such a table is Keras 3's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
-            args = (values, states, grads, self._hyper.step_values(), self._count, self._skipped)
-            out = self._step(*args, tables=tables, schedule=self._hyper.schedule())
+            args = (values, states, grads, *self._hyper.step_values(), self._count, self._skipped)
+            out = self._step(*args, tables=tables)
         values, states, self._count, self._skipped = out
         for record, value, state in zip(records, values, states, strict=True):
             record.var._store(value)

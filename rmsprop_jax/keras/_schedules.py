@@ -154,7 +154,6 @@ class CosineDecayRestarts(LearningRateSchedule):
 
 SCHEDULES = {cls.__name__: cls for cls in LearningRateSchedule.__subclasses__()}
 
-_SERIALIZED_KEYS = {"class_name", "config", "module", "registered_name"}
 _num = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
 # What each field annotation of the schedules accepts from a config, and how to say it.
 _FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -195,11 +194,10 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
         )
     fields = {field.name: field for field in dataclasses.fields(SCHEDULES[name])}  # type: ignore[arg-type]
     for where, keys, known in (
-        ("a serialized schedule", config, _SERIALIZED_KEYS),
+        ("a serialized schedule", config, {"class_name", "config", "module", "registered_name"}),
         (f"the config of {name}", arguments, fields),
     ):
-        unknown = set(keys) - set(known) if isinstance(keys, dict) else {"(not a dict)"}
-        if unknown:
+        if unknown := set(keys) - set(known) if isinstance(keys, dict) else {"(not a dict)"}:
             raise ValueError(
                 f"Unknown keys {sorted(unknown)} in {where}; supported: {sorted(known)}."
             )

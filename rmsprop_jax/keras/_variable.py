@@ -46,7 +46,6 @@ class Variable:
     dtype: Any
     ndim: int
     size: int
-
     _value: jax.Array
 
     def __init__(self, value: Any, name: str | None = None, trainable: bool = True) -> None:
@@ -114,14 +113,8 @@ class Variable:
         """Whether only this Variable can hold its buffer (a step may donate it), until `value`."""
         return not (isinstance(self, StateView) or self._shared)
 
-    def __jax_array__(self) -> jax.Array:
-        return self.value
-
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return np.asarray(self.value, dtype=dtype)
-
-    def __hash__(self) -> int:  # identity, as the optimizer keys its slots by variable
-        return id(self)
 
     def __repr__(self) -> str:
         return f"Variable(name={self.name!r}, value={self._value!r})"
@@ -132,6 +125,8 @@ for _name in ("shape", "dtype", "ndim", "size"):
 for _fn in (float, int, bool, len, iter, abs, operator.index, operator.neg, operator.pos):
     setattr(Variable, f"__{_fn.__name__}__", lambda self, f=_fn: f(self.value))
 Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
+Variable.__jax_array__ = lambda self: self.value  # type: ignore[attr-defined]
+Variable.__hash__ = object.__hash__  # identity, as the optimizer keys its slots by variable
 Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
 
 
@@ -217,18 +212,13 @@ class Record:
 
     def view(self, generation: str, name: str) -> StateView:
         """Slot ``name`` as a Variable: read brought up to date, written into the state."""
-        field = SLOTS[generation][name]
+        field, sep = SLOTS[generation][name], "/" if generation == "legacy" else "_"
 
-        def read() -> jax.Array:
-            self.bring_up_to_date()
-            return optax.tree.get(self.state, field)
+        def write(value: jax.Array) -> None:  # cast, copied, up to date: `Variable._store`
+            self.state = optax.tree.set(self.state, **{field: value})
 
-        def write(value: Any) -> None:
-            dtype = read().dtype  # brought up to date first
-            self.state = optax.tree.set(self.state, **{field: jnp.array(value, dtype)})  # a copy
-
-        full = f"{self.var.name}{'/' if generation == 'legacy' else '_'}{name}"
-        return self.views.setdefault(name, StateView(full, read, write))
+        read = lambda: optax.tree.get(self.bring_up_to_date(), field)  # noqa: E731
+        return self.views.setdefault(name, StateView(f"{self.var.name}{sep}{name}", read, write))
 
     def rows(self) -> jax.Array | None:
         """A table's per-row bookkeeping (int32 per row); None for a dense one: it never defers."""
@@ -238,9 +228,10 @@ class Record:
         """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
         return self.var._value if self.var.owns_buffer() else self.var._value.copy()
 
-    def bring_up_to_date(self) -> None:
-        """Applies the work sparse steps deferred on the rows (`rmsprop_jax.materialize`)."""
+    def bring_up_to_date(self) -> Any:
+        """Applies the work sparse steps deferred (`rmsprop_jax.materialize`); returns the state."""
         rows = self.rows()
         if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
             value, self.state = _MATERIALIZE(self.donatable(), self.state)
             self.var._store(value)
+        return self.state
