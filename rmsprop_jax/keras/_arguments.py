@@ -86,18 +86,17 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
         var_list = var_list()
     variables = variable_list(var_list, "var_list")
     read: set[int] = set()  # the ids of the variables the loss reads
+    put = lambda new: [setattr(v, "_value", x) for v, x in zip(variables, new, strict=True)]  # noqa: E731
 
     def evaluate(values: list[jax.Array]) -> jax.Array:
         saved = [var._value for var in variables]
         READS.append(read)
         try:
-            for var, value in zip(variables, values, strict=True):
-                var._value = value
+            put(values)
             return jnp.asarray(loss())
         finally:
             READS.pop()
-            for var, value in zip(variables, saved, strict=True):
-                var._value = value
+            put(saved)
 
     out, pullback = jax.vjp(evaluate, [var._value for var in variables])
     cotangent = jnp.ones_like(out) if grad_loss is None else jnp.asarray(grad_loss, out.dtype)

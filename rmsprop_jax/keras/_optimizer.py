@@ -31,8 +31,7 @@ _HYPER = ("learning_rate", "lr", "rho", "momentum", "epsilon", "decay")
 class _Listed(list):  # type: ignore[type-arg]
     """``optimizer.variables``: a list (Keras 3) that can also be called (tf.keras)."""
 
-    def __call__(self) -> _Listed:
-        return self
+    __call__ = lambda self: self  # noqa: E731
 
 
 class RMSprop:
@@ -200,9 +199,8 @@ class RMSprop:
         # The state's structure, not its numbers, depends on these (callables are not called).
         h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper.settings.items()}
         for record, table in zip(records, tables, strict=True):
-            if record.state is None or (table and not record.table):
-                record.table |= table
-                record.renew(self._core(h, record.var.dtype, record.table).init(record.var._value))
+            if record.state is None or (table and record.rows() is None):
+                record.renew(self._core(h, record.var.dtype, table).init(record.var._value))
         return records
 
     def build(self, var_list: Iterable[Variable]) -> None:
@@ -316,14 +314,13 @@ class RMSprop:
         defer = self.generation == "legacy" or not self.has_momentum
         records = self._register([var for _, var in given], [is_sparse(g) and defer for g in grads])
         # In place where safe: a buffer the user may hold (or share) is copied first.
-        values = tuple(r.donatable() for r in records)
-        states, tables = tuple(r.state for r in records), tuple(r.table for r in records)
+        values, states = tuple(r.donatable() for r in records), tuple(r.state for r in records)
+        tables = tuple(r.rows() is not None for r in records)
         with warnings.catch_warnings():  # a pass over such a table is Keras 3's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
             args = (values, states, grads, *self._hyper.step_values(), self._count, self._skipped)
             out = self._step(*args, tables=tables)
         values, states, self._count, self._skipped = out
-        for record, value, state in zip(records, values, states, strict=True):
+        for record, value, record.state in zip(records, values, states, strict=True):
             record.var._store(value)
-            record.state = state
         return self.iterations

@@ -15,8 +15,7 @@ import optax
 from .._sparse_tables import materialize
 from .._validation import static_value
 
-# While `RMSprop.minimize` evaluates a loss, a set collecting the ids of the Variables it reads
-# (tf.GradientTape "watches" what the loss touches: one never read gets a None gradient).
+# Sets of the ids of the Variables a loss reads while `RMSprop.minimize` evaluates it (a tape).
 READS: list[set[int]] = []
 
 
@@ -61,8 +60,7 @@ class Variable:
     def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
         """Pytree protocol: a new Variable around the child (not copied: it may be a tracer)."""
         var = object.__new__(cls)
-        var._value, var._shared = children[0], True
-        var.name, var.trainable = aux
+        vars(var).update(_value=children[0], _shared=True, name=aux[0], trainable=aux[1])
         return var
 
     @property
@@ -113,12 +111,6 @@ class Variable:
         """Whether only this Variable can hold its buffer (a step may donate it), until `value`."""
         return not (isinstance(self, StateView) or self._shared)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.asarray(self.value, dtype=dtype)
-
-    def __repr__(self) -> str:
-        return f"Variable(name={self.name!r}, value={self._value!r})"
-
 
 for _name in ("shape", "dtype", "ndim", "size"):
     setattr(Variable, _name, property(lambda self, n=_name: getattr(self._value, n)))
@@ -126,6 +118,8 @@ for _fn in (float, int, bool, len, iter, abs, operator.index, operator.neg, oper
     setattr(Variable, f"__{_fn.__name__}__", lambda self, f=_fn: f(self.value))
 Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
 Variable.__jax_array__ = lambda self: self.value  # type: ignore[attr-defined]
+Variable.__array__ = lambda self, dtype=None, copy=None: np.asarray(self.value, dtype)  # type: ignore[attr-defined]
+Variable.__repr__ = lambda self: f"Variable(name={self.name!r}, value={self._value!r})"  # type: ignore[method-assign]
 Variable.__hash__ = object.__hash__  # identity, as the optimizer keys its slots by variable
 Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
 
@@ -149,9 +143,7 @@ for _name in "add sub mul truediv floordiv pow matmul mod and or xor lt le gt ge
 class StateView(Variable):
     """A `Variable` whose value lives elsewhere (an optimizer's state); reading returns a copy."""
 
-    def __init__(
-        self, name: str, read: Callable[[], jax.Array], write: Callable[[jax.Array], None]
-    ) -> None:
+    def __init__(self, name: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
         self.name, self.trainable, self._read, self._write = name, False, read, write
 
     @property  # type: ignore[override]
@@ -201,7 +193,6 @@ class Record:
 
     var: Variable
     state: Any
-    table: bool = False  # whether the state keeps per-row bookkeeping (sparse gradients)
     views: dict[str, StateView] = dataclasses.field(default_factory=dict)
 
     def renew(self, state: Any) -> None:
@@ -221,8 +212,8 @@ class Record:
         return self.views.setdefault(name, StateView(f"{self.var.name}{sep}{name}", read, write))
 
     def rows(self) -> jax.Array | None:
-        """A table's per-row bookkeeping (int32 per row); None for a dense one: it never defers."""
-        return optax.tree.get(self.state, "row_steps") if self.table else None
+        """A table's per-row bookkeeping (int32 per row); None if the state keeps no table."""
+        return optax.tree.get(self.state, "row_steps")
 
     def donatable(self) -> jax.Array:
         """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
