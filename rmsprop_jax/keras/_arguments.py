@@ -12,7 +12,6 @@ from ._variable import READS, StateView, Variable
 
 
 def describe(value: Any) -> str:
-    """A short description of a received value, for error messages."""
     if isinstance(value, jax.Array | np.ndarray):
         kind = "a jax.Array" if isinstance(value, jax.Array) else "a NumPy array"
         return f"{kind} of shape {tuple(value.shape)}"
@@ -86,20 +85,18 @@ def loss_gradients(loss: Any, var_list: Any, grad_loss: Any = None) -> list[tupl
         loss()  # as tf.keras: the first call of `loss` may create the variables
         var_list = var_list()
     variables = variable_list(var_list, "var_list")
-
     read: set[int] = set()  # the ids of the variables the loss reads
+    put = lambda new: [setattr(v, "_value", x) for v, x in zip(variables, new, strict=True)]  # noqa: E731
 
     def evaluate(values: list[jax.Array]) -> jax.Array:
         saved = [var._value for var in variables]
         READS.append(read)
         try:
-            for var, value in zip(variables, values, strict=True):
-                var._value = value
+            put(values)
             return jnp.asarray(loss())
         finally:
             READS.pop()
-            for var, value in zip(variables, saved, strict=True):
-                var._value = value
+            put(saved)
 
     out, pullback = jax.vjp(evaluate, [var._value for var in variables])
     cotangent = jnp.ones_like(out) if grad_loss is None else jnp.asarray(grad_loss, out.dtype)

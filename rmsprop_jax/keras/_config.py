@@ -34,7 +34,6 @@ NUMERICS = ("rho", "momentum", "epsilon", "centered")
 CONFIG_KEYS = ("name", *LEGACY_KEYS, *NUMERICS, "skip_nonfinite", "weight_decay", *MODERN)
 # name -> check_range's arguments for a number (each is >= 0).
 _RANGES: dict[str, dict[str, Any]] = {
-    "learning_rate": {},
     "rho": {"high": 1.0, "hint": "It is the decay of the mean square, e.g. 0.9."},
     "momentum": {"high": 1.0, "hint": "Use 0.0 to switch momentum off."},
     "epsilon": {"hint": "A small positive number such as 1e-7."},
@@ -42,24 +41,24 @@ _RANGES: dict[str, dict[str, Any]] = {
 }
 
 
-def check(name: str, value: Any) -> None:
-    """Raises a TypeError or ValueError naming ``name`` if ``value`` is not a valid setting."""
+def checked(name: str, value: Any) -> Any:
+    """``value``, checked as the setting ``name``."""
     if isinstance(value, LearningRateSchedule) and name != "learning_rate":
         raise TypeError(f"`{name}` cannot be a schedule (only `learning_rate`). Received: {value}.")
     if isinstance(value, LearningRateSchedule):
-        return
+        return value
     if callable(value) and not isinstance(value, jax.Array):
         try:  # tf.keras calls it as name() at every step: refuse one that needs arguments
             params = inspect.signature(value).parameters.values()
         except (TypeError, ValueError):  # a builtin without a signature: trust it
-            return
+            return value
         if needs := [p.name for p in params if p.default is p.empty and p.kind <= 1]:  # positional
             hint = " For a schedule of the step count, use rj.keras.schedules." * (name[0] == "l")
             raise TypeError(
                 f"`{name}` as a callable must take no arguments (tf.keras calls it as {name}() at "
                 f"every step). Received a callable that needs {needs}.{hint}"
             )
-        return  # its values are not range-checked (as traced values)
+        return value  # its values are not range-checked (as traced values)
     if name == "learning_rate" and not (is_static(value) or isinstance(value, jax.Array)):
         raise TypeError(
             "`learning_rate` must be a number, a schedule from rj.keras.schedules (e.g. "
@@ -67,37 +66,31 @@ def check(name: str, value: Any) -> None:
             f"zero-argument callable. Received: learning_rate={value!r} of type "
             f"{type(value).__name__}."
         )
-    check_range(name, value, **_RANGES[name])
+    check_range(name, value, **_RANGES.get(name, {}))
+    return value
 
 
 class Hyperparameters:
     """The settings, and a step's arrays: float32 (tf.keras), the widest float for ``wide`` ones."""
 
     def __init__(self, values: dict[str, Any], wide: tuple[str, ...] = ()) -> None:
-        for name, value in values.items():
-            check(name, value)
-        self.settings, self._wide = dict(values), wide
+        self.settings, self._wide = {n: checked(n, v) for n, v in values.items()}, wide
 
     def set(self, name: str, value: Any) -> None:
         """Replaces a setting (validated first: a bad value changes nothing)."""
-        check(name, value)
-        self.settings[name] = value
+        self.settings[name] = checked(name, value)
 
     def value(self, name: str, wide: bool = False) -> jax.Array:
         """The value a step would use now (callables are called), float32 unless ``wide``."""
-        setting = self.settings[name]
-        value = setting() if callable(setting) else setting
+        value = s() if callable(s := self.settings[name]) else s
         return jnp.asarray(value, jax.dtypes.canonicalize_dtype(float) if wide else jnp.float32)
 
-    def step_values(self) -> dict[str, jax.Array]:
-        """The values of the next step (a schedule is evaluated inside the step)."""
-        skip = "learning_rate" if self.schedule() else None
-        return {n: self.value(n, n in self._wide) for n in self.settings if n != skip}
-
-    def schedule(self) -> LearningRateSchedule | None:
-        """The learning-rate schedule, or None when the rate is a number or a callable."""
+    def step_values(self) -> tuple[dict[str, jax.Array], LearningRateSchedule | None]:
+        """The values of the next step; the rate's schedule (evaluated inside the step) or None."""
         lr = self.settings["learning_rate"]
-        return lr if isinstance(lr, LearningRateSchedule) else None
+        schedule = lr if isinstance(lr, LearningRateSchedule) else None
+        skip = "learning_rate" if schedule else None
+        return {n: self.value(n, n in self._wide) for n in self.settings if n != skip}, schedule
 
     def config(self, generation: str, name: str, fixed: dict[str, Any]) -> dict[str, Any]:
         """The generation's tf.keras config, keys in its order (``fixed``: the other arguments)."""
@@ -171,28 +164,13 @@ def checked_weight(target: Variable, weight: Any) -> np.ndarray:
         return value
     if not (integer or jnp.issubdtype(value.dtype, jnp.floating)):
         raise TypeError(f"{where} holds {dtype} numbers; {got}. Pass a real floating array.")
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported below
-        bad = int(np.sum(~np.isfinite(value.astype(dtype))))
-    if bad:
-        raise ValueError(
-            f"{where} must be finite in {dtype}; {given} {bad} NaN or Inf values (after rounding "
-            f"to {dtype}). Restore an earlier checkpoint."
-        )
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to Inf is reported here
+        if bad := int(np.sum(~np.isfinite(value.astype(dtype)))):
+            raise ValueError(
+                f"{where} must be finite in {dtype}; {given} {bad} NaN or Inf values (after "
+                f"rounding to {dtype}). Restore an earlier checkpoint."
+            )
     return value
-
-
-def _config_value(key: str, value: Any) -> Any:
-    """A config value checked to be plain data (a config is never called or imported)."""
-    value = _plain(value)
-    if key == "learning_rate" and isinstance(value, dict):
-        return deserialize(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    allowed = "a number or a serialized schedule dict" if key == "learning_rate" else "a number"
-    raise TypeError(
-        f"Config value `{key}` must be {allowed} (a config is data). "
-        f"Received: {key}={value!r} of type {type(value).__name__}."
-    )
 
 
 def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +185,15 @@ def arguments_from_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"Unknown key {key!r} in the RMSprop config. Supported keys: {sorted(CONFIG_KEYS)}."
             )
-        value = _config_value(key, value)
+        value, lr = _plain(value), key == "learning_rate"  # data: never called or imported
+        if lr and isinstance(value, dict):
+            value = deserialize(value)
+        elif not (value is None or isinstance(value, bool | int | float | str)):
+            allowed = "a number or a serialized schedule dict" if lr else "a number"
+            raise TypeError(
+                f"Config value `{key}` must be {allowed} (a config is data). "
+                f"Received: {key}={value!r} of type {type(value).__name__}."
+            )
         if (key != "is_legacy_optimizer" or modern) and (value is not None or key in NUMERICS):
             arguments[key] = value
     return arguments

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -16,13 +15,12 @@ from .._alias import rmsprop
 from .._clipping import clip_by_global_norm, clip_by_value
 from .._skip_nonfinite import all_finite, skip_nonfinite
 from .._sparse_rows import is_sparse
-from .._sparse_tables import materialize
 from .._tree import apply_updates
 from .._validation import check_bool
 from ._arguments import gradient_pairs, loss_gradients, variable_list
-from ._config import Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
+from ._config import KWARGS, Hyperparameters, arguments_from_config, checked_kwargs, checked_weights
 from ._schedules import LearningRateSchedule
-from ._variable import Record, StateView, Variable, momentum_enabled, new_slot, slot_names
+from ._variable import SLOTS, Record, StateView, Variable, momentum_enabled, new_slot
 
 __all__ = ["RMSprop"]
 
@@ -33,8 +31,7 @@ _HYPER = ("learning_rate", "lr", "rho", "momentum", "epsilon", "decay")
 class _Listed(list):  # type: ignore[type-arg]
     """``optimizer.variables``: a list (Keras 3) that can also be called (tf.keras)."""
 
-    def __call__(self) -> _Listed:
-        return self
+    __call__ = lambda self: self  # noqa: E731
 
 
 class RMSprop:
@@ -85,9 +82,8 @@ class RMSprop:
         wide = ("epsilon",) if legacy else ("rho", "momentum", "epsilon")  # Keras's Python floats
         self._hyper = Hyperparameters(values, wide)
         self.name, self.generation, self.has_momentum = name, generation, momentum_enabled(momentum)
-        stages = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
-        self._static = {"centered": centered, "convention": "keras" if legacy else "keras3"}
-        self._static.update({k: kwargs.pop(k, None) for k in stages})
+        self._static = {k: kwargs.pop(k, None) for k in (*KWARGS[:3], "weight_decay")}  # stages
+        self._static.update(centered=centered, convention="keras" if legacy else "keras3")
         # keras3's other arguments (at values that switch them off), and skip_nonfinite.
         self._modern = {**kwargs, "skip_nonfinite": skip_nonfinite}
         rmsprop(**self._static)  # validates with the core's messages
@@ -99,9 +95,8 @@ class RMSprop:
         self._count = self._skipped = jnp.zeros((), jnp.int32)  # `iterations`, skipped steps
         # Weights of add_weight, hyperparameter views, separate slots of add_slot (by variable).
         self._extra, self._views, self._custom = [], {}, {}
-        jit = functools.partial(jax.jit, donate_argnums=(0, 1))  # the optimizer's own buffers
-        self._step = jit(self._update, static_argnames=("tables", "schedule"))
-        self._catch_up = jit(materialize)
+        static = ("tables", "schedule")  # the optimizer's own buffers are donated
+        self._step = jax.jit(self._update, donate_argnums=(0, 1), static_argnames=static)
         write = lambda value: setattr(self, "_count", jnp.array(value, jnp.int32))  # noqa: E731
         self.iterations = StateView("iter" if legacy else "iteration", lambda: self._count, write)
 
@@ -113,7 +108,7 @@ class RMSprop:
         static = {**self._static, **self._alone, **over}
         return rmsprop(*args, sparse_tables=True if table else None, **static)
 
-    def _update(self, values, states, grads, h, count, skipped, *, tables, schedule):  # type: ignore[no-untyped-def]
+    def _update(self, values, states, grads, h, schedule, count, skipped, *, tables):  # type: ignore[no-untyped-def]
         """One step of the call's variables: tf.keras's rate at ``count``, clipping, the core."""
         lr = jnp.asarray(schedule(count) if schedule else h["learning_rate"], jnp.float32)
         if "decay" in h:  # legacy inverse-time decay, in float32
@@ -139,7 +134,7 @@ class RMSprop:
         return self._face().update(updates, state, params)
 
     def _face(self) -> optax.GradientTransformation:
-        h, schedule = self._hyper.step_values(), self._hyper.schedule()
+        h, schedule = self._hyper.step_values()
         rate = {**h, "learning_rate": schedule or h["learning_rate"]}
         tx = self._core(rate, inverse_time_decay=h.get("decay", 0.0), **self._static)
         return skip_nonfinite(tx) if self._modern["skip_nonfinite"] else tx
@@ -151,10 +146,8 @@ class RMSprop:
                 raise AttributeError(f"The {self.generation} generation has no `{name}`.")
             if isinstance(self._hyper.settings[name], LearningRateSchedule):
                 return self._hyper.settings[name]
-            if name not in self._views:
-                read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
-                self._views[name] = StateView(name, read, write)
-            return self._views[name]
+            read, write = lambda: self._hyper.value(name), lambda v: self._set_hyper(name, v)
+            return self._views.setdefault(name, StateView(name, read, write))
         if name in {**self.__dict__.get("_static", {}), **self.__dict__.get("_modern", {})}:
             return {**self._static, **self._modern}[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -189,7 +182,8 @@ class RMSprop:
 
     def get_slot_names(self) -> list[str]:
         """The slots kept per variable, in Keras's order."""
-        return slot_names(self.generation, self.has_momentum, self._static["centered"])
+        kept = {"ms": True, "mom": self.has_momentum, "mg": self._static["centered"]}
+        return [name for name, field in SLOTS[self.generation].items() if kept[field]]
 
     def _register(self, variables: Sequence[Variable], tables: Sequence[bool]) -> list[Record]:
         """The variables' records: new ones made (one batch), a first sparse gradient's table."""
@@ -205,10 +199,8 @@ class RMSprop:
         # The state's structure, not its numbers, depends on these (callables are not called).
         h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper.settings.items()}
         for record, table in zip(records, tables, strict=True):
-            if record.state is None or (table and not record.table):
-                old, record.table = record.state, record.table or table
-                tx = self._core(h, record.var.dtype, record.table)
-                record.renew(tx.init(record.var._value), old)
+            if record.state is None or (table and record.rows() is None):
+                record.renew(self._core(h, record.var.dtype, table).init(record.var._value))
         return records
 
     def build(self, var_list: Iterable[Variable]) -> None:
@@ -225,9 +217,8 @@ class RMSprop:
             return self.get_slot(var, slot_name)
         custom = self._custom.setdefault(id(var), {})
         if slot_name not in custom:
-            custom[slot_name] = new_slot(
-                f"{var.name}/{slot_name}", var.shape, var.dtype, initializer
-            )
+            name = f"{var.name}/{slot_name}"
+            custom[slot_name] = new_slot(name, var.shape, var.dtype, initializer)
         return custom[slot_name]
 
     def get_slot(self, var: Variable, slot_name: str) -> Variable:
@@ -236,7 +227,7 @@ class RMSprop:
         record, custom = self._records.get(id(var)), self._custom.get(id(var), {})
         names = self.get_slot_names() if record else []
         if slot_name in names:
-            return record.view(self.generation, slot_name, self._catch_up)  # type: ignore[union-attr]
+            return record.view(self.generation, slot_name)  # type: ignore[union-attr]
         if slot_name in custom:
             return custom[slot_name]
         raise KeyError(
@@ -260,7 +251,7 @@ class RMSprop:
     def variables(self) -> _Listed:
         """The weights: legacy in creation order, keras3 in ``optimizer.variables`` order."""
         names, g = self.get_slot_names(), self.generation  # keras3: one batch, built once
-        slots = [r.view(g, n, self._catch_up) for b in self._batches for n in names for r in b]
+        slots = [r.view(g, n) for b in self._batches for n in names for r in b]
         fixed_lr = not callable(self._hyper.settings["learning_rate"])
         lr = [self.learning_rate] if g == "keras3" and fixed_lr else []
         return _Listed([self.iterations, *lr, *slots, *self._extra])
@@ -323,14 +314,13 @@ class RMSprop:
         defer = self.generation == "legacy" or not self.has_momentum
         records = self._register([var for _, var in given], [is_sparse(g) and defer for g in grads])
         # In place where safe: a buffer the user may hold (or share) is copied first.
-        values = tuple(r.donatable() for r in records)
-        states, tables = tuple(r.state for r in records), tuple(r.table for r in records)
+        values, states = tuple(r.donatable() for r in records), tuple(r.state for r in records)
+        tables = tuple(r.rows() is not None for r in records)
         with warnings.catch_warnings():  # a pass over such a table is Keras 3's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
-            args = (values, states, grads, self._hyper.step_values(), self._count, self._skipped)
-            out = self._step(*args, tables=tables, schedule=self._hyper.schedule())
+            args = (values, states, grads, *self._hyper.step_values(), self._count, self._skipped)
+            out = self._step(*args, tables=tables)
         values, states, self._count, self._skipped = out
-        for record, value, state in zip(records, values, states, strict=True):
+        for record, value, record.state in zip(records, values, states, strict=True):
             record.var._store(value)
-            record.state = state
         return self.iterations

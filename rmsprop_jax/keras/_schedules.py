@@ -154,7 +154,6 @@ class CosineDecayRestarts(LearningRateSchedule):
 
 SCHEDULES = {cls.__name__: cls for cls in LearningRateSchedule.__subclasses__()}
 
-_SERIALIZED_KEYS = {"class_name", "config", "module", "registered_name"}
 _num = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
 # What each field annotation of the schedules accepts from a config, and how to say it.
 _FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -177,18 +176,6 @@ def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     return {"module": "keras.optimizers.schedules", **config, "registered_name": None}
 
 
-def _field_value(schedule: str, field: dataclasses.Field[Any], value: Any) -> Any:
-    """A config value (plain data: NumPy scalars become numbers) checked against its field."""
-    value = [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
-    accepts, kind = _FIELD_KINDS[str(field.type)]
-    if not accepts(value):
-        raise TypeError(
-            f"`{field.name}` of {schedule} must be {kind}. "
-            f"Received: {field.name}={value!r} of type {type(value).__name__}."
-        )
-    return value
-
-
 def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     """Builds a schedule from its serialized dict (tf.keras or Keras 3 format); data only.
 
@@ -207,15 +194,24 @@ def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
         )
     fields = {field.name: field for field in dataclasses.fields(SCHEDULES[name])}  # type: ignore[arg-type]
     for where, keys, known in (
-        ("a serialized schedule", config, _SERIALIZED_KEYS),
+        ("a serialized schedule", config, {"class_name", "config", "module", "registered_name"}),
         (f"the config of {name}", arguments, fields),
     ):
-        unknown = set(keys) - set(known) if isinstance(keys, dict) else {"(not a dict)"}
-        if unknown:
+        if unknown := set(keys) - set(known) if isinstance(keys, dict) else {"(not a dict)"}:
             raise ValueError(
                 f"Unknown keys {sorted(unknown)} in {where}; supported: {sorted(known)}."
             )
     required = [k for k, f in fields.items() if f.default is dataclasses.MISSING]
     if missing := [k for k in required if k not in arguments]:
         raise ValueError(f"The config of {name} is missing {missing}; it needs them to be built.")
-    return SCHEDULES[name](**{k: _field_value(name, fields[k], v) for k, v in arguments.items()})
+    values = {}  # plain data (NumPy scalars become numbers), checked against its field
+    for key, value in arguments.items():
+        value = [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
+        accepts, kind = _FIELD_KINDS[str(fields[key].type)]
+        if not accepts(value):
+            raise TypeError(
+                f"`{key}` of {name} must be {kind}. "
+                f"Received: {key}={value!r} of type {type(value).__name__}."
+            )
+        values[key] = value
+    return SCHEDULES[name](**values)

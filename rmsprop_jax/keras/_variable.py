@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._sparse_tables import materialize
 from .._validation import static_value
 
-# While `RMSprop.minimize` evaluates a loss, a set collecting the ids of the Variables it reads
-# (tf.GradientTape "watches" what the loss touches: one never read gets a None gradient).
+# Sets of the ids of the Variables a loss reads while `RMSprop.minimize` evaluates it (a tape).
 READS: list[set[int]] = []
 
 
@@ -45,7 +45,6 @@ class Variable:
     dtype: Any
     ndim: int
     size: int
-
     _value: jax.Array
 
     def __init__(self, value: Any, name: str | None = None, trainable: bool = True) -> None:
@@ -55,15 +54,13 @@ class Variable:
         self.name, self.trainable = name or "Variable", bool(trainable)
 
     def tree_flatten_with_keys(self) -> tuple[tuple[tuple[Any, jax.Array], ...], tuple[Any, ...]]:
-        """Pytree protocol: the value is the only child."""
         return ((jax.tree_util.GetAttrKey("value"), self.value),), (self.name, self.trainable)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> Variable:
         """Pytree protocol: a new Variable around the child (not copied: it may be a tracer)."""
         var = object.__new__(cls)
-        var._value, var._shared = children[0], True
-        var.name, var.trainable = aux
+        vars(var).update(_value=children[0], _shared=True, name=aux[0], trainable=aux[1])
         return var
 
     @property
@@ -112,19 +109,7 @@ class Variable:
 
     def owns_buffer(self) -> bool:
         """Whether only this Variable can hold its buffer (a step may donate it), until `value`."""
-        return not self.__dict__.get("_shared", True)
-
-    def __jax_array__(self) -> jax.Array:
-        return self.value
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.asarray(self.value, dtype=dtype)
-
-    def __hash__(self) -> int:  # identity, as the optimizer keys its slots by variable
-        return id(self)
-
-    def __repr__(self) -> str:
-        return f"Variable(name={self.name!r}, value={self._value!r})"
+        return not (isinstance(self, StateView) or self._shared)
 
 
 for _name in ("shape", "dtype", "ndim", "size"):
@@ -132,6 +117,10 @@ for _name in ("shape", "dtype", "ndim", "size"):
 for _fn in (float, int, bool, len, iter, abs, operator.index, operator.neg, operator.pos):
     setattr(Variable, f"__{_fn.__name__}__", lambda self, f=_fn: f(self.value))
 Variable.__invert__ = lambda self: ~self.value  # type: ignore[attr-defined]
+Variable.__jax_array__ = lambda self: self.value  # type: ignore[attr-defined]
+Variable.__array__ = lambda self, dtype=None, copy=None: np.asarray(self.value, dtype)  # type: ignore[attr-defined]
+Variable.__repr__ = lambda self: f"Variable(name={self.name!r}, value={self._value!r})"  # type: ignore[method-assign]
+Variable.__hash__ = object.__hash__  # identity, as the optimizer keys its slots by variable
 Variable.__getitem__ = lambda self, index: self.value[index]  # type: ignore[attr-defined]
 
 
@@ -154,9 +143,7 @@ for _name in "add sub mul truediv floordiv pow matmul mod and or xor lt le gt ge
 class StateView(Variable):
     """A `Variable` whose value lives elsewhere (an optimizer's state); reading returns a copy."""
 
-    def __init__(
-        self, name: str, read: Callable[[], jax.Array], write: Callable[[jax.Array], None]
-    ) -> None:
+    def __init__(self, name: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
         self.name, self.trainable, self._read, self._write = name, False, read, write
 
     @property  # type: ignore[override]
@@ -167,28 +154,18 @@ class StateView(Variable):
     def _value(self, new: jax.Array) -> None:
         self._write(new)
 
-    def owns_buffer(self) -> bool:
-        """A view never owns a buffer."""
-        return False
-
     # Pytree protocol: a plain Variable (a view is not rebuilt from leaves).
     tree_unflatten = Variable.tree_unflatten  # type: ignore[assignment]
 
 
 _INITIALIZERS = {"zeros": 0.0, "ones": 1.0}
+_MATERIALIZE = jax.jit(materialize, donate_argnums=(0, 1))  # the record's own buffers
 
 # Keras slot name -> core state field, in the order each generation lists its slots.
 SLOTS = {
     "legacy": {"rms": "ms", "momentum": "mom", "mg": "mg"},
     "keras3": {"velocity": "ms", "momentum": "mom", "average_gradient": "mg"},
 }
-_ROWS = "row_steps"  # the per-row bookkeeping of a sparse table (int32 per row)
-
-
-def slot_names(generation: str, momentum: bool, centered: bool) -> list[str]:
-    """The slots a variable has, in the generation's order."""
-    kept = {"ms": True, "mom": momentum, "mg": centered}
-    return [name for name, field in SLOTS[generation].items() if kept[field]]
 
 
 def momentum_enabled(momentum: Any) -> bool:
@@ -216,42 +193,36 @@ class Record:
 
     var: Variable
     state: Any
-    table: bool = False  # whether the state keeps per-row bookkeeping (sparse gradients)
     views: dict[str, StateView] = dataclasses.field(default_factory=dict)
 
-    def renew(self, state: Any, old: Any) -> None:
-        """A new state (its own buffers: steps donate it), with ``old``'s slots if any."""
+    def renew(self, state: Any) -> None:
+        """A new state (its own buffers: steps donate it), with the old one's slots if any."""
+        old = self.state
         kept = {f: v for f in SLOTS["legacy"].values() if (v := optax.tree.get(old, f)) is not None}
         self.state = optax.tree.set(jax.tree.map(jnp.copy, state), **kept)
 
-    def view(self, generation: str, name: str, catch_up: Callable[..., Any]) -> StateView:
+    def view(self, generation: str, name: str) -> StateView:
         """Slot ``name`` as a Variable: read brought up to date, written into the state."""
-        field = SLOTS[generation][name]
+        field, sep = SLOTS[generation][name], "/" if generation == "legacy" else "_"
 
-        def read() -> jax.Array:
-            self.bring_up_to_date(catch_up)
-            return optax.tree.get(self.state, field)
+        def write(value: jax.Array) -> None:  # cast, copied, up to date: `Variable._store`
+            self.state = optax.tree.set(self.state, **{field: value})
 
-        def write(value: Any) -> None:
-            dtype = read().dtype  # brought up to date first
-            self.state = optax.tree.set(self.state, **{field: jnp.array(value, dtype)})  # a copy
-
-        if name not in self.views:
-            sep = "/" if generation == "legacy" else "_"
-            self.views[name] = StateView(f"{self.var.name}{sep}{name}", read, write)
-        return self.views[name]
+        read = lambda: optax.tree.get(self.bring_up_to_date(), field)  # noqa: E731
+        return self.views.setdefault(name, StateView(f"{self.var.name}{sep}{name}", read, write))
 
     def rows(self) -> jax.Array | None:
-        """The per-row bookkeeping of a table (None for a dense variable)."""
-        return optax.tree.get(self.state, _ROWS) if self.table else None  # None: never defers
+        """A table's per-row bookkeeping (int32 per row); None if the state keeps no table."""
+        return optax.tree.get(self.state, "row_steps")
 
     def donatable(self) -> jax.Array:
         """The buffer if nothing else can hold it (`Variable.owns_buffer`), else a copy."""
         return self.var._value if self.var.owns_buffer() else self.var._value.copy()
 
-    def bring_up_to_date(self, catch_up: Callable[..., Any]) -> None:
-        """Applies the work sparse steps deferred on the rows (``catch_up``: `materialize`)."""
+    def bring_up_to_date(self) -> Any:
+        """Applies the work sparse steps deferred (`rmsprop_jax.materialize`); returns the state."""
         rows = self.rows()
         if rows is not None and bool(jnp.any(rows != optax.tree.get(self.state, "count"))):
-            value, self.state = catch_up(self.donatable(), self.state)
+            value, self.state = _MATERIALIZE(self.donatable(), self.state)
             self.var._store(value)
+        return self.state
