@@ -19,12 +19,14 @@ from ._numerics import slot_dtype
 from ._sharding import filled_like, gather_sharding, scatter_sharding, unsplit_rows
 from ._sparse_rows import SparseRows, is_sparse_or_none
 from ._tree import check_matching_tree
+from ._validation import is_tracer
 
 __all__ = [
     "SparseMode",
     "accumulator_stage",
     "deduplicate",
     "gather",
+    "on_distinct_rows",
     "scatter",
     "sum_duplicate_rows",
     "update_leaf",
@@ -45,21 +47,22 @@ _EVERY_ROW = (
 )
 
 
-def deduplicate(rows: SparseRows) -> SparseRows:
+def deduplicate(rows: SparseRows, size: int | None = None, presorted: Any = None) -> SparseRows:
     """Sums the values of duplicate indices (a segment-sum over the unique rows).
 
-    The result has sorted unique indices, padded to the input's length with ``num_rows`` (a row
-    that scatters drop), where out-of-range indices go too. Sizes stay static, so this jits.
+    The result has sorted unique indices, padded to ``size`` slots (None: the input's length)
+    with ``num_rows`` (a row that scatters drop), where out-of-range indices go too; rows past
+    ``size`` slots are dropped (see `on_distinct_rows`; ``presorted``: its `_sorted`). Sizes
+    stay static, so this jits.
     """
-    size = rows.indices.shape[0]
-    indices, values = unsplit_rows(rows.indices), unsplit_rows(rows.values)
-    sanitized = jnp.where((indices >= 0) & (indices < rows.num_rows), indices, rows.num_rows)
-    if size == 0 or rows.unique_indices:
+    length = rows.indices.shape[0]
+    size = length if size is None else size
+    sanitized, values = _sanitized(rows), unsplit_rows(rows.values)
+    if length == 0 or rows.unique_indices:
         return rows.replace(sanitized, values, unique_indices=True)
     # jnp.unique(return_inverse=True) sorts key-value pairs, several times slower on CPU than
     # sorting the keys alone and finding each key's slot with a binary search.
-    ordered = jnp.sort(sanitized)
-    first = jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+    ordered, first = _sorted(sanitized) if presorted is None else presorted
     slot = jnp.where(first, jnp.cumsum(first) - 1, size)
     unique = (
         jnp.full((size,), rows.num_rows, sanitized.dtype)
@@ -71,6 +74,59 @@ def deduplicate(rows: SparseRows) -> SparseRows:
     keep = (unique < rows.num_rows).reshape((size,) + (1,) * (values.ndim - 1))
     summed = jnp.where(keep, summed, jnp.zeros((), summed.dtype))
     return rows.replace(unique, summed, unique_indices=True, indices_are_sorted=True)
+
+
+def _sanitized(rows: SparseRows) -> jax.Array:
+    """The row numbers, out-of-range ones replaced by ``num_rows``."""
+    indices = unsplit_rows(rows.indices)
+    return jnp.where((indices >= 0) & (indices < rows.num_rows), indices, rows.num_rows)
+
+
+def _sorted(sanitized: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The sorted row numbers, and where each value first occurs among them."""
+    ordered = jnp.sort(sanitized)
+    return ordered, jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+
+
+def on_distinct_rows(
+    grad: SparseRows, body: Callable[[SparseRows], tuple[jax.Array, Any]]
+) -> tuple[SparseRows, Any]:
+    """``body`` on the deduplicated rows of ``grad``: its output as their values, and the rest.
+
+    ``body(rows) -> (values, rest)`` works row by row. With ``grad.max_distinct_rows = b``
+    below the ``k`` indices, it runs on ``b`` slots when the batch has at most ``b`` distinct
+    rows and on ``k`` slots otherwise (``lax.cond``, under jit), so nothing is dropped; the
+    output keeps ``k`` rows (padded with ``num_rows``).
+    """
+    k, bound = grad.indices.shape[0], grad.max_distinct_rows
+    # Eagerly, the unbounded step itself: XLA rounds some ops (powers) by array size.
+    if bound is None or bound >= k or grad.unique_indices or not is_tracer(grad.indices):
+        rows = deduplicate(grad)
+        out, rest = body(rows)
+        return rows.with_values(out), rest
+    ordered, first = presorted = _sorted(_sanitized(grad))
+    distinct = jnp.sum(first & (ordered < grad.num_rows))
+
+    def on(size: int) -> Callable[[None], Any]:
+        def branch(_: None) -> Any:
+            rows = deduplicate(grad, size, presorted)
+            out, rest = body(rows)
+            pad = [(0, k - size)] + [(0, 0)] * (out.ndim - 1)
+            indices = jnp.pad(rows.indices, pad[:1], constant_values=grad.num_rows)
+            # The negated values: apply_updates' scatter folds -(-x), reading this buffer.
+            return indices, jnp.pad(-out, pad), rest
+
+        return branch
+
+    indices, flipped, rest = jax.lax.cond(distinct <= bound, on(bound), on(k), None)
+    return SparseRows.from_parts(
+        indices,
+        -flipped,
+        grad.shape,
+        unique_indices=True,
+        indices_are_sorted=True,
+        max_distinct_rows=bound,
+    ), rest
 
 
 def gather(array: jax.Array, rows: SparseRows) -> jax.Array:
@@ -113,11 +169,13 @@ def update_leaf(
         named = hasattr(accumulators, "_fields")
         return type(accumulators)(*values) if named else tuple(values)
 
-    rows = deduplicate(grad)
-    out, new = step(rows.values, each(lambda a: gather(a, rows), accumulators))
-    scattered = each(lambda a, n: scatter(a, rows, n), accumulators, new)
+    def on_rows(rows: SparseRows) -> tuple[jax.Array, Any]:
+        out, new = step(rows.values, each(lambda a: gather(a, rows), accumulators))
+        return out, each(lambda a, n: scatter(a, rows, n), accumulators, new)
+
+    rows, scattered = on_distinct_rows(grad, on_rows)  # rows: the update's
     if mode == "lazy":
-        return rows.with_values(out), scattered
+        return rows, scattered
     warnings.warn(_EVERY_ROW.format(stage=where[0], path=where[1]), UserWarning, stacklevel=3)
     # The dense algorithm: the touched rows' step, scattered first, then a zero-gradient step on
     # every other row, one elementwise pass that XLA does in place on a donated buffer.
@@ -126,8 +184,8 @@ def update_leaf(
     keep = touched.reshape(touched.shape + (1,) * (len(grad.shape) - 1))
     accumulators = each(lambda a, d: jnp.where(keep, a, d), scattered, decayed)
     if mode == "keras":  # the state changed on every row; the params move on touched rows only
-        return rows.with_values(out), accumulators
-    return scatter(out_all, rows, out), accumulators
+        return rows, accumulators
+    return scatter(out_all, rows, rows.values), accumulators
 
 
 def accumulator_stage(

@@ -30,7 +30,7 @@ from ._numerics import (
     scale_values,
     slot_dtype,
 )
-from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
+from ._rows import SparseMode, gather, on_distinct_rows, scatter, update_leaf
 from ._sharding import filled_like, refill, replicated_like, scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse_or_none
 from ._tree import check_matching_tree, marked_leaves
@@ -154,28 +154,29 @@ def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
         out, s = _step(rule, hyper, lr, grad, s)
         new_owed = None if owed is None else jnp.zeros_like(owed)
         return _add(out, moved, owed), s, refill(steps, count + 1), new_owed
-    rows = deduplicate(grad)
-    valid = rows.indices < rows.num_rows  # padding rows miss nothing
-    missed = jnp.where(valid, count - gather(steps, rows), 0)
-    gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
-    gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
-    out, gathered = _step(rule, hyper, lr, rows.values, gathered)
-    out = _add(out, moved, None if owed is None else gather(owed, rows))
-    s = _Slots(
-        *(None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True))
-    )
-    # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting) makes the
-    # write depend on the read, so XLA updates the donated buffer in place.
-    steps = steps.at[rows.indices].add(
-        missed + 1,
-        mode="drop",
-        indices_are_sorted=rows.indices_are_sorted,
-        unique_indices=True,
-        out_sharding=scatter_sharding(steps),
-    )
-    if owed is not None:
-        owed = scatter(owed, rows, jnp.zeros_like(rows.values))
-    return rows.with_values(out), s, steps, owed
+
+    def on_rows(rows: SparseRows) -> Any:
+        valid = rows.indices < rows.num_rows  # padding rows miss nothing
+        missed = jnp.where(valid, count - gather(steps, rows), 0)
+        gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
+        gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
+        out, gathered = _step(rule, hyper, lr, rows.values, gathered)
+        out = _add(out, moved, None if owed is None else gather(owed, rows))
+        new = [None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True)]
+        # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting)
+        # makes the write depend on the read, so XLA updates the donated buffer in place.
+        new_steps = steps.at[rows.indices].add(
+            missed + 1,
+            mode="drop",
+            indices_are_sorted=rows.indices_are_sorted,
+            unique_indices=True,
+            out_sharding=scatter_sharding(steps),
+        )
+        zeros = jnp.zeros_like(rows.values)
+        return out, (_Slots(*new), new_steps, None if owed is None else scatter(owed, rows, zeros))
+
+    rows, (s, steps, owed) = on_distinct_rows(grad, on_rows)
+    return rows, s, steps, owed
 
 
 _PER_PARAM = ("row_steps", "ms", "mg", "mom", "owed")
