@@ -89,44 +89,58 @@ def _sorted(sanitized: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def on_distinct_rows(
-    grad: SparseRows, body: Callable[[SparseRows], tuple[jax.Array, Any]]
+    grad: SparseRows, body: Callable[[SparseRows, Any], tuple[jax.Array, Any]], carry: Any
 ) -> tuple[SparseRows, Any]:
-    """``body`` on the deduplicated rows of ``grad``: its output as their values, and the rest.
+    """``body`` on the deduplicated rows of ``grad``: its output as their values, and ``carry``.
 
-    ``body(rows) -> (values, rest)`` works row by row. With ``grad.max_distinct_rows = b``
-    below the ``k`` indices, it runs on ``b`` slots when the batch has at most ``b`` distinct
-    rows and on ``k`` slots otherwise (``lax.cond``, under jit), so nothing is dropped; the
-    output keeps ``k`` rows (padded with ``num_rows``).
+    ``body(rows, carry) -> (values, carry)`` works row by row (``carry``: the tables it
+    updates). With ``grad.max_distinct_rows = b`` below the ``k`` indices, a jitted step runs
+    it on ``b`` slots at a time, in a loop of ``ceil(distinct / b)`` turns (one if the bound
+    holds), so no row is dropped; the output has ``k`` rows (padding: row ``num_rows``).
     """
-    k, bound = grad.indices.shape[0], grad.max_distinct_rows
+    k, bound, num_rows = grad.indices.shape[0], grad.max_distinct_rows, grad.num_rows
     # Eagerly, the unbounded step itself: XLA rounds some ops (powers) by array size.
     if bound is None or bound >= k or grad.unique_indices or not is_tracer(grad.indices):
         rows = deduplicate(grad)
-        out, rest = body(rows)
-        return rows.with_values(out), rest
-    ordered, first = presorted = _sorted(_sanitized(grad))
-    distinct = jnp.sum(first & (ordered < grad.num_rows))
+        out, carry = body(rows, carry)
+        return rows.with_values(out), carry
+    sanitized, values = _sanitized(grad), unsplit_rows(grad.values)
+    ordered, first = _sorted(sanitized)
+    slot = jnp.where(first, jnp.cumsum(first) - 1, k)
+    unique = (
+        jnp.full((k,), num_rows, sanitized.dtype)
+        .at[slot]
+        .set(ordered, mode="drop", unique_indices=True, indices_are_sorted=True)
+    )
+    inverse = jnp.searchsorted(unique, sanitized, method="scan")
+    distinct = jnp.sum(first & (ordered < num_rows))
 
-    def on(size: int) -> Callable[[None], Any]:
-        def branch(_: None) -> Any:
-            rows = deduplicate(grad, size, presorted)
-            out, rest = body(rows)
-            pad = [(0, k - size)] + [(0, 0)] * (out.ndim - 1)
-            indices = jnp.pad(rows.indices, pad[:1], constant_values=grad.num_rows)
-            # The negated values: apply_updates' scatter folds -(-x), reading this buffer.
-            return indices, jnp.pad(-out, pad), rest
+    def turn(loop: tuple[Any, jax.Array, Any]) -> tuple[Any, jax.Array, Any]:
+        i, flipped, carry = loop
+        # Slots [i * b, i * b + b), the window moved back to end at k; the slots an earlier
+        # turn took are padding here.
+        start = jnp.minimum(i * bound, k - bound)
+        fresh = jnp.arange(bound) + start >= i * bound
+        indices = jnp.where(fresh, jax.lax.dynamic_slice(unique, (start,), (bound,)), num_rows)
+        mine = (inverse >= i * bound) & (inverse < start + bound)
+        summed = jax.ops.segment_sum(values, jnp.where(mine, inverse - start, bound), bound)
+        keep = (indices < num_rows).reshape((bound,) + (1,) * (values.ndim - 1))
+        summed = jnp.where(keep, summed, jnp.zeros((), summed.dtype))
+        rows = grad.replace(indices, summed, unique_indices=True, indices_are_sorted=True)
+        out, carry = body(rows, carry)
+        # Negated: apply_updates' scatter folds -(-x), reading this buffer.
+        corner = (start,) + (0,) * (out.ndim - 1)
+        old = jax.lax.dynamic_slice(flipped, corner, out.shape)
+        new = jnp.where(fresh.reshape(keep.shape), -out, old)
+        return i + 1, jax.lax.dynamic_update_slice(flipped, new, corner), carry
 
-        return branch
-
-    indices, flipped, rest = jax.lax.cond(distinct <= bound, on(bound), on(k), None)
-    return SparseRows.from_parts(
-        indices,
-        -flipped,
-        grad.shape,
-        unique_indices=True,
-        indices_are_sorted=True,
-        max_distinct_rows=bound,
-    ), rest
+    first_rows = grad.replace(unique[:bound], values[:bound], unique_indices=True)
+    spec = jax.eval_shape(lambda c: body(first_rows, c)[0], carry)
+    zeros = jnp.zeros((k, *spec.shape[1:]), spec.dtype)
+    more = lambda loop: loop[0] * bound < jnp.maximum(distinct, 1)  # noqa: E731
+    _, flipped, carry = jax.lax.while_loop(more, turn, (jnp.int32(0), zeros, carry))
+    rows = grad.replace(unique, -flipped, unique_indices=True, indices_are_sorted=True)
+    return rows, carry
 
 
 def gather(array: jax.Array, rows: SparseRows) -> jax.Array:
@@ -169,11 +183,11 @@ def update_leaf(
         named = hasattr(accumulators, "_fields")
         return type(accumulators)(*values) if named else tuple(values)
 
-    def on_rows(rows: SparseRows) -> tuple[jax.Array, Any]:
-        out, new = step(rows.values, each(lambda a: gather(a, rows), accumulators))
-        return out, each(lambda a, n: scatter(a, rows, n), accumulators, new)
+    def on_rows(rows: SparseRows, tables: Any) -> tuple[jax.Array, Any]:
+        out, new = step(rows.values, each(lambda a: gather(a, rows), tables))
+        return out, each(lambda a, n: scatter(a, rows, n), tables, new)
 
-    rows, scattered = on_distinct_rows(grad, on_rows)  # rows: the update's
+    rows, scattered = on_distinct_rows(grad, on_rows, accumulators)  # rows: the update's
     if mode == "lazy":
         return rows, scattered
     warnings.warn(_EVERY_ROW.format(stage=where[0], path=where[1]), UserWarning, stacklevel=3)

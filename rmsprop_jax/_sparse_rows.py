@@ -90,9 +90,9 @@ class SparseRows:
 
     ``max_distinct_rows=b`` bounds the distinct rows of a batch of ``k`` indices: a jitted step
     then works on ``b`` deduplicated slots instead of ``k`` (faster when many indices repeat).
-    A batch with more than ``b`` distinct rows is never cut short: that step takes the
-    ``k``-slot path (``lax.cond``; eager steps always do). The maths is the unbounded step's;
-    XLA may round a fused multiply-add of the smaller program differently (an ulp).
+    A batch with more than ``b`` distinct rows is never cut short: the step takes as many
+    turns of ``b`` rows as it needs (a ``lax.while_loop``; eager steps use ``k`` slots). The
+    maths is the unbounded step's; XLA may round a fused multiply-add differently (an ulp).
 
     Args:
       indices: int32 or int64 row indices, shape ``[k]``, in any order, duplicates allowed.

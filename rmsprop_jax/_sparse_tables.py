@@ -155,7 +155,8 @@ def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
         new_owed = None if owed is None else jnp.zeros_like(owed)
         return _add(out, moved, owed), s, refill(steps, count + 1), new_owed
 
-    def on_rows(rows: SparseRows) -> Any:
+    def on_rows(rows: SparseRows, tables: Any) -> Any:
+        s, steps, owed = tables
         valid = rows.indices < rows.num_rows  # padding rows miss nothing
         missed = jnp.where(valid, count - gather(steps, rows), 0)
         gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
@@ -165,7 +166,7 @@ def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
         new = [None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True)]
         # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting)
         # makes the write depend on the read, so XLA updates the donated buffer in place.
-        new_steps = steps.at[rows.indices].add(
+        steps = steps.at[rows.indices].add(
             missed + 1,
             mode="drop",
             indices_are_sorted=rows.indices_are_sorted,
@@ -173,9 +174,9 @@ def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
             out_sharding=scatter_sharding(steps),
         )
         zeros = jnp.zeros_like(rows.values)
-        return out, (_Slots(*new), new_steps, None if owed is None else scatter(owed, rows, zeros))
+        return out, (_Slots(*new), steps, None if owed is None else scatter(owed, rows, zeros))
 
-    rows, (s, steps, owed) = on_distinct_rows(grad, on_rows)
+    rows, (s, steps, owed) = on_distinct_rows(grad, on_rows, (s, steps, owed))
     return rows, s, steps, owed
 
 

@@ -22,12 +22,13 @@ import rmsprop_jax as rj
 HERE = Path(__file__).resolve().parent
 SHAPE = (12, 16)
 BOUND = 4
-# Eight indices per batch: 3 distinct rows (under the bound), 4 (at it), 6 (over it).
+# Eight indices per batch: 3 distinct rows (under the bound), 4 (at it), 6 and 7 (over it).
 BATCHES = [
     [5, 1, 5, 9, 1, 1, 9, 5],
     [0, 11, 0, 3, 7, 3, 7, 11],
     [2, 4, 6, 8, 10, 2, 4, 0],
     [5, 5, 5, 5, 5, 5, 5, 5],
+    [0, 1, 2, 3, 4, 5, 6, 6],
 ]
 
 
@@ -71,10 +72,10 @@ MODES = [("keras", 0.9), ("lazy", 0.9), ("dense", 0.9), ("keras", 0.0), ("dense"
 
 
 def check_bounded_equals_unbounded(mode: str, momentum: float, jit: bool, exact: bool) -> None:
-    """Bounds under (4), below (1) and above (6) the batches' distinct rows, against None."""
+    """Bounds between (4, 3), below (1) and above (6) batches' distinct rows, against None."""
     out_of_range = jit  # eager SparseRows refuse out-of-range indices
     unbounded = _run(mode, momentum, None, jit, out_of_range)
-    for bound in (BOUND, 1, 6):
+    for bound in (BOUND, 1, 3, 6):  # 3: the last turn's window overlaps the one before
         bounded = _run(mode, momentum, bound, jit, out_of_range)
         for want, got in zip(unbounded, bounded, strict=True):
             for a, b in zip(_bits(want), _bits(got), strict=True):
