@@ -149,6 +149,7 @@ def _add(out: jax.Array, *moves: jax.Array | None) -> jax.Array:
 def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
     """One table's step: touched rows of a `SparseRows`, or every row of a dense gradient."""
     drift = _drift(rule, hyper, lr)
+    read_back = rule.lr_before_momentum and not rule.nesterov  # the step's out is -new_mom
     if not isinstance(grad, SparseRows):  # every row catches up, then steps
         s, moved = _catch_up(s, count - steps, hyper.rho, hyper.momentum, drift)
         out, s = _step(rule, hyper, lr, grad, s)
@@ -162,10 +163,11 @@ def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
         gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
         gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
         out, gathered = _step(rule, hyper, lr, rows.values, gathered)
-        out = _add(out, moved, None if owed is None else gather(owed, rows))
         new = [None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True)]
-        # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting)
-        # makes the write depend on the read, so XLA updates the donated buffer in place.
+        if new[2] is not None and read_back and new[2].dtype == out.dtype:
+            out = -gather(new[2], rows)  # -new_mom read back: XLA computes it once, not twice
+        out = _add(out, moved, None if owed is None else gather(owed, rows))
+        # Adding missed + 1 (to count + 1) reads the buffer, so XLA updates it in place.
         steps = steps.at[rows.indices].add(
             missed + 1,
             mode="drop",
