@@ -476,10 +476,12 @@ def markdown(methods: list[h.Method], cases: list[Case], run: dict[str, Any]) ->
         "momentum, tf.keras leaves untouched rows alone), so the gap between their rows is the "
         "run-to-run noise of this machine. The floor row is the memory traffic alone: reading "
         "the touched rows of ms and mom and writing them and the params' rows; its growth with N "
-        "is cache and TLB misses on rows scattered over a bigger table. `rj lazy (momentum 0.9), "
-        f"bounded` gives its gradients `max_distinct_rows` = {BOUND_MARGIN}x the most distinct "
-        "rows of the case's batches: a step works on that many deduplicated slots instead of k "
-        "(a batch over the bound would take the k-slot path).",
+        "is cache and TLB misses on rows scattered over a bigger table.",
+        f"`rj lazy (momentum 0.9), bounded` gives its gradients `max_distinct_rows` = "
+        f"{BOUND_MARGIN}x the most distinct rows of the case's batches: a step works on that "
+        "many deduplicated slots instead of k (a batch over the bound takes more turns)."
+        if h.by_name(methods, "lazy_bounded")
+        else None,
         f"Targets for this library's modes: time at N={large:,} at most {TARGET_SCALING}x the time "
         f"at N={small:,}; at N={large:,} at least {TARGET_VS_DENSE:.0f}x faster than optax on "
         "the dense gradient; no slower than TF's sparse kernel at any N (the worst N is shown); "
