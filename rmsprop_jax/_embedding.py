@@ -21,6 +21,7 @@ def value_and_sparse_grad(
     *args: Any,
     argnums: int | Sequence[int] | None = None,
     has_aux: bool = False,
+    max_distinct_rows: int | None = None,
 ) -> tuple[Any, Any]:
     r"""Evaluates ``fn(table[indices], *args)`` and its gradient, the table's as `SparseRows`.
 
@@ -42,6 +43,7 @@ def value_and_sparse_grad(
       argnums: as in ``jax.value_and_grad``: 0 is the table (its rows), ``1 + i`` is ``args[i]``.
         None (the default) gives the tuple ``(table_grad, *arg_grads)`` of every argument.
       has_aux: whether ``fn`` returns ``(value, aux)``.
+      max_distinct_rows: the `SparseRows` bound on distinct rows per batch (None: none).
 
     Returns:
       ``(value, grads)`` (``value`` is ``(value, aux)`` with ``has_aux``), where the table's
@@ -96,6 +98,9 @@ def value_and_sparse_grad(
     if 0 in positions:
         flat, slot = indices.reshape(-1), positions.index(0)
         grads[slot] = SparseRows.from_parts(
-            flat, grads[slot].reshape((flat.shape[0], *table.shape[1:])), tuple(table.shape)
+            flat,
+            grads[slot].reshape((flat.shape[0], *table.shape[1:])),
+            tuple(table.shape),
+            max_distinct_rows=max_distinct_rows,
         )
     return value, grads[0] if single else tuple(grads)

@@ -19,12 +19,14 @@ from ._numerics import slot_dtype
 from ._sharding import filled_like, gather_sharding, scatter_sharding, unsplit_rows
 from ._sparse_rows import SparseRows, is_sparse_or_none
 from ._tree import check_matching_tree
+from ._validation import is_tracer
 
 __all__ = [
     "SparseMode",
     "accumulator_stage",
     "deduplicate",
     "gather",
+    "on_distinct_rows",
     "scatter",
     "sum_duplicate_rows",
     "update_leaf",
@@ -45,21 +47,22 @@ _EVERY_ROW = (
 )
 
 
-def deduplicate(rows: SparseRows) -> SparseRows:
+def deduplicate(rows: SparseRows, size: int | None = None, presorted: Any = None) -> SparseRows:
     """Sums the values of duplicate indices (a segment-sum over the unique rows).
 
-    The result has sorted unique indices, padded to the input's length with ``num_rows`` (a row
-    that scatters drop), where out-of-range indices go too. Sizes stay static, so this jits.
+    The result has sorted unique indices, padded to ``size`` slots (None: the input's length)
+    with ``num_rows`` (a row that scatters drop), where out-of-range indices go too; rows past
+    ``size`` slots are dropped (see `on_distinct_rows`; ``presorted``: its `_sorted`). Sizes
+    stay static, so this jits.
     """
-    size = rows.indices.shape[0]
-    indices, values = unsplit_rows(rows.indices), unsplit_rows(rows.values)
-    sanitized = jnp.where((indices >= 0) & (indices < rows.num_rows), indices, rows.num_rows)
-    if size == 0 or rows.unique_indices:
+    length = rows.indices.shape[0]
+    size = length if size is None else size
+    sanitized, values = _sanitized(rows), unsplit_rows(rows.values)
+    if length == 0 or rows.unique_indices:
         return rows.replace(sanitized, values, unique_indices=True)
     # jnp.unique(return_inverse=True) sorts key-value pairs, several times slower on CPU than
     # sorting the keys alone and finding each key's slot with a binary search.
-    ordered = jnp.sort(sanitized)
-    first = jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+    ordered, first = _sorted(sanitized) if presorted is None else presorted
     slot = jnp.where(first, jnp.cumsum(first) - 1, size)
     unique = (
         jnp.full((size,), rows.num_rows, sanitized.dtype)
@@ -71,6 +74,73 @@ def deduplicate(rows: SparseRows) -> SparseRows:
     keep = (unique < rows.num_rows).reshape((size,) + (1,) * (values.ndim - 1))
     summed = jnp.where(keep, summed, jnp.zeros((), summed.dtype))
     return rows.replace(unique, summed, unique_indices=True, indices_are_sorted=True)
+
+
+def _sanitized(rows: SparseRows) -> jax.Array:
+    """The row numbers, out-of-range ones replaced by ``num_rows``."""
+    indices = unsplit_rows(rows.indices)
+    return jnp.where((indices >= 0) & (indices < rows.num_rows), indices, rows.num_rows)
+
+
+def _sorted(sanitized: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The sorted row numbers, and where each value first occurs among them."""
+    ordered = jnp.sort(sanitized)
+    return ordered, jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+
+
+def on_distinct_rows(
+    grad: SparseRows, body: Callable[[SparseRows, Any], tuple[jax.Array, Any]], carry: Any
+) -> tuple[SparseRows, Any]:
+    """``body`` on the deduplicated rows of ``grad``: its output as their values, and ``carry``.
+
+    ``body(rows, carry) -> (values, carry)`` works row by row (``carry``: the tables it
+    updates). With ``grad.max_distinct_rows = b`` below the ``k`` indices, a jitted step runs
+    it on ``b`` slots at a time, in a loop of ``ceil(distinct / b)`` turns (one if the bound
+    holds), so no row is dropped; the output has ``k`` rows (padding: row ``num_rows``).
+    """
+    k, bound, num_rows = grad.indices.shape[0], grad.max_distinct_rows, grad.num_rows
+    # Eagerly, the unbounded step itself: XLA rounds some ops (powers) by array size.
+    if bound is None or bound >= k or grad.unique_indices or not is_tracer(grad.indices):
+        rows = deduplicate(grad)
+        out, carry = body(rows, carry)
+        return rows.with_values(out), carry
+    sanitized, values = _sanitized(grad), unsplit_rows(grad.values)
+    ordered, first = _sorted(sanitized)
+    slot = jnp.where(first, jnp.cumsum(first) - 1, k)
+    unique = (
+        jnp.full((k,), num_rows, sanitized.dtype)
+        .at[slot]
+        .set(ordered, mode="drop", unique_indices=True, indices_are_sorted=True)
+    )
+    inverse = jnp.searchsorted(unique, sanitized, method="scan")
+    distinct = jnp.sum(first & (ordered < num_rows))
+
+    def turn(loop: tuple[Any, jax.Array, Any]) -> tuple[Any, jax.Array, Any]:
+        i, flipped, carry = loop
+        # Slots [i * b, i * b + b), the window moved back to end at k; the slots an earlier
+        # turn took are padding here.
+        start = jnp.minimum(i * bound, k - bound)
+        fresh = jnp.arange(bound) + start >= i * bound
+        indices = jnp.where(fresh, jax.lax.dynamic_slice(unique, (start,), (bound,)), num_rows)
+        mine = (inverse >= i * bound) & (inverse < start + bound)
+        summed = jax.ops.segment_sum(values, jnp.where(mine, inverse - start, bound), bound)
+        keep = (indices < num_rows).reshape((bound,) + (1,) * (values.ndim - 1))
+        summed = jnp.where(keep, summed, jnp.zeros((), summed.dtype))
+        rows = grad.replace(indices, summed, unique_indices=True, indices_are_sorted=True)
+        out, carry = body(rows, carry)
+        # Negated: apply_updates' scatter folds -(-x), reading this buffer.
+        corner = (start,) + (0,) * (out.ndim - 1)
+        old = jax.lax.dynamic_slice(flipped, corner, out.shape)
+        new = jnp.where(fresh.reshape(keep.shape), -out, old)
+        return i + 1, jax.lax.dynamic_update_slice(flipped, new, corner), carry
+
+    first_rows = grad.replace(unique[:bound], values[:bound], unique_indices=True)
+    spec = jax.eval_shape(lambda c: body(first_rows, c)[0], carry)
+    zeros = jnp.zeros((k, *spec.shape[1:]), spec.dtype)
+    more = lambda loop: loop[0] * bound < jnp.maximum(distinct, 1)  # noqa: E731
+    _, flipped, carry = jax.lax.while_loop(more, turn, (jnp.int32(0), zeros, carry))
+    rows = grad.replace(unique, -flipped, unique_indices=True, indices_are_sorted=True)
+    return rows, carry
 
 
 def gather(array: jax.Array, rows: SparseRows) -> jax.Array:
@@ -113,11 +183,13 @@ def update_leaf(
         named = hasattr(accumulators, "_fields")
         return type(accumulators)(*values) if named else tuple(values)
 
-    rows = deduplicate(grad)
-    out, new = step(rows.values, each(lambda a: gather(a, rows), accumulators))
-    scattered = each(lambda a, n: scatter(a, rows, n), accumulators, new)
+    def on_rows(rows: SparseRows, tables: Any) -> tuple[jax.Array, Any]:
+        out, new = step(rows.values, each(lambda a: gather(a, rows), tables))
+        return out, each(lambda a, n: scatter(a, rows, n), tables, new)
+
+    rows, scattered = on_distinct_rows(grad, on_rows, accumulators)  # rows: the update's
     if mode == "lazy":
-        return rows.with_values(out), scattered
+        return rows, scattered
     warnings.warn(_EVERY_ROW.format(stage=where[0], path=where[1]), UserWarning, stacklevel=3)
     # The dense algorithm: the touched rows' step, scattered first, then a zero-gradient step on
     # every other row, one elementwise pass that XLA does in place on a donated buffer.
@@ -126,8 +198,8 @@ def update_leaf(
     keep = touched.reshape(touched.shape + (1,) * (len(grad.shape) - 1))
     accumulators = each(lambda a, d: jnp.where(keep, a, d), scattered, decayed)
     if mode == "keras":  # the state changed on every row; the params move on touched rows only
-        return rows.with_values(out), accumulators
-    return scatter(out_all, rows, out), accumulators
+        return rows, accumulators
+    return scatter(out_all, rows, rows.values), accumulators
 
 
 def accumulator_stage(

@@ -88,16 +88,24 @@ class SparseRows:
     ``g1 + g2``, `psum`, ``table + g``). Indices outside ``[0, shape[0])`` never touch another
     row: a ValueError outside ``jax.jit``, dropped under it. See docs/sparse.md.
 
+    ``max_distinct_rows=b`` bounds the distinct rows of a batch of ``k`` indices: a jitted step
+    then works on ``b`` deduplicated slots instead of ``k`` (faster when many indices repeat).
+    A batch with more than ``b`` distinct rows is never cut short: the step takes as many
+    turns of ``b`` rows as it needs (a ``lax.while_loop``; eager steps use ``k`` slots). The
+    maths is the unbounded step's; XLA may round a fused multiply-add differently (an ulp).
+
     Args:
       indices: int32 or int64 row indices, shape ``[k]``, in any order, duplicates allowed.
       values: the rows' gradients, shape ``[k, *shape[1:]]``.
       shape: the table's shape (static).
       unique_indices: promise that ``indices`` has no duplicates (JAX's scatter flag).
       indices_are_sorted: promise that ``indices`` is sorted (JAX's scatter flag).
+      max_distinct_rows: an expected bound on the distinct rows (static), or None.
 
     Raises:
-      ValueError: if ``values`` does not fit ``shape``, or (outside jit) an index is out of range.
-      TypeError: if ``indices`` is not an integer vector.
+      ValueError: if ``values`` does not fit ``shape``, (outside jit) an index is out of range,
+        or ``max_distinct_rows`` is not positive.
+      TypeError: if ``indices`` is not an integer vector or ``max_distinct_rows`` not an int.
 
     Example:
       >>> import jax.numpy as jnp, rmsprop_jax as rj
@@ -115,6 +123,7 @@ class SparseRows:
     unique_indices: bool
     indices_are_sorted: bool
     index_dtype: jnp.dtype
+    max_distinct_rows: int | None
 
     def __init__(
         self,
@@ -124,6 +133,7 @@ class SparseRows:
         *,
         unique_indices: bool = False,
         indices_are_sorted: bool = False,
+        max_distinct_rows: int | None = None,
     ) -> None:
         indices, values = jnp.asarray(indices), jnp.asarray(values)
         shape = tuple(int(size) for size in shape)
@@ -144,6 +154,7 @@ class SparseRows:
         self.rows, self.values = _encode(indices), values
         self.shape, self.index_dtype = shape, indices.dtype
         self.unique_indices, self.indices_are_sorted = unique_indices, indices_are_sorted
+        self.max_distinct_rows = _checked_bound(max_distinct_rows)
 
     @classmethod
     def from_parts(
@@ -154,9 +165,11 @@ class SparseRows:
         *,
         unique_indices: bool = False,
         indices_are_sorted: bool = False,
+        max_distinct_rows: int | None = None,
     ) -> SparseRows:
         """Internal constructor without checks (no host round trip; traced arrays welcome)."""
-        aux = (shape, unique_indices, indices_are_sorted, indices.dtype)
+        bound = _checked_bound(max_distinct_rows)
+        aux = (shape, unique_indices, indices_are_sorted, indices.dtype, bound)
         return cls.tree_unflatten(aux, (_encode(indices), values))
 
     @property
@@ -181,6 +194,7 @@ class SparseRows:
             self.shape,
             unique_indices=unique,
             indices_are_sorted=ordered,
+            max_distinct_rows=self.max_distinct_rows,
         )
 
     def with_values(self, values: jax.Array) -> SparseRows:
@@ -190,7 +204,7 @@ class SparseRows:
     def tree_flatten(self) -> tuple[tuple[Any, jax.Array], tuple[Any, ...]]:
         """The pytree children (stored row numbers, ``values``) and the static data."""
         static = (self.shape, self.unique_indices, self.indices_are_sorted, self.index_dtype)
-        return (self.rows, self.values), static
+        return (self.rows, self.values), (*static, self.max_distinct_rows)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, ...], children: tuple[Any, Any]) -> SparseRows:
@@ -198,7 +212,8 @@ class SparseRows:
         _check_stored_rows(children[0])
         rows = object.__new__(cls)
         rows.rows, rows.values = children
-        rows.shape, rows.unique_indices, rows.indices_are_sorted, rows.index_dtype = aux
+        rows.shape, rows.unique_indices, rows.indices_are_sorted, rows.index_dtype = aux[:4]
+        rows.max_distinct_rows = aux[4]
         return rows
 
     def psum(self, axis_name: Any) -> SparseRows:
@@ -297,6 +312,24 @@ class SparseRows:
 
     def __repr__(self) -> str:
         return f"SparseRows(indices={self.indices!r}, values={self.values!r}, shape={self.shape})"
+
+
+def _checked_bound(bound: Any) -> int | None:
+    """``max_distinct_rows`` as a positive int or None; an error naming it otherwise."""
+    if bound is None:
+        return None
+    if isinstance(bound, bool) or not isinstance(bound, int | np.integer):
+        raise TypeError(
+            "`max_distinct_rows` must be a positive int (the most distinct rows a batch is "
+            f"expected to hold) or None (no bound). Received: {bound!r} of type "
+            f"{type(bound).__name__}; write e.g. max_distinct_rows=4096."
+        )
+    if bound < 1:
+        raise ValueError(
+            "`max_distinct_rows` must be a positive int (at least 1) or None (no bound). "
+            f"Received: max_distinct_rows={bound}; write None to leave the rows unbounded."
+        )
+    return int(bound)
 
 
 def _check_range_on_host(indices: jax.Array, num_rows: int) -> None:

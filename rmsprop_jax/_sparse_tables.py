@@ -30,7 +30,7 @@ from ._numerics import (
     scale_values,
     slot_dtype,
 )
-from ._rows import SparseMode, deduplicate, gather, scatter, update_leaf
+from ._rows import SparseMode, gather, on_distinct_rows, scatter, update_leaf
 from ._sharding import filled_like, refill, replicated_like, scatter_sharding
 from ._sparse_rows import SparseRows, is_sparse_or_none
 from ._tree import check_matching_tree, marked_leaves
@@ -149,33 +149,37 @@ def _add(out: jax.Array, *moves: jax.Array | None) -> jax.Array:
 def _table_step(rule, hyper, lr, count, grad, s, steps, owed):
     """One table's step: touched rows of a `SparseRows`, or every row of a dense gradient."""
     drift = _drift(rule, hyper, lr)
+    read_back = rule.lr_before_momentum and not rule.nesterov  # the step's out is -new_mom
     if not isinstance(grad, SparseRows):  # every row catches up, then steps
         s, moved = _catch_up(s, count - steps, hyper.rho, hyper.momentum, drift)
         out, s = _step(rule, hyper, lr, grad, s)
         new_owed = None if owed is None else jnp.zeros_like(owed)
         return _add(out, moved, owed), s, refill(steps, count + 1), new_owed
-    rows = deduplicate(grad)
-    valid = rows.indices < rows.num_rows  # padding rows miss nothing
-    missed = jnp.where(valid, count - gather(steps, rows), 0)
-    gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
-    gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
-    out, gathered = _step(rule, hyper, lr, rows.values, gathered)
-    out = _add(out, moved, None if owed is None else gather(owed, rows))
-    s = _Slots(
-        *(None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True))
-    )
-    # row_steps + missed + 1 == count + 1 on touched rows; adding (rather than setting) makes the
-    # write depend on the read, so XLA updates the donated buffer in place.
-    steps = steps.at[rows.indices].add(
-        missed + 1,
-        mode="drop",
-        indices_are_sorted=rows.indices_are_sorted,
-        unique_indices=True,
-        out_sharding=scatter_sharding(steps),
-    )
-    if owed is not None:
-        owed = scatter(owed, rows, jnp.zeros_like(rows.values))
-    return rows.with_values(out), s, steps, owed
+
+    def on_rows(rows: SparseRows, tables: Any) -> Any:
+        s, steps, owed = tables
+        valid = rows.indices < rows.num_rows  # padding rows miss nothing
+        missed = jnp.where(valid, count - gather(steps, rows), 0)
+        gathered = _Slots(*(None if a is None else gather(a, rows) for a in s))
+        gathered, moved = _catch_up(gathered, missed, hyper.rho, hyper.momentum, drift)
+        out, gathered = _step(rule, hyper, lr, rows.values, gathered)
+        new = [None if a is None else scatter(a, rows, n) for a, n in zip(s, gathered, strict=True)]
+        if new[2] is not None and read_back and new[2].dtype == out.dtype:
+            out = -gather(new[2], rows)  # -new_mom read back: XLA computes it once, not twice
+        out = _add(out, moved, None if owed is None else gather(owed, rows))
+        # Adding missed + 1 (to count + 1) reads the buffer, so XLA updates it in place.
+        steps = steps.at[rows.indices].add(
+            missed + 1,
+            mode="drop",
+            indices_are_sorted=rows.indices_are_sorted,
+            unique_indices=True,
+            out_sharding=scatter_sharding(steps),
+        )
+        zeros = jnp.zeros_like(rows.values)
+        return out, (_Slots(*new), steps, None if owed is None else scatter(owed, rows, zeros))
+
+    rows, (s, steps, owed) = on_distinct_rows(grad, on_rows, (s, steps, owed))
+    return rows, s, steps, owed
 
 
 _PER_PARAM = ("row_steps", "ms", "mg", "mom", "owed")
