@@ -15,6 +15,9 @@ import pytest
 import rmsprop_jax as rj
 from tests.reference import recorded
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 CONVENTIONS = ["keras", "keras3", "tf1", "torch", "optax"]
 SETTINGS = {
     "plain": {},

@@ -12,6 +12,9 @@ from hypothesis import given, settings
 import rmsprop_jax as rj
 from tests.helpers import run_stage as run
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 f32 = np.float32
 
 GRADS = np.array([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0], [-4.0, 0.0, 2.0]])

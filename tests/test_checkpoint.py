@@ -18,6 +18,9 @@ import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 from tests.helpers import assert_bitwise_equal
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 SHAPE = (12, 3)
 TABLES = {"table": True, "dense": False, "half": False}
 FIRST, THEN = 4, 4  # steps before the checkpoint, steps after it

@@ -8,6 +8,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 
 def clip(tx, updates, maybe_jit):
     out, _ = maybe_jit(tx.update)(updates, tx.init(updates))

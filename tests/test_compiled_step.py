@@ -18,6 +18,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 PARAMS = {"kernel": (64, 32), "bias": (32,), "scale": (7, 3, 5)}
 SIZE = sum(int(np.prod(shape)) for shape in PARAMS.values())
 

@@ -15,6 +15,9 @@ import rmsprop_jax as rj
 from tests.helpers import eager_and_some_jit, slots
 from tests.reference import long_gradients, recorded
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 RTOL, ATOL = 1e-5, 1e-6  # float32 round-off after 8 steps, as the issue requires
 
 

@@ -65,6 +65,7 @@ def assert_png_of_two_curves(path: pathlib.Path) -> None:
         assert pixels > 40, f"the {name} curve is not drawn ({pixels} pixels of its colour)"
 
 
+@pytest.mark.slow  # a whole training run; CI runs it
 def test_demo_loss_falls_on_both_paths_and_times_them(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -33,6 +33,7 @@ def test_every_example_is_tested_and_takes_steps() -> None:
         assert "--steps" in (EXAMPLES / f"{name}.py").read_text()
 
 
+@pytest.mark.slow  # a whole training run; CI runs it
 def test_flax_nnx_optimizer_trains_the_mlp(capsys: pytest.CaptureFixture[str]) -> None:
     losses = load("flax_nnx").main(steps=100)
     assert len(losses) == 100
@@ -40,6 +41,7 @@ def test_flax_nnx_optimizer_trains_the_mlp(capsys: pytest.CaptureFixture[str]) -
     assert "flax.nnx MLP" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a whole training run; CI runs it
 def test_flax_linen_train_state_trains_the_classifier() -> None:
     losses = load("flax_linen").main(steps=60)
     assert losses[-1] < 0.1 * losses[0]
@@ -54,6 +56,7 @@ def _assert_only_touched_rows_moved(out: dict) -> None:
     assert np.all(np.any(table[touched] != table0[touched], axis=1))
 
 
+@pytest.mark.slow  # a whole Flax training example; the recommender keeps a sparse one fast
 def test_flax_nnx_optimizer_trains_a_sparse_embedding() -> None:
     import jax
 
@@ -76,7 +79,7 @@ def test_flax_nnx_optimizer_trains_a_sparse_embedding() -> None:
     jax.tree.map(np.testing.assert_array_equal, shown_params, params)
 
 
-@pytest.mark.slow  # a whole Flax training example; the NNX one stays in the fast loop
+@pytest.mark.slow  # a whole Flax training example
 def test_flax_linen_train_state_trains_a_sparse_embedding() -> None:
     out = load("flax_linen").sparse_main(steps=60)
     losses = out["losses"]

@@ -17,6 +17,9 @@ import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 from tests.reference import recorded
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 RTOL, ATOL = 1e-5, 1e-6
 SLOT_FIELDS = {"ms": "rms", "mg": "mg", "mom": "momentum"}
 

@@ -32,6 +32,9 @@ import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 from tests.reference import recorded
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 RTOL, ATOL = 1e-5, 1e-6
 RTOL64, ATOL64 = 1e-14, 1e-16
 DATA = recorded.load("keras_generations")

@@ -20,6 +20,9 @@ import pytest
 import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 
 def _sign_steps(**kwargs: Any) -> rk.RMSprop:
     """An optimizer whose step without momentum is exactly ``lr * sign(g)``."""

@@ -9,6 +9,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 U = jnp.array([1.0, -2.0, 0.5])
 
 

@@ -9,6 +9,9 @@ import pytest
 import rmsprop_jax as rj
 from tests.helpers import run_stage as run
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 
 def test_heavy_ball_hand_numbers(maybe_jit):
     # mu = 0.5, u = 1 every step: 1, 1.5, 1.75.

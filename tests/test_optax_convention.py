@@ -14,6 +14,9 @@ import rmsprop_jax as rj
 from tests.conformance.tolerance import assert_close_along_path, path_length
 from tests.reference import long_gradients
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 
 def _grads(step: int) -> dict[str, jax.Array]:
     key = jax.random.fold_in(jax.random.key(7), step)

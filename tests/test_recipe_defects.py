@@ -30,6 +30,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 DATA = json.loads((pathlib.Path(__file__).parent / "reference" / "recipes.json").read_text())
 CLIP = DATA["clip_grad_norm"]
 TIMM = DATA["timm_rmsprop_tf"]

@@ -13,6 +13,9 @@ import pytest
 import rmsprop_jax as rj
 from tests.helpers import run_stage as run
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 f32 = np.float32
 
 

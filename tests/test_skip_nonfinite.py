@@ -16,6 +16,9 @@ import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 from tests.helpers import assert_bitwise_equal, compile_sparse_step
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 SHAPE = (10, 3)
 TABLES = {"table": True, "dense": False}
 

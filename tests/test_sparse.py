@@ -19,6 +19,9 @@ import rmsprop_jax as rj
 from tests.helpers import compile_sparse_step, eager_and_some_jit, recorded_sparse_grads, slots
 from tests.reference import recorded
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 SHAPE = (12, 3)
 TABLES = {"table": True, "dense": False}
 RTOL, ATOL = 1e-5, 1e-6

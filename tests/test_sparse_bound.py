@@ -19,6 +19,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 HERE = Path(__file__).resolve().parent
 SHAPE = (12, 16)
 BOUND = 4
@@ -98,6 +101,7 @@ def test_bounded_jitted_steps_equal_unbounded(mode: str, momentum: float) -> Non
     check_bounded_equals_unbounded(mode, momentum, jit=True, exact=False)
 
 
+@pytest.mark.slow  # a subprocess with its own JAX
 def test_bounded_jitted_steps_equal_unbounded_bit_for_bit_without_fma() -> None:
     """XLA's CPU backend may contract ``a * b + c`` into an FMA in one compiled program and not
     in another, so two programs agree bit for bit only without FMA instructions."""

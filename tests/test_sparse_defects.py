@@ -28,6 +28,9 @@ import pytest
 import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 RTOL, ATOL = 1e-5, 1e-6
 EVERY_ROW = r"ignore:.*without per-row bookkeeping"
 

@@ -22,6 +22,9 @@ import rmsprop_jax as rj
 from tests.helpers import compile_sparse_step, recorded_sparse_grads
 from tests.reference import recorded
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 SHAPE = (12, 3)
 EVERY_ROW = r"without per-row bookkeeping"
 
@@ -216,6 +219,7 @@ def test_foreign_optax_stages_that_map_over_leaves_fail_loudly() -> None:
     np.testing.assert_array_equal(clipped["t"].indices, [1, 5])
 
 
+@pytest.mark.slow  # a whole training run; CI runs it
 @pytest.mark.filterwarnings(f"ignore:.*{EVERY_ROW}")
 def test_sparse_gradient_accumulation_with_plus_equals_the_dense_mean() -> None:
     rng = np.random.default_rng(1)

@@ -14,6 +14,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 FORMS = re.escape("must be one of 'ema', 'interpolate', 'lerp'")
 MS_FORMS = re.escape("must be one of 'ema', 'interpolate', 'lerp', 'addcmul'")
 

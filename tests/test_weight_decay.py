@@ -9,6 +9,9 @@ import pytest
 
 import rmsprop_jax as rj
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 
 def test_l2_gradient_adds_wd_times_w(maybe_jit):
     tx = rj.add_l2_gradient(0.1)

@@ -25,6 +25,9 @@ from tests.helpers import slots
 from tests.reference import long_gradients as lg
 from tests.reference import recorded
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 RTOL64 = 1e-12  # float64 runs: round-off of 200 float64 steps
 
 

@@ -22,6 +22,9 @@ import pytest
 import rmsprop_jax as rj
 from tests.helpers import pairwise
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 MOMENTA = {
     "plain": {},
     "momentum": {"momentum": 0.9},

@@ -24,6 +24,9 @@ import pytest
 import rmsprop_jax as rj
 from rmsprop_jax import keras as rk
 
+# -m "not slow" runs every other case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(2)
+
 DTYPES = [np.float16, np.float32]
 # learning_rate, rho, momentum, epsilon, centered (upstream's _TEST_PARAM_VALUES)
 PARAM_VALUES = [

@@ -24,6 +24,9 @@ import pytest
 import rmsprop_jax as rj
 from tests.helpers import slots
 
+# -m "not slow" runs every third case of each parametrized test here (tests/conftest.py)
+pytestmark = pytest.mark.fast_share(3)
+
 KERAS_DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
 KERAS_PARAMS = [  # learning_rate, rho, momentum, epsilon, centered
     (0.05, 0.9, 0.0, 1e-3, True),
