@@ -232,3 +232,32 @@ def test_site_loads_no_script_or_style_from_the_network(site: pathlib.Path) -> N
     assert served.is_file() and b"MathJax" in served.read_bytes()[:100_000]
     # and the fonts it asks for next to itself are there too
     assert list((served.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+
+
+def test_quoted_sparse_figures_are_those_of_the_quiet_run() -> None:
+    """docs/index.md and docs/sparse.md quote the sparse benchmark as benchmarks/RESULTS.md holds
+    it (each figure rounded to the digits quoted), from a run the harness did not mark
+    provisional."""
+    assert json.loads((ROOT / "benchmarks/results/sparse.json").read_text())["provisional"] is False
+    results = (ROOT / "benchmarks/RESULTS.md").read_text()
+    section = results[results.index("## Sparse step\n") : results.index("## Keras front end\n")]
+    assert "Provisional" not in section[: section.index("## Sparse step: reading")]
+    held = [float(x.replace(",", "")) for x in re.findall(r"(\d[\d,]*\.\d+)x", section)]
+    quoting = {
+        "index.md": next(
+            line
+            for line in (DOCS / "index.md").read_text().splitlines()
+            if "faster than optax" in line
+        ),
+        "sparse.md": next(
+            p
+            for p in (DOCS / "sparse.md").read_text().split("\n\n")
+            if "ResourceSparseApplyRMSProp" in p and "faster" in p
+        ),
+    }
+    for page, text in quoting.items():
+        quoted = re.findall(r"(\d+(?:\.(\d+))?)x\b", text)
+        assert len(quoted) >= 2, page
+        for figure, decimals in quoted:
+            digits = len(decimals)
+            assert any(round(v, digits) == float(figure) for v in held), (page, figure)
