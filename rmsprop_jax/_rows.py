@@ -47,29 +47,17 @@ _EVERY_ROW = (
 )
 
 
-def deduplicate(rows: SparseRows, size: int | None = None, presorted: Any = None) -> SparseRows:
+def deduplicate(rows: SparseRows) -> SparseRows:
     """Sums the values of duplicate indices (a segment-sum over the unique rows).
 
-    The result has sorted unique indices, padded to ``size`` slots (None: the input's length)
-    with ``num_rows`` (a row that scatters drop), where out-of-range indices go too; rows past
-    ``size`` slots are dropped (see `on_distinct_rows`; ``presorted``: its `_sorted`). Sizes
-    stay static, so this jits.
+    The result has sorted unique indices, padded to the input's length with ``num_rows`` (a row
+    that scatters drop), where out-of-range indices go too. Sizes stay static, so this jits.
     """
-    length = rows.indices.shape[0]
-    size = length if size is None else size
+    size = rows.indices.shape[0]
     sanitized, values = _sanitized(rows), unsplit_rows(rows.values)
-    if length == 0 or rows.unique_indices:
+    if size == 0 or rows.unique_indices:
         return rows.replace(sanitized, values, unique_indices=True)
-    # jnp.unique(return_inverse=True) sorts key-value pairs, several times slower on CPU than
-    # sorting the keys alone and finding each key's slot with a binary search.
-    ordered, first = _sorted(sanitized) if presorted is None else presorted
-    slot = jnp.where(first, jnp.cumsum(first) - 1, size)
-    unique = (
-        jnp.full((size,), rows.num_rows, sanitized.dtype)
-        .at[slot]
-        .set(ordered, mode="drop", unique_indices=True, indices_are_sorted=True)
-    )
-    inverse = jnp.searchsorted(unique, sanitized, method="scan")
+    unique, inverse, _ = _unique_rows(sanitized, rows.num_rows)
     summed = jax.ops.segment_sum(values, inverse, num_segments=size)
     keep = (unique < rows.num_rows).reshape((size,) + (1,) * (values.ndim - 1))
     summed = jnp.where(keep, summed, jnp.zeros((), summed.dtype))
@@ -82,10 +70,20 @@ def _sanitized(rows: SparseRows) -> jax.Array:
     return jnp.where((indices >= 0) & (indices < rows.num_rows), indices, rows.num_rows)
 
 
-def _sorted(sanitized: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The sorted row numbers, and where each value first occurs among them."""
-    ordered = jnp.sort(sanitized)
-    return ordered, jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+def _unique_rows(sanitized: jax.Array, num_rows: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Sorted distinct rows (``num_rows``-padded), each input's slot, and the in-table count."""
+    # jnp.unique(return_inverse=True) sorts key-value pairs, several times slower on CPU than
+    # sorting the keys alone and finding each key's slot with a binary search.
+    size, ordered = sanitized.shape[0], jnp.sort(sanitized)
+    first = jnp.concatenate([jnp.ones((1,), bool), ordered[1:] != ordered[:-1]])
+    slot = jnp.where(first, jnp.cumsum(first) - 1, size)
+    unique = (
+        jnp.full((size,), num_rows, sanitized.dtype)
+        .at[slot]
+        .set(ordered, mode="drop", unique_indices=True, indices_are_sorted=True)
+    )
+    inverse = jnp.searchsorted(unique, sanitized, method="scan")
+    return unique, inverse, jnp.sum(first & (ordered < num_rows))
 
 
 def on_distinct_rows(
@@ -105,15 +103,7 @@ def on_distinct_rows(
         out, carry = body(rows, carry)
         return rows.with_values(out), carry
     sanitized, values = _sanitized(grad), unsplit_rows(grad.values)
-    ordered, first = _sorted(sanitized)
-    slot = jnp.where(first, jnp.cumsum(first) - 1, k)
-    unique = (
-        jnp.full((k,), num_rows, sanitized.dtype)
-        .at[slot]
-        .set(ordered, mode="drop", unique_indices=True, indices_are_sorted=True)
-    )
-    inverse = jnp.searchsorted(unique, sanitized, method="scan")
-    distinct = jnp.sum(first & (ordered < num_rows))
+    unique, inverse, distinct = _unique_rows(sanitized, num_rows)
 
     def turn(loop: tuple[Any, jax.Array, Any]) -> tuple[Any, jax.Array, Any]:
         i, flipped, carry = loop
