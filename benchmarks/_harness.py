@@ -295,6 +295,7 @@ def machine(peer_versions: Mapping[str, str]) -> dict[str, str]:
         "date": datetime.date.today().isoformat(),
         "load": f"{os.getloadavg()[0]:.2f}",
         "backend": jax.default_backend(),
+        "device": jax.devices()[0].device_kind,
     }
 
 
@@ -302,7 +303,9 @@ def produced_by(command: str, info: Mapping[str, str], provisional: bool) -> str
     """The sentence that opens a section: the command, the date, the machine, the versions."""
     text = (
         f"Produced by `{command}` on {info['date']}: {info['cpu']}, {info['cores']} cores, "
-        f"{info['memory']}, JAX backend `{info['backend']}`, Python {info['python']}; "
+        f"{info['memory']}, JAX backend `{info['backend']}`"
+        + (f" on one {info['device']}" if info["backend"] != "cpu" and "device" in info else "")
+        + f", Python {info['python']}; "
         f"{info['versions']}. Load average when it started: {info['load']} (other work on the "
         "machine inflates the times)."
     )
