@@ -17,11 +17,12 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
 def main() -> int:
-    """Compares each ``name>=floor`` dependency with the installed version."""
+    """Compares each ``name>=floor`` (or ``name>=floor,<cap``) dependency with the installed one."""
     dependencies = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
     wrong = []
     for requirement in dependencies:
-        name, floor = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", requirement).groups()
+        pattern = r"([A-Za-z0-9_.-]+)>=([0-9.]+)(?:,<[0-9.]+)?"  # a floor, maybe a cap
+        name, floor = re.fullmatch(pattern, requirement).groups()
         installed = importlib.metadata.version(name)
         status = "ok" if installed == floor else "DIFFERS"
         print(f"{name}: declared >={floor}, CI installed {installed} ({status})")

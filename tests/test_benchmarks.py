@@ -203,3 +203,21 @@ def test_results_md_is_what_the_harness_renders_from_the_saved_figures(bench: An
     run, methods = h.load(BENCHMARKS / "results" / "sparse.json")
     cases = [sparse.Case(**r) for r in run["cases"]]
     assert sparse.markdown(methods, cases, run) in results
+
+
+def test_gpu_sections_are_what_the_harness_renders_from_the_saved_figures(bench: Any) -> None:
+    # The GPU run's sections: the same rendering under their own header, without the plots.
+    h, suite, sparse = bench
+    results = (BENCHMARKS / "RESULTS.md").read_text()
+    for module, name in ((sparse, "sparse"), (suite, "suite")):
+        run, methods = h.load(BENCHMARKS / "results" / f"h200_{name}.json")
+        assert run["machine"]["backend"] == "gpu" and run["machine"]["device"] == "NVIDIA H200"
+        if module is sparse:
+            cases = [sparse.Case(**r) for r in run["cases"]]
+        else:
+            cases = [suite.Case.from_record(r) for r in run["cases"]]
+        text = module.markdown(methods, cases, run)
+        text = text.replace(module.SECTION, module.SECTION + " on one NVIDIA H200 GPU", 1)
+        section = "\n".join(line for line in text.split("\n") if not line.startswith("![")).rstrip()
+        assert "JAX backend `gpu` on one NVIDIA H200" in section
+        assert section in results
