@@ -80,17 +80,18 @@ class Hyperparameters:
         """Replaces a setting (validated first: a bad value changes nothing)."""
         self.settings[name] = checked(name, value)
 
-    def value(self, name: str, wide: bool = False) -> jax.Array:
-        """The value a step would use now (callables are called), float32 unless ``wide``."""
+    def value(self, name: str, wide: bool = False, xnp: Any = jnp) -> jax.Array:
+        """A step's value now (callables are called), float32 unless ``wide``, made by ``xnp``."""
         value = s() if callable(s := self.settings[name]) else s
-        return jnp.asarray(value, jax.dtypes.canonicalize_dtype(float) if wide else jnp.float32)
+        xnp = jnp if isinstance(value, jax.Array | Variable) else xnp  # JAX values stay put
+        return xnp.asarray(value, jax.dtypes.canonicalize_dtype(float) if wide else jnp.float32)
 
-    def step_values(self) -> tuple[dict[str, jax.Array], LearningRateSchedule | None]:
-        """The values of the next step; the rate's schedule (evaluated inside the step) or None."""
+    def step_values(self, xnp: Any = jnp) -> tuple[dict[str, Any], LearningRateSchedule | None]:
+        """The next step's values (NumPy's for jit: no dispatch per number); the rate's schedule."""
         lr = self.settings["learning_rate"]
         schedule = lr if isinstance(lr, LearningRateSchedule) else None
-        skip = "learning_rate" if schedule else None
-        return {n: self.value(n, n in self._wide) for n in self.settings if n != skip}, schedule
+        names = [n for n in self.settings if not (schedule and n == "learning_rate")]
+        return {n: self.value(n, n in self._wide, xnp) for n in names}, schedule
 
     def config(self, generation: str, name: str, fixed: dict[str, Any]) -> dict[str, Any]:
         """The generation's tf.keras config, keys in its order (``fixed``: the other arguments)."""

@@ -196,10 +196,10 @@ class RMSprop:
         self._batches += [[Record(var, None) for var in new]] if new else []
         self._records.update({id(r.var): r for r in self._batches[-1]} if new else {})
         records = [self._records[id(var)] for var in variables]
-        # The state's structure, not its numbers, depends on these (callables are not called).
-        h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in self._hyper.settings.items()}
+        settings = self._hyper.settings  # the state's structure depends on them, not their values
         for record, table in zip(records, tables, strict=True):
             if record.state is None or (table and record.rows() is None):
+                h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in settings.items()}
                 record.renew(self._core(h, record.var.dtype, table).init(record.var._value))
         return records
 
@@ -318,9 +318,8 @@ class RMSprop:
         tables = tuple(r.rows() is not None for r in records)
         with warnings.catch_warnings():  # a pass over such a table is Keras 3's own step
             warnings.filterwarnings("ignore", ".*without per-row bookkeeping", UserWarning)
-            args = (values, states, grads, *self._hyper.step_values(), self._count, self._skipped)
-            out = self._step(*args, tables=tables)
-        values, states, self._count, self._skipped = out
+            args = (values, states, grads, *self._hyper.step_values(np), self._count, self._skipped)
+            values, states, self._count, self._skipped = self._step(*args, tables=tables)
         for record, value, record.state in zip(records, values, states, strict=True):
             record.var._store(value)
         return self.iterations
