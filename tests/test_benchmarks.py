@@ -194,30 +194,29 @@ def test_dense_suite_smoke_run_writes_its_section_and_renders_it_again(
     assert (tmp_path / "RESULTS.md").read_text() == written
 
 
-def test_results_md_is_what_the_harness_renders_from_the_saved_figures(bench: Any) -> None:
+def _rendered(bench: Any, name: str, saved: str) -> tuple[dict[str, Any], str]:
+    """The figures saved in ``results/<saved>.json`` and the section the harness renders."""
     h, suite, sparse = bench
+    run, methods = h.load(BENCHMARKS / "results" / f"{saved}.json")
+    module = suite if name == "suite" else sparse
+    read = suite.Case.from_record if module is suite else lambda r: sparse.Case(**r)
+    return run, module.markdown(methods, [read(r) for r in run["cases"]], run)
+
+
+def test_results_md_is_what_the_harness_renders_from_the_saved_figures(bench: Any) -> None:
     results = (BENCHMARKS / "RESULTS.md").read_text()
-    run, methods = h.load(BENCHMARKS / "results" / "suite.json")
-    cases = [suite.Case.from_record(r) for r in run["cases"]]
-    assert suite.markdown(methods, cases, run) in results
-    run, methods = h.load(BENCHMARKS / "results" / "sparse.json")
-    cases = [sparse.Case(**r) for r in run["cases"]]
-    assert sparse.markdown(methods, cases, run) in results
+    for name in ("suite", "sparse"):
+        assert _rendered(bench, name, name)[1] in results
 
 
 def test_gpu_sections_are_what_the_harness_renders_from_the_saved_figures(bench: Any) -> None:
     # The GPU run's sections: the same rendering under their own header, without the plots.
-    h, suite, sparse = bench
+    _, suite, sparse = bench
     results = (BENCHMARKS / "RESULTS.md").read_text()
-    for module, name in ((sparse, "sparse"), (suite, "suite")):
-        run, methods = h.load(BENCHMARKS / "results" / f"h200_{name}.json")
+    for name, header in (("sparse", sparse.SECTION), ("suite", suite.SECTION)):
+        run, text = _rendered(bench, name, f"h200_{name}")
         assert run["machine"]["backend"] == "gpu" and run["machine"]["device"] == "NVIDIA H200"
-        if module is sparse:
-            cases = [sparse.Case(**r) for r in run["cases"]]
-        else:
-            cases = [suite.Case.from_record(r) for r in run["cases"]]
-        text = module.markdown(methods, cases, run)
-        text = text.replace(module.SECTION, module.SECTION + " on one NVIDIA H200 GPU", 1)
+        text = text.replace(header, header + " on one NVIDIA H200 GPU", 1)
         section = "\n".join(line for line in text.split("\n") if not line.startswith("![")).rstrip()
         assert "JAX backend `gpu` on one NVIDIA H200" in section
         assert section in results
