@@ -80,7 +80,7 @@ class Hyperparameters:
         """Replaces a setting (validated first: a bad value changes nothing)."""
         self.settings[name] = checked(name, value)
 
-    def value(self, name: str, wide: bool = False, xnp: Any = jnp) -> jax.Array:
+    def value(self, name: str, wide: bool = False, xnp: Any = jnp) -> jax.Array | np.ndarray:
         """A step's value now (callables are called), float32 unless ``wide``, made by ``xnp``."""
         value = s() if callable(s := self.settings[name]) else s
         xnp = jnp if isinstance(value, jax.Array | Variable) else xnp  # JAX values stay put

@@ -196,10 +196,10 @@ class RMSprop:
         self._batches += [[Record(var, None) for var in new]] if new else []
         self._records.update({id(r.var): r for r in self._batches[-1]} if new else {})
         records = [self._records[id(var)] for var in variables]
-        settings = self._hyper.settings  # the state's structure depends on them, not their values
+        settings, h = self._hyper.settings, None  # the state's structure depends on them
         for record, table in zip(records, tables, strict=True):
             if record.state is None or (table and record.rows() is None):
-                h = {n: jnp.float32(0.0 if callable(v) else v) for n, v in settings.items()}
+                h = h or {n: jnp.float32(0.0 if callable(v) else v) for n, v in settings.items()}
                 record.renew(self._core(h, record.var.dtype, table).init(record.var._value))
         return records
 
